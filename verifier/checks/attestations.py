@@ -1,0 +1,415 @@
+"""PEP 740 attestations: provenance from the index, verified with sigstore and pypi-attestations.
+
+pypi-attestations parses the wire formats and knows each Trusted Publisher's certificate policy;
+sigstore-python does the cryptography. We deliberately do not call ``Attestation.verify``: it
+builds a new production verifier (re-reading the trust root) per call and cannot use a custom
+root. Instead one ``Verifier`` is shared, and the statement checks that ``Attestation.verify``
+performs (exactly one subject, name and sha256, known predicate type) are done here, each with
+an expected-vs-got message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from verifier.certificates import GITHUB_ACTIONS_ISSUER, GITLAB_ISSUER, evidence
+from verifier.models import CertificateEvidence, Check, Finding, Outcome
+from verifier.policy import ExpectedPublisher, Policy
+from verifier.pypi import dist_version
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
+    from pypi_attestations import Attestation
+    from sigstore.verify import Verifier
+    from sigstore.verify.policy import VerificationPolicy
+
+    from verifier.trust import StagingDetector
+
+PUBLISH_V1 = "https://docs.pypi.org/attestations/publish/v1"
+SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
+KNOWN_PREDICATES = {PUBLISH_V1: "publish/v1", SLSA_PROVENANCE_V1: "SLSA provenance/v1"}
+IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1"
+DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+
+
+class _Failure(Exception):
+    """One attestation did not verify; carries the finding's fields."""
+
+    def __init__(
+        self, message: str, expected: str | None = None, actual: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class AttestationResult:
+    """What one verified attestation proved."""
+
+    predicate: str
+    certificate: CertificateEvidence
+    publisher: Mapping[str, str | None]
+
+
+class _AcceptAnyCertificate:
+    """Used only to ask "would *staging* have accepted this?" after production refused it."""
+
+    def verify(self, cert: Certificate) -> None:
+        """Accept: the question is about the trust root, not the identity."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _validation_summary(exc: Any) -> str:
+    """One line from a pydantic ValidationError: where, and what was wrong."""
+    try:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
+        return f"{loc}: {first.get('msg', 'invalid')}"
+    except (AttributeError, IndexError, TypeError):
+        return _first_line(exc)
+
+
+def publisher_record(publisher: Any) -> dict[str, str | None]:
+    """PyPI's record of the Trusted Publisher, as plain strings (it is unsigned metadata)."""
+    data = publisher.model_dump()
+    return {str(k): (None if v is None else str(v)) for k, v in data.items()}
+
+
+class AttestationChecker:
+    """Verifies provenance objects with one shared sigstore ``Verifier``."""
+
+    def __init__(self, verifier: Verifier, *, staging: StagingDetector | None) -> None:
+        self._verifier = verifier
+        self._staging = staging
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def check_provenance(
+        self,
+        raw: bytes,
+        *,
+        filename: str,
+        digest: str,
+        policy: Policy,
+        expected: ExpectedPublisher | None,
+    ) -> Finding:
+        """Verify every attestation in a PEP 740 provenance object for one file."""
+        from pydantic import ValidationError
+        from pypi_attestations import Provenance
+
+        try:
+            provenance = Provenance.model_validate_json(raw)
+        except ValidationError as exc:
+            return self._fail(
+                filename, f"provenance is not a valid PEP 740 object: {_validation_summary(exc)}"
+            )
+        pairs = [
+            (bundle.publisher, att)
+            for bundle in provenance.attestation_bundles
+            for att in bundle.attestations
+        ]
+        return self._check_all(
+            pairs, filename=filename, digest=digest, policy=policy, expected=expected
+        )
+
+    def check_attestation_file(
+        self,
+        raw: bytes,
+        *,
+        filename: str,
+        digest: str,
+        policy: Policy,
+        expected: ExpectedPublisher | None,
+    ) -> Finding:
+        """A local ``--provenance`` file: a provenance object or a single attestation."""
+        from pydantic import ValidationError
+        from pypi_attestations import Attestation
+
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return self._fail(filename, f"provenance file is not JSON: {exc}")
+        if isinstance(data, dict) and "attestation_bundles" in data:
+            return self.check_provenance(
+                raw, filename=filename, digest=digest, policy=policy, expected=expected
+            )
+        try:
+            attestation = Attestation.model_validate(data)
+        except ValidationError as exc:
+            return self._fail(
+                filename,
+                "file is neither a PEP 740 provenance object nor an "
+                f"attestation: {_validation_summary(exc)}",
+            )
+        return self._check_all(
+            [(None, attestation)],
+            filename=filename,
+            digest=digest,
+            policy=policy,
+            expected=expected,
+        )
+
+    def missing(self, filename: str, reason: str, policy: Policy) -> Finding:
+        """No provenance: SKIPPED when the policy tolerates it, UNVERIFIABLE otherwise."""
+        allowed = "attestations" in policy.allow_missing
+        return Finding(
+            check=Check.ATTESTATION,
+            outcome=Outcome.SKIPPED if allowed else Outcome.UNVERIFIABLE,
+            subject=filename,
+            message=reason,
+            policy=policy.missing_rule("attestations"),
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _fail(
+        self, filename: str, message: str, expected: str | None = None, actual: str | None = None
+    ) -> Finding:
+        return Finding(
+            check=Check.ATTESTATION,
+            outcome=Outcome.FAILED,
+            subject=filename,
+            message=message,
+            expected=expected,
+            actual=actual,
+            policy="attestations that exist must verify",
+        )
+
+    def _check_all(
+        self,
+        pairs: list[tuple[Any, Attestation]],
+        *,
+        filename: str,
+        digest: str,
+        policy: Policy,
+        expected: ExpectedPublisher | None,
+    ) -> Finding:
+        if not pairs:
+            return self.missing(filename, "the provenance object holds no attestations", policy)
+        results: list[AttestationResult] = []
+        for index, (record, attestation) in enumerate(pairs, start=1):
+            prefix = f"attestation {index} of {len(pairs)}: " if len(pairs) > 1 else ""
+            try:
+                results.append(
+                    self._verify_one(
+                        attestation, record, filename=filename, digest=digest, expected=expected
+                    )
+                )
+            except _Failure as failure:
+                return self._fail(
+                    filename, prefix + failure.message, failure.expected, failure.actual
+                )
+        first = results[0]
+        cert = first.certificate
+        kinds = ", ".join(dict.fromkeys(r.predicate for r in results))
+        where = cert.repository or cert.identity or "?"
+        workflow = cert.build_config_uri or cert.workflow_ref or cert.identity
+        message = (
+            f"{len(results)} attestation{'s' if len(results) > 1 else ''} verified "
+            f"({kinds}) from {where}"
+        )
+        ev: dict[str, str | None] = {f"certificate.{k}": v for k, v in cert.as_dict().items()}
+        ev.update({f"publisher.{k}": v for k, v in first.publisher.items()})
+        ev["predicates"] = kinds
+        return Finding(
+            check=Check.ATTESTATION,
+            outcome=Outcome.VERIFIED,
+            subject=filename,
+            message=message,
+            expected=f"sha256:{digest}",
+            actual=f"sha256:{digest}",
+            evidence=ev | {"workflow": workflow},
+        )
+
+    def _verify_one(
+        self,
+        attestation: Attestation,
+        record: Any,
+        *,
+        filename: str,
+        digest: str,
+        expected: ExpectedPublisher | None,
+    ) -> AttestationResult:
+        from pypi_attestations import ConversionError
+        from sigstore.errors import VerificationError
+
+        try:
+            bundle = attestation.to_bundle()
+        except ConversionError as exc:
+            raise _Failure(f"attestation cannot be read: {_first_line(exc)}") from None
+        unverified = evidence(bundle.signing_certificate)
+        identity, want = self._identity_policy(expected, record, unverified)
+        try:
+            payload_type, payload = self._verifier.verify_dsse(bundle, identity)
+        except VerificationError as exc:
+            if self._signed_by_staging(bundle):
+                raise _Failure(
+                    "signed by Sigstore's *staging* instance, which is test infrastructure, "
+                    "not production; refusing it",
+                    expected="a certificate chaining to the production Fulcio root",
+                    actual="a certificate chaining to the staging Fulcio root",
+                ) from None
+            raise _Failure(
+                f"signature verification failed: {_first_line(exc)}",
+                expected=want,
+                actual=_describe_cert(unverified),
+            ) from None
+        cert = evidence(bundle.signing_certificate)
+        if payload_type != DSSE_PAYLOAD_TYPE:
+            raise _Failure("unexpected DSSE payload type", DSSE_PAYLOAD_TYPE, payload_type)
+        predicate = self._check_statement(payload, filename=filename, digest=digest)
+        if expected is not None and expected.environment is not None:
+            got = None if record is None else getattr(record, "environment", None)
+            if got != expected.environment:
+                raise _Failure(
+                    "publishing environment differs (PyPI's publisher record; environments are "
+                    "not in the certificate)",
+                    expected=expected.environment,
+                    actual=got or "(none)",
+                )
+        return AttestationResult(
+            predicate=predicate,
+            certificate=cert,
+            publisher=publisher_record(record) if record is not None else {},
+        )
+
+    def _check_statement(self, payload: bytes, *, filename: str, digest: str) -> str:
+        try:
+            statement = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _Failure(f"signed statement is not JSON: {exc}") from None
+        if not isinstance(statement, dict):
+            raise _Failure("signed statement is not a JSON object")
+        if statement.get("_type") != IN_TOTO_STATEMENT_V1:
+            raise _Failure(
+                "signed statement has the wrong type",
+                IN_TOTO_STATEMENT_V1,
+                str(statement.get("_type")),
+            )
+        subjects = statement.get("subject")
+        if not isinstance(subjects, list) or len(subjects) != 1:
+            count = len(subjects) if isinstance(subjects, list) else 0
+            raise _Failure(
+                "statement must have exactly one subject", "1 subject", f"{count} subjects"
+            )
+        subject = subjects[0] if isinstance(subjects[0], dict) else {}
+        name = subject.get("name")
+        got = dist_version(name) if isinstance(name, str) else None
+        want = dist_version(filename)
+        if (
+            not isinstance(name, str)
+            or got is None
+            or got != want
+            or not _same_dist(name, filename)
+        ):
+            raise _Failure("attestation is for another file", filename, str(name))
+        digests = subject.get("digest")
+        sha = digests.get("sha256") if isinstance(digests, dict) else None
+        if sha != digest:
+            raise _Failure(
+                "attested sha256 differs from the file's",
+                f"sha256:{digest}",
+                f"sha256:{sha}" if sha else "(no sha256 in the statement)",
+            )
+        predicate_type = statement.get("predicateType")
+        if predicate_type not in KNOWN_PREDICATES:
+            raise _Failure(
+                "unknown attestation type", " or ".join(KNOWN_PREDICATES), str(predicate_type)
+            )
+        return KNOWN_PREDICATES[str(predicate_type)]
+
+    def _signed_by_staging(self, bundle: Any) -> bool:
+        if self._staging is None:
+            return False
+        from sigstore.errors import VerificationError
+
+        try:
+            self._staging.verifier.verify_dsse(bundle, _AcceptAnyCertificate())
+        except VerificationError:
+            return False
+        return True
+
+    def _identity_policy(
+        self, expected: ExpectedPublisher | None, record: Any, cert: CertificateEvidence
+    ) -> tuple[VerificationPolicy, str]:
+        """The certificate policy for one attestation, and a description of what it expects."""
+        from pypi_attestations import GitHubPublisher, GitLabPublisher
+        from sigstore.verify import policy as sp
+
+        if expected is None:
+            if record is None:
+                raise _Failure(
+                    "no publisher to verify against: this attestation carries none",
+                    expected="--repository URL",
+                    actual="(none)",
+                )
+            return record._as_policy(), _describe_record(record)
+        kind = getattr(record, "kind", None)
+        if record is not None and kind != expected.kind:
+            raise _Failure(
+                "published by another kind of Trusted Publisher",
+                expected=f"{expected.kind} {expected.url}",
+                actual=f"{kind} {_describe_record(record)}",
+            )
+        repository = expected.repository
+        if (
+            expected.kind == "GitHub"
+            and cert.repository
+            and cert.repository.lower() == expected.url.lower()
+        ):
+            # GitHub owner/repo names are case-insensitive; use the certificate's spelling.
+            repository = cert.repository.split("github.com/", 1)[1]
+        workflow = expected.workflow
+        if workflow is None and record is not None:
+            workflow = getattr(record, "workflow", None) or getattr(
+                record, "workflow_filepath", None
+            )
+        issuer = GITHUB_ACTIONS_ISSUER if expected.kind == "GitHub" else GITLAB_ISSUER
+        want = f"{expected.kind} {expected.url}"
+        if workflow is None:
+            return sp.AllOf(
+                [sp.OIDCIssuerV2(issuer), sp.OIDCSourceRepositoryURI(expected.url)]
+            ), want
+        want += f" workflow {workflow}"
+        if expected.kind == "GitHub":
+            return GitHubPublisher(repository=repository, workflow=workflow)._as_policy(), want
+        return GitLabPublisher(repository=repository, workflow_filepath=workflow)._as_policy(), want
+
+
+def _same_dist(a: str, b: str) -> bool:
+    """Same wheel tags too (``dist_version`` only compares name and version)."""
+    from packaging.utils import parse_wheel_filename
+
+    if a.endswith(".whl") != b.endswith(".whl"):
+        return False
+    if a.endswith(".whl"):
+        try:
+            return parse_wheel_filename(a) == parse_wheel_filename(b)
+        except ValueError:
+            return False
+    return a.endswith(".zip") == b.endswith(".zip")
+
+
+def _describe_record(record: Any) -> str:
+    fields = publisher_record(record)
+    kind = fields.pop("kind", None)
+    inner = ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    return f"{kind} publisher ({inner})"
+
+
+def _describe_cert(cert: CertificateEvidence) -> str:
+    parts = [f"issuer {cert.issuer}"] if cert.issuer else []
+    if cert.build_config_uri or cert.identity:
+        parts.append(f"identity {cert.build_config_uri or cert.identity}")
+    elif cert.repository:
+        parts.append(f"repository {cert.repository}")
+    return ", ".join(parts) or "(certificate carries no identity claims)"

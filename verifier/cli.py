@@ -1,0 +1,301 @@
+"""Command line: parse -> policy + clients -> chain -> render -> exit code.
+
+This is the only module that prints or exits. The report goes to stdout (or ``--output``);
+progress, warnings and errors go to stderr. Heavy libraries (sigstore, requests, pydantic) are
+imported only once a verification actually starts, so ``--help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from verifier import __version__
+from verifier.errors import UsageError, VerifierError
+from verifier.models import EXIT_USAGE, Verdict
+
+_EPILOG = """\
+what is checked, for every file of the release:
+  index-hash   the file is downloaded and its sha256 recomputed; it must equal the digest the
+               index publishes (the digest pip --require-hashes and lockfiles trust)
+  attestation  the file's PEP 740 provenance (PyPI's Integrity API) is verified with sigstore:
+               the signature, the certificate chain to Sigstore's trust root, the transparency
+               log entry, the attested file name and sha256, and the Trusted Publisher identity
+
+whose identity is expected (strongest first):
+  --repository URL [--workflow FILE] [--environment NAME]  what you pinned
+  the GitHub/GitLab URL in the project's metadata on the index  (reported as weaker)
+  PyPI's own publisher record in the provenance                 (reported as weakest)
+
+outcomes: VERIFIED, FAILED (the evidence contradicts the release), UNVERIFIABLE (evidence is
+missing or could not be fetched), SKIPPED (absent, and a policy such as --allow-missing allowed
+it). A check that could not run is never a pass.
+
+exit codes:
+  0  verified      every required check verified
+  1  failed        at least one check found evidence that contradicts the release
+  2  unverifiable  nothing failed, but some required evidence was missing or unreachable
+  3  usage error   bad arguments or input (no such release, unreadable file, bad flag)
+
+examples:
+  verify-release sampleproject==4.0.0
+  verify-release pypi-attestations==0.0.19 \
+      --repository https://github.com/trailofbits/pypi-attestations --workflow release.yml
+  verify-release dist/pkg-1.0-py3-none-any.whl \
+      --provenance pkg-1.0-py3-none-any.whl.provenance --offline
+  verify-release oldpkg==1.0 --allow-missing attestations --format json
+
+the JSON report format (--format json) is documented in docs/verifying.md and versioned by its
+"schema_version" key.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad arguments; 2 means "unverifiable" here, so usage errors exit 3."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; kept separate so tests and docs can inspect it."""
+    parser = _Parser(
+        prog="verify-release",
+        description="Check that a Python package release is what its maintainers built and "
+        "published, before you install it.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "target",
+        metavar="NAME==VERSION | FILE",
+        help="an exact release pin (e.g. requests==2.32.3) or a local .whl/.tar.gz/.zip file",
+    )
+    identity = parser.add_argument_group("expected publisher")
+    identity.add_argument(
+        "--repository",
+        metavar="URL",
+        help="the repository whose Trusted Publisher must have published the release, "
+        "e.g. https://github.com/OWNER/REPO or https://gitlab.com/GROUP/PROJECT",
+    )
+    identity.add_argument(
+        "--workflow",
+        metavar="FILE",
+        help="the publishing workflow's file name (GitHub: release.yml; GitLab: the CI file "
+        "path, e.g. .gitlab-ci.yml); default: the workflow PyPI recorded for the publisher",
+    )
+    identity.add_argument(
+        "--environment",
+        metavar="NAME",
+        help="the GitHub/GitLab environment the publisher must have used (checked against "
+        "PyPI's publisher record: environments are not in the certificate)",
+    )
+    evidence = parser.add_argument_group("evidence")
+    evidence.add_argument(
+        "--provenance",
+        metavar="FILE",
+        type=Path,
+        help="with a local FILE target: a PEP 740 provenance object (or a single attestation) "
+        "to verify instead of asking the index",
+    )
+    evidence.add_argument(
+        "--allow-missing",
+        metavar="KIND",
+        action="append",
+        default=[],
+        choices=["attestations"],
+        help="tolerate absent evidence of KIND (repeatable; KIND: attestations). Absent "
+        "evidence is then SKIPPED, and shown; evidence that exists must still verify",
+    )
+    sources = parser.add_argument_group("sources")
+    sources.add_argument(
+        "--index-url",
+        metavar="URL",
+        default=os.environ.get("VERIFY_RELEASE_INDEX_URL", "https://pypi.org"),
+        help="the index's root URL (default: https://pypi.org; env VERIFY_RELEASE_INDEX_URL). "
+        "https only; plain http is accepted for loopback addresses",
+    )
+    sources.add_argument(
+        "--offline",
+        action="store_true",
+        help="do not refresh Sigstore's trust root over TUF: use the root shipped inside the "
+        "installed sigstore package (never the unverified copy in your cache). With a local "
+        "file and --provenance, nothing is fetched at all",
+    )
+    sources.add_argument(
+        "--trusted-root",
+        metavar="FILE",
+        type=Path,
+        help="verify against this Sigstore trusted_root.json (a private Sigstore deployment) "
+        "instead of the public production instance",
+    )
+    sources.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        type=Path,
+        help="where downloaded files are kept (default: the user cache directory); cached "
+        "files are re-hashed on every use",
+    )
+    sources.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=30.0,
+        help="read timeout per network request (default: 30)",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--format", choices=["text", "json"], default="text", help="report format (default: text)"
+    )
+    output.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        type=Path,
+        help="write the report to FILE instead of standard output",
+    )
+    output.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines on standard error"
+    )
+    output.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log network retries and library diagnostics to standard error",
+    )
+    return parser
+
+
+def _default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("verify-release", "verify-release"))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from verifier.chain import Chain
+    from verifier.checks.attestations import AttestationChecker
+    from verifier.checks.hashes import FileCache
+    from verifier.http import HttpClient, HttpConfig
+    from verifier.models import Report, compute_verdict
+    from verifier.policy import Policy, parse_repository_url
+    from verifier.pypi import IndexClient, parse_pin
+    from verifier.report import render
+    from verifier.trust import StagingDetector, load_custom, load_production
+
+    if (args.workflow or args.environment) and not args.repository:
+        raise UsageError(
+            "--workflow and --environment need --repository",
+            hint="add --repository https://github.com/OWNER/REPO",
+        )
+    expected = None
+    if args.repository:
+        expected = parse_repository_url(
+            args.repository,
+            source="command line",
+            workflow=args.workflow,
+            environment=args.environment,
+        )
+    policy = Policy(expected=expected, allow_missing=frozenset(args.allow_missing))
+
+    target: str = args.target
+    local = (
+        Path(target)
+        if (
+            "==" not in target
+            and (os.sep in target or target.endswith((".whl", ".tar.gz", ".zip")))
+        )
+        else None
+    )
+    if local is None:
+        name, version = parse_pin(target)
+        if args.provenance is not None:
+            raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+
+    if args.trusted_root is not None:
+        root = load_custom(args.trusted_root)
+        staging = None
+    else:
+        root = load_production(offline=args.offline)
+        staging = StagingDetector()
+
+    http = HttpClient(HttpConfig(read_timeout=args.timeout))
+    try:
+        index = IndexClient(http, args.index_url)
+        cache = FileCache(args.cache_dir or _default_cache_dir())
+        chain = Chain(
+            index=index,
+            cache=cache,
+            attestations=AttestationChecker(root.verifier, staging=staging),
+            policy=policy,
+            progress=(lambda _m: None) if args.quiet else _progress,
+        )
+        if local is not None:
+            release = chain.verify_local(local, provenance=args.provenance, offline=args.offline)
+        else:
+            release = chain.verify_pin(name, version)
+    finally:
+        http.close()
+    report = Report(
+        releases=(release,),
+        trust_root=root.info,
+        verdict=compute_verdict(release.findings),
+        warnings=tuple(chain.warnings),
+    )
+    _emit(render(report, args.format), args.output)
+    return report.verdict.exit_code
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    output.write_text(text, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 verified, 1 failed, 2 unverifiable, 3 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return _run(args)
+    except VerifierError as exc:
+        # Usage errors mean the question could not be asked (3); anything else that stops a
+        # run before a report exists (e.g. no usable trust root) means nothing was proven (2).
+        code = EXIT_USAGE if isinstance(exc, UsageError) else Verdict.UNVERIFIABLE.exit_code
+        verdict = "error" if code == EXIT_USAGE else Verdict.UNVERIFIABLE.value
+        print(f"verify-release: error: {exc.diagnostics()}", file=sys.stderr)
+        if args.format == "json":
+            document = {
+                "schema_version": 1,
+                "tool": {"name": "verify-release", "version": __version__},
+                "verdict": verdict,
+                "exit_code": code,
+                "error": {"message": exc.message, "hint": exc.hint},
+            }
+            _emit(json.dumps(document, indent=2) + "\n", args.output)
+        return code
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

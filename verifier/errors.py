@@ -1,0 +1,51 @@
+"""The project's error family.
+
+Every error a user can meet carries a one-line message and, where one exists, a hint that says
+what to do about it. Only ``cli.py`` turns them into exit codes; everything else raises.
+"""
+
+from __future__ import annotations
+
+
+class VerifierError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def diagnostics(self) -> str:
+        """The message and its hint, for people."""
+        return self.message if self.hint is None else f"{self.message}\nhint: {self.hint}"
+
+
+class UsageError(VerifierError):
+    """The command line or an input file asks for something that cannot be done."""
+
+
+class PolicyError(UsageError):
+    """A policy (command line or file) is malformed or self-contradictory."""
+
+
+class NetworkError(VerifierError):
+    """A remote service could not be reached, or stopped answering in time."""
+
+
+class UpstreamError(VerifierError):
+    """A remote service answered, but not with something we can use."""
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class NotFoundError(UpstreamError):
+    """The remote service says the thing we asked for does not exist (HTTP 404/410)."""
+
+
+class TrustRootError(VerifierError):
+    """No trustworthy Sigstore trust root could be loaded."""

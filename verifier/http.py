@@ -1,0 +1,462 @@
+"""The only module that talks HTTP.
+
+Every byte that reaches the verifier from a network comes through ``HttpClient``, which is where
+the rules for untrusted remote services live, once:
+
+- https only; plain http is allowed for loopback addresses alone (local test indexes);
+- connect and read timeouts, plus a wall-clock deadline per request (a server that drips one byte
+  per second never trips a read timeout);
+- a size cap on every body, checked against Content-Length first and then while streaming, on
+  the *decoded* bytes (so a compression bomb is cut off at the cap);
+- bounded retries on connection errors, 429 and 5xx, honouring Retry-After up to a ceiling;
+- redirects are followed by hand, to the same host only (unless a caller explicitly allows
+  another host, in which case credentials are never forwarded there).
+
+``requests`` is imported lazily so that ``verify-release --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+from verifier import __version__
+from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
+
+if TYPE_CHECKING:
+    import requests
+
+_logger = logging.getLogger(__name__)
+
+USER_AGENT = f"verify-release/{__version__}"
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+"""Cap for JSON/HTML bodies: the largest PyPI simple pages are a few MB."""
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
+"""Cap for distribution files when the index does not state a size."""
+MAX_REDIRECTS = 5
+MAX_RETRY_AFTER = 60.0
+_CHUNK = 64 * 1024
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for ``localhost`` and any 127.0.0.0/8 or ::1 literal."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str) -> str:
+    """Refuse anything but https (or http to loopback); return the URL unchanged.
+
+    Raises ``UsageError`` because a bad URL is either a bad flag or a hostile index response,
+    and in both cases nothing should be fetched.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return url
+    raise UsageError(
+        f"refusing to fetch {redact_url(url)!r}: only https URLs (or http to a loopback address) "
+        "are allowed",
+        hint="use an https:// index URL",
+    )
+
+
+def redact_url(url: str) -> str:
+    """Drop any userinfo (``user:password@``) from a URL before it is shown anywhere."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return parts._replace(netloc=f"***@{host}").geturl()
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A fully read, size-capped response body."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-cased."""
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def json(self, *, what: str) -> Any:
+        """Decode the body as JSON; a malformed body is an ``UpstreamError`` naming ``what``."""
+        try:
+            return json.loads(self.content.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UpstreamError(
+                f"{what} from {redact_url(self.url)} is not valid JSON: {exc}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """Knobs for ``HttpClient``; defaults suit PyPI from a CI runner."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    deadline: float = 300.0
+    """Wall-clock limit for one request including its body."""
+    max_retries: int = 3
+    backoff: float = 0.5
+    max_retry_after: float = MAX_RETRY_AFTER
+
+
+class HttpClient:
+    """One ``requests.Session`` shared by every check, with the rules above enforced."""
+
+    def __init__(
+        self,
+        config: HttpConfig | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config or HttpConfig()
+        self._sleep = sleep
+        self._session: requests.Session | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        """The shared session, created on first use (keeps start-up free of ``requests``)."""
+        if self._session is None:
+            import requests
+
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            # trust_env stays on so proxies and CA bundles from the environment work; ~/.netrc
+            # credentials are kept out by an explicit no-op auth on every request instead.
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def get(
+        self,
+        url: str,
+        *,
+        what: str,
+        accept: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        content_types: tuple[str, ...] = (),
+    ) -> HttpResponse:
+        """GET ``url`` into memory, or raise ``NetworkError``/``UpstreamError``/``NotFoundError``.
+
+        ``what`` names the thing being fetched in every error message ("provenance for X").
+        ``content_types``, when given, is the set of acceptable media types.
+        """
+        headers = {"Accept": accept} if accept else {}
+        sink = _MemorySink()
+        response = self._request(url, what=what, headers=headers, max_bytes=max_bytes, sink=sink)
+        result = HttpResponse(
+            url=response[0], status=response[1], headers=response[2], content=sink.data()
+        )
+        if content_types and result.content_type not in content_types:
+            raise UpstreamError(
+                f"{what} from {redact_url(result.url)} has content type "
+                f"{result.content_type or '(none)'!r}, expected one of {', '.join(content_types)}"
+            )
+        return result
+
+    def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        what: str,
+        max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ) -> str:
+        """Stream ``url`` to ``dest`` atomically; return the sha256 hex digest of what was written.
+
+        The file only appears at ``dest`` once the whole body has arrived within the caps.
+        """
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                sink = _FileSink(handle)
+                self._request(url, what=what, headers={}, max_bytes=max_bytes, sink=sink)
+            os.replace(tmp_name, dest)
+            return sink.hexdigest()
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _request(
+        self,
+        url: str,
+        *,
+        what: str,
+        headers: Mapping[str, str],
+        max_bytes: int,
+        sink: _Sink,
+    ) -> tuple[str, int, dict[str, str]]:
+        import requests
+
+        check_url(url)
+        attempt = 0
+        redirects = 0
+        current = url
+        while True:
+            started = time.monotonic()
+            try:
+                response = self.session.get(
+                    current,
+                    headers=dict(headers),
+                    stream=True,
+                    allow_redirects=False,
+                    auth=_no_auth,
+                    timeout=(self.config.connect_timeout, self.config.read_timeout),
+                )
+            except requests.exceptions.ConnectTimeout:
+                raise NetworkError(
+                    f"{what}: timed out connecting to {_host(current)} "
+                    f"(connect timeout {self.config.connect_timeout:g}s)"
+                ) from None
+            except requests.exceptions.Timeout:
+                raise NetworkError(
+                    f"{what}: {_host(current)} sent no response "
+                    f"(read timeout {self.config.read_timeout:g}s)"
+                ) from None
+            except requests.exceptions.RequestException as exc:
+                if attempt < self.config.max_retries:
+                    attempt += 1
+                    self._sleep(self._backoff(attempt))
+                    continue
+                raise NetworkError(
+                    f"{what}: cannot reach {_host(current)}: {_describe(exc)}"
+                ) from None
+
+            with response:
+                status = response.status_code
+                if status in (301, 302, 303, 307, 308):
+                    location = response.headers.get("Location")
+                    redirects += 1
+                    if not location or redirects > MAX_REDIRECTS:
+                        raise UpstreamError(
+                            f"{what}: too many redirects or a redirect without a target "
+                            f"from {redact_url(current)}",
+                            status=status,
+                        )
+                    target = urljoin(current, location)
+                    _check_redirect(current, target, what=what)
+                    current = target
+                    continue
+                if status == 429 or status >= 500:
+                    if attempt < self.config.max_retries:
+                        attempt += 1
+                        delay = self._retry_delay(response.headers, attempt)
+                        if delay is not None:
+                            _logger.info(
+                                "%s: HTTP %d from %s, retrying in %.1fs",
+                                what,
+                                status,
+                                _host(current),
+                                delay,
+                            )
+                            self._sleep(delay)
+                            continue
+                    raise UpstreamError(
+                        f"{what}: HTTP {status} from {redact_url(current)} "
+                        f"(after {attempt + 1} attempt{'s' if attempt else ''})",
+                        status=status,
+                        hint="the service is failing or rate-limiting; try again later",
+                    )
+                if status in (404, 410):
+                    raise NotFoundError(
+                        f"{what}: not found (HTTP {status} from {redact_url(current)})",
+                        status=status,
+                    )
+                if status != 200:
+                    raise UpstreamError(
+                        f"{what}: unexpected HTTP {status} from {redact_url(current)}",
+                        status=status,
+                    )
+                declared = response.headers.get("Content-Length")
+                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                    raise UpstreamError(
+                        f"{what}: response of {int(declared)} bytes from {redact_url(current)} "
+                        f"exceeds the {max_bytes}-byte cap"
+                    )
+                self._read_body(
+                    response,
+                    what=what,
+                    max_bytes=max_bytes,
+                    sink=sink,
+                    started=started,
+                    url=current,
+                )
+                return current, status, {k.lower(): v for k, v in response.headers.items()}
+
+    def _read_body(
+        self,
+        response: requests.Response,
+        *,
+        what: str,
+        max_bytes: int,
+        sink: _Sink,
+        started: float,
+        url: str,
+    ) -> None:
+        import requests
+
+        received = 0
+        try:
+            for chunk in response.iter_content(chunk_size=_CHUNK):
+                received += len(chunk)
+                if received > max_bytes:
+                    raise UpstreamError(
+                        f"{what}: response from {redact_url(url)} exceeds the {max_bytes}-byte cap"
+                    )
+                if time.monotonic() - started > self.config.deadline:
+                    raise NetworkError(
+                        f"{what}: {_host(url)} did not finish sending within "
+                        f"{self.config.deadline:g}s"
+                    )
+                sink.write(chunk)
+        except requests.exceptions.RequestException as exc:
+            if isinstance(exc, requests.exceptions.ConnectionError) and _is_read_timeout(exc):
+                raise NetworkError(
+                    f"{what}: {_host(url)} stopped sending (read timeout "
+                    f"{self.config.read_timeout:g}s)"
+                ) from None
+            raise NetworkError(
+                f"{what}: transfer from {_host(url)} broke off: {_describe(exc)}"
+            ) from None
+        declared = response.headers.get("Content-Length")
+        encoded = response.headers.get("Content-Encoding", "identity").lower()
+        identity = encoded in ("", "identity")
+        if declared is not None and declared.isdigit() and identity and received != int(declared):
+            raise NetworkError(
+                f"{what}: truncated response from {_host(url)} "
+                f"({received} of {int(declared)} bytes)"
+            )
+
+    def _backoff(self, attempt: int) -> float:
+        return float(self.config.backoff * (2 ** (attempt - 1)))
+
+    def _retry_delay(self, headers: Mapping[str, str], attempt: int) -> float | None:
+        """The delay before retrying, or None when the server asks for more than we will wait."""
+        value = headers.get("Retry-After")
+        if value is None:
+            return self._backoff(attempt)
+        delay: float
+        if value.strip().isdigit():
+            delay = float(value.strip())
+        else:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return self._backoff(attempt)
+            delay = max(0.0, when.timestamp() - time.time())
+        if delay > self.config.max_retry_after:
+            return None
+        return delay
+
+
+class _Sink:
+    def write(self, chunk: bytes) -> None:
+        raise NotImplementedError
+
+
+class _MemorySink(_Sink):
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, chunk: bytes) -> None:
+        self._parts.append(chunk)
+
+    def data(self) -> bytes:
+        return b"".join(self._parts)
+
+
+class _FileSink(_Sink):
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self._hash = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        self._handle.write(chunk)
+        self._hash.update(chunk)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _no_auth(request: Any) -> Any:
+    """An auth hook that adds nothing: its presence stops requests from reading ~/.netrc."""
+    return request
+
+
+def _check_redirect(source: str, target: str, *, what: str) -> None:
+    """Only same-host redirects are followed; anything else is refused, naming both ends."""
+    src, dst = urlsplit(source), urlsplit(target)
+    if (dst.hostname or "").lower() != (src.hostname or "").lower() or dst.port != src.port:
+        raise UpstreamError(
+            f"{what}: refusing a redirect from {_host(source)} to another host ({_host(target)})"
+        )
+    if src.scheme == "https" and dst.scheme != "https":
+        raise UpstreamError(f"{what}: refusing a redirect from https to {dst.scheme}")
+    check_url(target)
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, token-free, one-line description of a transport error."""
+    text = str(exc)
+    for marker in (
+        "Name or service not known",
+        "nodename nor servname",
+        "Temporary failure in name resolution",
+        "No address associated",
+    ):
+        if marker in text:
+            return "DNS lookup failed"
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Connection reset" in text or "ConnectionResetError" in text:
+        return "connection reset"
+    if "IncompleteRead" in text or "incomplete" in text.lower():
+        return "connection closed before the body was complete"
+    if "certificate verify failed" in text or "SSLError" in text or "SSL" in type(exc).__name__:
+        return "TLS verification failed"
+    return type(exc).__name__
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    return "Read timed out" in str(exc)

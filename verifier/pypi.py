@@ -1,0 +1,250 @@
+"""Client for a Python package index: PEP 691 simple JSON, PyPI's JSON and Integrity APIs.
+
+Turns untrusted wire data into frozen ``Release``/``ReleaseFile`` models. Every shape error names
+where in the response it was found (``files[3].hashes.sha256``), because an index that serves
+malformed data is itself evidence worth reporting exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from verifier.errors import NotFoundError, UpstreamError, UsageError
+from verifier.http import HttpClient, check_url, redact_url
+from verifier.models import Release, ReleaseFile
+
+DEFAULT_INDEX_URL = "https://pypi.org"
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+INTEGRITY_JSON = "application/vnd.pypi.integrity.v1+json"
+MAX_PROVENANCE_BYTES = 2 * 1024 * 1024
+"""A provenance object holds a few attestations of a few KB each; 2 MB is generous."""
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def normalize_index_url(url: str) -> str:
+    """Accept ``https://pypi.org``, ``https://pypi.org/`` or ``https://pypi.org/simple/``.
+
+    Returns the site root with a trailing slash, from which ``simple/``, ``pypi/`` and
+    ``integrity/`` are resolved.
+    """
+    check_url(url)
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/simple"):
+        path = path[: -len("/simple")]
+    return parts._replace(path=path + "/", query="", fragment="").geturl()
+
+
+def dist_version(filename: str) -> tuple[NormalizedName, Version] | None:
+    """Project name and version of a wheel or sdist filename, or None for other formats."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+            return name, version
+        if filename.endswith((".tar.gz", ".zip")):
+            return parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return None
+
+
+def check_filename(filename: str, *, where: str) -> str:
+    """A distribution filename is used as a path component: refuse anything but a plain name."""
+    if (
+        not filename
+        or filename in (".", "..")
+        or filename.startswith(".")
+        or any(c in filename for c in "/\\\x00:")
+        or len(filename) > 255
+    ):
+        raise UpstreamError(f"index response: unsafe file name {filename!r} in {where}")
+    return filename
+
+
+class IndexClient:
+    """Reads one index; the base URL is the site root (``https://pypi.org/``)."""
+
+    def __init__(self, http: HttpClient, base_url: str = DEFAULT_INDEX_URL) -> None:
+        self.http = http
+        self.base_url = normalize_index_url(base_url)
+
+    def _url(self, *segments: str) -> str:
+        return urljoin(self.base_url, "/".join(quote(s, safe="") for s in segments) + "/")
+
+    def release(self, name: NormalizedName, version: Version) -> Release:
+        """The files of ``name==version`` with their published sha256 digests."""
+        url = self._url("simple", name)
+        what = f"index page for {name}"
+        try:
+            response = self.http.get(
+                url, what=what, accept=SIMPLE_JSON, content_types=(SIMPLE_JSON, "application/json")
+            )
+        except NotFoundError:
+            raise NotFoundError(
+                f"project {name!r} does not exist on {redact_url(self.base_url)}",
+                hint="check the spelling, or pass --index-url for another index",
+            ) from None
+        data = response.json(what=what)
+        files, versions = parse_simple_page(data, page_url=response.url, name=name, version=version)
+        if not files:
+            ordered = sorted(versions, key=_version_key)
+            raise NotFoundError(
+                f"{name} has no files for version {version} on {redact_url(self.base_url)}; "
+                f"versions with files: {', '.join(ordered[-8:]) or '(none)'}",
+                hint=f"pick one of the listed versions, e.g. {name}=={ordered[-1]}"
+                if ordered
+                else None,
+            )
+        return Release(name=name, version=str(version), files=tuple(files))
+
+    def project_urls(self, name: NormalizedName, version: str) -> Mapping[str, str]:
+        """``info.project_urls`` (plus ``home_page``) from PyPI's JSON API for one release.
+
+        Only used to guess an expected repository when the user named none; failures raise and
+        the caller reports that no identity could be taken from the index.
+        """
+        url = self._url("pypi", name, version, "json").rstrip("/")
+        data = self.http.get(url, what=f"release metadata for {name}=={version}").json(
+            what=f"release metadata for {name}=={version}"
+        )
+        info = data.get("info") if isinstance(data, dict) else None
+        if not isinstance(info, dict):
+            raise UpstreamError(f"release metadata for {name}=={version}: missing 'info' object")
+        urls: dict[str, str] = {}
+        raw = info.get("project_urls")
+        if isinstance(raw, dict):
+            urls.update({str(k): v for k, v in raw.items() if isinstance(v, str)})
+        home = info.get("home_page")
+        if isinstance(home, str) and home and "Homepage" not in urls:
+            urls["Homepage"] = home
+        return urls
+
+    def provenance(self, name: NormalizedName, version: str, filename: str) -> bytes:
+        """The raw PEP 740 provenance object for one file (``NotFoundError`` when it has none)."""
+        url = self._url("integrity", name, version, filename, "provenance").rstrip("/")
+        response = self.http.get(
+            url,
+            what=f"provenance for {filename}",
+            accept=INTEGRITY_JSON,
+            max_bytes=MAX_PROVENANCE_BYTES,
+            content_types=(INTEGRITY_JSON, "application/json"),
+        )
+        return response.content
+
+
+def parse_simple_page(
+    data: Any, *, page_url: str, name: NormalizedName, version: Version
+) -> tuple[list[ReleaseFile], set[str]]:
+    """Pick ``version``'s files out of a PEP 691 project page; also return every version seen."""
+    if not isinstance(data, dict):
+        raise UpstreamError(f"index page for {name}: expected a JSON object")
+    meta = data.get("meta")
+    api_version = meta.get("api-version") if isinstance(meta, dict) else None
+    if not isinstance(api_version, str) or not api_version.startswith("1."):
+        raise UpstreamError(
+            f"index page for {name}: unsupported or missing meta.api-version {api_version!r}"
+        )
+    page_name = data.get("name")
+    if not isinstance(page_name, str) or canonicalize_name(page_name) != name:
+        raise UpstreamError(
+            f"index page for {name}: the page is for project {page_name!r}, not {name!r}"
+        )
+    raw_files = data.get("files")
+    if not isinstance(raw_files, list):
+        raise UpstreamError(f"index page for {name}: 'files' must be a list")
+    files: list[ReleaseFile] = []
+    versions: set[str] = set()
+    seen: set[str] = set()
+    for index, entry in enumerate(raw_files):
+        where = f"files[{index}]"
+        if not isinstance(entry, dict):
+            raise UpstreamError(f"index page for {name}: {where} must be an object")
+        filename = entry.get("filename")
+        if not isinstance(filename, str):
+            raise UpstreamError(f"index page for {name}: {where}.filename must be a string")
+        parsed = dist_version(filename)
+        if parsed is None or parsed[0] != name:
+            continue
+        versions.add(str(parsed[1]))
+        if parsed[1] != version:
+            continue
+        check_filename(filename, where=f"{where}.filename")
+        if filename in seen:
+            raise UpstreamError(f"index page for {name}: {filename} is listed twice")
+        seen.add(filename)
+        url = entry.get("url")
+        if not isinstance(url, str):
+            raise UpstreamError(f"index page for {name}: {where}.url must be a string")
+        absolute = urljoin(page_url, url)
+        check_url(absolute)
+        hashes = entry.get("hashes")
+        if not isinstance(hashes, dict):
+            raise UpstreamError(f"index page for {name}: {where}.hashes must be an object")
+        sha256 = hashes.get("sha256")
+        if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.match(sha256)):
+            raise UpstreamError(
+                f"index page for {name}: {where}.hashes.sha256 is not a sha256 hex digest"
+            )
+        size = entry.get("size")
+        files.append(
+            ReleaseFile(
+                filename=filename,
+                url=absolute.split("#", 1)[0],
+                sha256=sha256,
+                size=size if isinstance(size, int) and size >= 0 else None,
+                yanked=bool(entry.get("yanked", False)),
+            )
+        )
+    return files, versions
+
+
+def _version_key(value: str) -> Version:
+    return Version(value)
+
+
+def parse_pin(text: str) -> tuple[NormalizedName, Version]:
+    """``NAME==VERSION`` -> (normalised name, version); anything else is a ``UsageError``."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as exc:
+        raise UsageError(
+            f"{text!r} is not a requirement: {exc}",
+            hint="name one exact release, e.g. 'verify-release sampleproject==4.0.0'",
+        ) from None
+    specs = list(requirement.specifier)
+    if requirement.url or len(specs) != 1 or specs[0].operator not in ("==", "==="):
+        raise UsageError(
+            f"{text!r} is not an exact pin: verify-release checks one release at a time",
+            hint=f"type it as {requirement.name}==VERSION (the exact version you will install)",
+        )
+    spec = specs[0]
+    if "*" in spec.version:
+        raise UsageError(
+            f"{text!r} is a wildcard, not an exact pin",
+            hint=f"type it as {requirement.name}==VERSION",
+        )
+    try:
+        version = Version(spec.version)
+    except InvalidVersion:
+        raise UsageError(f"{text!r}: {spec.version!r} is not a valid version") from None
+    if requirement.extras or requirement.marker:
+        raise UsageError(
+            f"{text!r}: extras and markers do not apply to a release check",
+            hint=f"type it as {requirement.name}=={version}",
+        )
+    return canonicalize_name(requirement.name), version

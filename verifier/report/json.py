@@ -1,0 +1,74 @@
+"""The machine report: a versioned JSON document (schema in ``schema.json`` beside this file).
+
+``schema_version`` changes only when a consumer would have to change; new optional keys do not
+change it. Keys are stable and snake_case; outcomes are lower-case strings.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from verifier import __version__
+from verifier.models import Finding, ReleaseReport, Report
+
+SCHEMA_VERSION = 1
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    return {
+        "check": finding.check.value,
+        "outcome": finding.outcome.value,
+        "subject": finding.subject,
+        "message": finding.message,
+        "expected": finding.expected,
+        "actual": finding.actual,
+        "policy": finding.policy,
+        "evidence": dict(finding.evidence),
+    }
+
+
+def _release(release: ReleaseReport) -> dict[str, Any]:
+    return {
+        "subject": release.label,
+        "identity_source": release.identity_source,
+        "expected_publisher": dict(release.expected_identity) or None,
+        "files": [
+            {
+                "filename": f.filename,
+                "url": f.url,
+                "sha256": f.sha256,
+                "size": f.size,
+                "yanked": f.yanked,
+            }
+            for f in release.files
+        ],
+        "findings": [_finding(f) for f in release.findings],
+    }
+
+
+def to_document(report: Report) -> dict[str, Any]:
+    """The report as plain JSON-ready data."""
+    root = report.trust_root
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "verify-release", "version": __version__},
+        "verdict": report.verdict.value,
+        "exit_code": report.verdict.exit_code,
+        "trust_root": None
+        if root is None
+        else {
+            "source": root.source,
+            "description": root.description,
+            "path": root.path,
+            "expires": root.expires,
+            "expired": root.expired,
+        },
+        "warnings": list(root.warnings if root else ()) + list(report.warnings),
+        "releases": [_release(r) for r in report.releases],
+    }
+
+
+def render_json(report: Report) -> str:
+    """Indented JSON with a trailing newline."""
+    return json.dumps(to_document(report), indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,90 @@
+"""The human report: one line per file and check, the evidence, then the verdict.
+
+Every non-verified line is followed by the exact expected and actual values and the policy that
+made it count, because "verification failed" alone sends a user to read source code.
+"""
+
+from __future__ import annotations
+
+from verifier import __version__
+from verifier.models import Finding, Outcome, ReleaseReport, Report
+
+_EVIDENCE_ORDER = (
+    ("certificate.repository", "repository"),
+    ("certificate.build_config_uri", "workflow"),
+    ("certificate.ref", "ref"),
+    ("certificate.commit", "commit"),
+    ("certificate.runner_environment", "runner"),
+    ("certificate.trigger", "trigger"),
+    ("certificate.issuer", "issuer"),
+    ("publisher.environment", "environment (PyPI record)"),
+)
+
+
+def _finding_lines(finding: Finding, width: int) -> list[str]:
+    lines = [
+        f"  {finding.outcome.value.upper():<13}{finding.check.value:<13}"
+        f"{finding.subject:<{width}}  {finding.message}"
+    ]
+    pad = " " * 15
+    if finding.outcome in (Outcome.FAILED, Outcome.UNVERIFIABLE):
+        if finding.expected is not None:
+            lines.append(f"{pad}expected: {finding.expected}")
+        if finding.actual is not None:
+            lines.append(f"{pad}got:      {finding.actual}")
+    if finding.outcome is Outcome.VERIFIED and finding.evidence:
+        shown = [
+            f"{label} {finding.evidence[key]}"
+            for key, label in _EVIDENCE_ORDER
+            if finding.evidence.get(key)
+        ]
+        if shown:
+            lines.append(f"{pad}" + "; ".join(shown))
+    if finding.outcome is not Outcome.VERIFIED and finding.policy:
+        lines.append(f"{pad}policy: {finding.policy}")
+    return lines
+
+
+def _release_lines(release: ReleaseReport) -> list[str]:
+    lines = [f"{release.label}"]
+    if release.identity_source:
+        expected = release.expected_identity
+        if expected:
+            who = f"{expected.get('kind')} {expected.get('repository')}"
+            if expected.get("workflow"):
+                who += f" workflow {expected['workflow']}"
+            if expected.get("environment"):
+                who += f" environment {expected['environment']}"
+            lines.append(f"  expected publisher: {who}")
+        lines.append(f"  identity source: {release.identity_source}")
+    width = max((len(f.subject) for f in release.findings), default=0)
+    for finding in release.findings:
+        lines.extend(_finding_lines(finding, width))
+    return lines
+
+
+def render_text(report: Report) -> str:
+    """The whole report as text, ending with the verdict line."""
+    lines = [f"verify-release {__version__}"]
+    if report.trust_root is not None:
+        root = report.trust_root
+        expiry = ""
+        if root.expires:
+            expiry = f"; metadata {'EXPIRED' if root.expired else 'expires'} {root.expires}"
+        lines.append(f"trust root: {root.description}{expiry}")
+    lines.append("")
+    for release in report.releases:
+        lines.extend(_release_lines(release))
+        lines.append("")
+    warnings = list(report.trust_root.warnings if report.trust_root else ()) + list(report.warnings)
+    for warning in warnings:
+        lines.append(f"warning: {warning}")
+    counts: dict[Outcome, int] = {}
+    for finding in report.findings:
+        counts[finding.outcome] = counts.get(finding.outcome, 0) + 1
+    summary = ", ".join(f"{n} {o.value}" for o, n in counts.items())
+    lines.append(
+        f"verdict: {report.verdict.value.upper()} (exit {report.verdict.exit_code})"
+        + (f" - {summary}" if summary else "")
+    )
+    return "\n".join(lines) + "\n"
