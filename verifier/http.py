@@ -23,9 +23,10 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,14 @@ def check_url(url: str) -> str:
     Raises ``UsageError`` because a bad URL is either a bad flag or a hostile index response,
     and in both cases nothing should be fetched.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed or out-of-range port
+    except ValueError:
+        raise UsageError(
+            f"refusing to fetch {redact_url(url)!r}: not a valid URL",
+            hint="use an https:// index URL",
+        ) from None
     if parts.scheme == "https" and parts.hostname:
         return url
     if parts.scheme == "http" and is_loopback_host(parts.hostname):
@@ -81,13 +89,15 @@ def check_url(url: str) -> str:
 
 def redact_url(url: str) -> str:
     """Drop any userinfo (``user:password@``) from a URL before it is shown anywhere."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"//[^/?#]*@", "//***@", url)
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return parts._replace(netloc=f"***@{host}").geturl()
+    # Keep host and port exactly as written (brackets of IPv6 literals included); parsing the
+    # port here could raise on a hostile URL, and this function runs while reporting errors.
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,9 @@ class HttpResponse:
         """Decode the body as JSON; a malformed body is an ``UpstreamError`` naming ``what``."""
         try:
             return json.loads(self.content.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
+            # ValueError covers UnicodeDecodeError, JSONDecodeError and integers longer than
+            # the int/str conversion limit; RecursionError comes from deeply nested arrays.
             raise UpstreamError(
                 f"{what} from {redact_url(self.url)} is not valid JSON: {exc}"
             ) from None
@@ -268,15 +280,22 @@ class HttpClient:
                             f"from {redact_url(current)}",
                             status=status,
                         )
-                    target = urljoin(current, location)
-                    _check_redirect(current, target, what=what)
+                    try:
+                        target = urljoin(current, location)
+                        _check_redirect(current, target, what=what)
+                    except ValueError:
+                        raise UpstreamError(
+                            f"{what}: malformed redirect target {redact_url(location)!r} "
+                            f"from {redact_url(current)}",
+                            status=status,
+                        ) from None
                     current = target
                     continue
                 if status == 429 or status >= 500:
                     if attempt < self.config.max_retries:
-                        attempt += 1
-                        delay = self._retry_delay(response.headers, attempt)
+                        delay = self._retry_delay(response.headers, attempt + 1)
                         if delay is not None:
+                            attempt += 1
                             _logger.info(
                                 "%s: HTTP %d from %s, retrying in %.1fs",
                                 what,
@@ -329,10 +348,11 @@ class HttpClient:
         url: str,
     ) -> None:
         import requests
+        import urllib3
 
         received = 0
         try:
-            for chunk in response.iter_content(chunk_size=_CHUNK):
+            for chunk in _chunks(response):
                 received += len(chunk)
                 if received > max_bytes:
                     raise UpstreamError(
@@ -344,8 +364,8 @@ class HttpClient:
                         f"{self.config.deadline:g}s"
                     )
                 sink.write(chunk)
-        except requests.exceptions.RequestException as exc:
-            if isinstance(exc, requests.exceptions.ConnectionError) and _is_read_timeout(exc):
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+            if _is_read_timeout(exc):
                 raise NetworkError(
                     f"{what}: {_host(url)} stopped sending (read timeout "
                     f"{self.config.read_timeout:g}s)"
@@ -413,6 +433,25 @@ class _FileSink(_Sink):
         return self._hash.hexdigest()
 
 
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    """The decoded body in pieces, each returned as soon as *some* bytes have arrived.
+
+    ``iter_content`` blocks until a whole chunk is in, so a server dripping a byte at a time
+    would hold one read for up to ``_CHUNK`` read timeouts and the deadline would never be
+    checked; ``read1`` returns whatever one socket read produced.
+    """
+    raw = response.raw
+    read1 = getattr(raw, "read1", None)
+    if read1 is None:  # urllib3 < 2.3: no read1; fall back to whole chunks
+        yield from response.iter_content(chunk_size=_CHUNK)
+        return
+    while True:
+        chunk = read1(_CHUNK, decode_content=True)
+        if not chunk:
+            return
+        yield chunk
+
+
 def _no_auth(request: Any) -> Any:
     """An auth hook that adds nothing: its presence stops requests from reading ~/.netrc."""
     return request
@@ -431,9 +470,11 @@ def _check_redirect(source: str, target: str, *, what: str) -> None:
 
 
 def _host(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    return f"{host}:{parts.port}" if parts.port else host
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return "?"
+    return netloc.rpartition("@")[2] or "?"
 
 
 def _describe(exc: BaseException) -> str:
@@ -451,6 +492,8 @@ def _describe(exc: BaseException) -> str:
         return "connection refused"
     if "Connection reset" in text or "ConnectionResetError" in text:
         return "connection reset"
+    if "RemoteDisconnected" in text or "closed connection without response" in text:
+        return "the server closed the connection without answering"
     if "IncompleteRead" in text or "incomplete" in text.lower():
         return "connection closed before the body was complete"
     if "certificate verify failed" in text or "SSLError" in text or "SSL" in type(exc).__name__:

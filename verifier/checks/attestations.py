@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from verifier.certificates import GITHUB_ACTIONS_ISSUER, GITLAB_ISSUER, evidence
+from verifier.errors import UsageError
 from verifier.models import CertificateEvidence, Check, Finding, Outcome
 from verifier.policy import ExpectedPublisher, Policy
 from verifier.pypi import dist_version
@@ -251,18 +252,7 @@ class AttestationChecker:
         try:
             payload_type, payload = self._verifier.verify_dsse(bundle, identity)
         except VerificationError as exc:
-            if self._signed_by_staging(bundle):
-                raise _Failure(
-                    "signed by Sigstore's *staging* instance, which is test infrastructure, "
-                    "not production; refusing it",
-                    expected="a certificate chaining to the production Fulcio root",
-                    actual="a certificate chaining to the staging Fulcio root",
-                ) from None
-            raise _Failure(
-                f"signature verification failed: {_first_line(exc)}",
-                expected=want,
-                actual=_describe_cert(unverified),
-            ) from None
+            raise self._explain(bundle, exc, want=want, cert=unverified) from None
         cert = evidence(bundle.signing_certificate)
         if payload_type != DSSE_PAYLOAD_TYPE:
             raise _Failure("unexpected DSSE payload type", DSSE_PAYLOAD_TYPE, payload_type)
@@ -327,16 +317,29 @@ class AttestationChecker:
             )
         return KNOWN_PREDICATES[str(predicate_type)]
 
-    def _signed_by_staging(self, bundle: Any) -> bool:
-        if self._staging is None:
-            return False
-        from sigstore.errors import VerificationError
+    def _explain(
+        self, bundle: Any, exc: Exception, *, want: str, cert: CertificateEvidence
+    ) -> _Failure:
+        """Say *why* verification failed: wrong identity, staging signer, or bad cryptography.
 
-        try:
-            self._staging.verifier.verify_dsse(bundle, _AcceptAnyCertificate())
-        except VerificationError:
-            return False
-        return True
+        Only called after a refusal, so the extra verifications cost nothing on the happy path
+        and can never turn a refusal into an acceptance.
+        """
+        detail = _first_line(exc)
+        if _verifies(self._verifier, bundle):
+            # Sound signature and chain: the identity policy is what refused it.
+            message = "the certificate's identity does not match the expected publisher"
+            if "<Extension" not in detail:
+                message += f" ({detail})"
+            return _Failure(message, expected=want, actual=_describe_cert(cert))
+        if self._staging is not None and _verifies(self._staging.verifier, bundle):
+            return _Failure(
+                "signed by Sigstore's *staging* instance, which is test infrastructure, "
+                "not production; refusing it",
+                expected="a certificate chaining to the production Fulcio root",
+                actual="a certificate chaining to the staging Fulcio root",
+            )
+        return _Failure(f"signature verification failed: {detail}")
 
     def _identity_policy(
         self, expected: ExpectedPublisher | None, record: Any, cert: CertificateEvidence
@@ -347,10 +350,9 @@ class AttestationChecker:
 
         if expected is None:
             if record is None:
-                raise _Failure(
-                    "no publisher to verify against: this attestation carries none",
-                    expected="--repository URL",
-                    actual="(none)",
+                raise UsageError(
+                    "a bare attestation names no publisher to verify against",
+                    hint="pass --repository (and --workflow) for the expected Trusted Publisher",
                 )
             return record._as_policy(), _describe_record(record)
         kind = getattr(record, "kind", None)
@@ -383,6 +385,17 @@ class AttestationChecker:
         if expected.kind == "GitHub":
             return GitHubPublisher(repository=repository, workflow=workflow)._as_policy(), want
         return GitLabPublisher(repository=repository, workflow_filepath=workflow)._as_policy(), want
+
+
+def _verifies(verifier: Verifier, bundle: Any) -> bool:
+    """Whether ``bundle`` is cryptographically sound under ``verifier``, whoever signed it."""
+    from sigstore.errors import VerificationError
+
+    try:
+        verifier.verify_dsse(bundle, _AcceptAnyCertificate())
+    except VerificationError:
+        return False
+    return True
 
 
 def _same_dist(a: str, b: str) -> bool:

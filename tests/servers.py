@@ -1,0 +1,272 @@
+"""Loopback stand-ins for PyPI (simple JSON, JSON API, Integrity API, files).
+
+One threaded HTTP server on 127.0.0.1 with a route table. Each route can misbehave in the ways
+a real network does (status codes, Retry-After, stalls, oversize or truncated bodies, resets,
+redirects to another host), so tests exercise the real client code against real sockets.
+The content served is real material from the registry (see conftest.py); only the transport
+is simulated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+INTEGRITY_JSON = "application/vnd.pypi.integrity.v1+json"
+
+
+@dataclass
+class Route:
+    """What one path answers, and how it misbehaves."""
+
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/octet-stream"
+    fail_first: int = 0
+    """Answer ``fail_status`` this many times before answering normally."""
+    fail_status: int = 500
+    retry_after: str | None = None
+    stall_before: float = 0.0
+    """Sleep before sending anything (a server that accepts and never answers)."""
+    stall_after_bytes: int | None = None
+    """Send this many body bytes, then sleep ``stall_for`` seconds."""
+    stall_for: float = 0.0
+    declared_length: int | None = None
+    """Lie about Content-Length (oversize or truncated bodies)."""
+    reset: bool = False
+    """Close the socket without answering."""
+    redirect_to: str | None = None
+    gzip_body: bool = False
+    hits: int = 0
+
+
+@dataclass
+class Request:
+    """A request as the server saw it."""
+
+    path: str
+    headers: dict[str, str]
+
+
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 answering from a route table."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server._handle(self)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def route(self, path: str, route: Route) -> Route:
+        self.routes[path] = route
+        return route
+
+    def paths_requested(self) -> list[str]:
+        return [r.path for r in self.requests]
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.split("?", 1)[0]
+        with self._lock:
+            self.requests.append(Request(path=path, headers=dict(handler.headers.items())))
+            route = self.routes.get(path)
+            if route is not None:
+                route.hits += 1
+        if route is None:
+            self._send(handler, 404, b"", "text/plain", {})
+            return
+        if route.stall_before:
+            time.sleep(route.stall_before)
+        if route.reset:
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            handler.close_connection = True
+            return
+        if route.hits <= route.fail_first:
+            extra = {"Retry-After": route.retry_after} if route.retry_after else {}
+            self._send(handler, route.fail_status, b"failing", "text/plain", extra)
+            return
+        if route.redirect_to is not None:
+            self._send(handler, 302, b"", "text/plain", {"Location": route.redirect_to})
+            return
+        body = route.body
+        headers = dict(route.headers)
+        if route.gzip_body:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        if route.stall_after_bytes is not None:
+            handler.send_response(route.status)
+            handler.send_header("Content-Type", route.content_type)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body[: route.stall_after_bytes])
+            handler.wfile.flush()
+            time.sleep(route.stall_for)
+            with contextlib.suppress(OSError):
+                handler.wfile.write(body[route.stall_after_bytes :])
+            return
+        self._send(
+            handler, route.status, body, route.content_type, headers, declared=route.declared_length
+        )
+
+    @staticmethod
+    def _send(
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str],
+        declared: int | None = None,
+    ) -> None:
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", content_type)
+            handler.send_header(
+                "Content-Length", str(declared if declared is not None else len(body))
+            )
+            for key, value in headers.items():
+                handler.send_header(key, value)
+            handler.end_headers()
+            handler.wfile.write(body)
+            if declared is not None and declared != len(body):
+                handler.close_connection = True
+        except OSError:
+            pass
+
+
+@dataclass
+class DistFile:
+    """One distribution served by the fake index."""
+
+    filename: str
+    content: bytes
+    provenance: bytes | None = None
+    sha256: str | None = None
+    """The digest the index publishes; defaults to the real digest of ``content``."""
+
+    def published_digest(self) -> str:
+        return self.sha256 or hashlib.sha256(self.content).hexdigest()
+
+
+class FakeIndex:
+    """PyPI's simple JSON, JSON and Integrity APIs for a few projects, on a ``LoopbackServer``."""
+
+    def __init__(self, server: LoopbackServer) -> None:
+        self.server = server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def file_path(self, filename: str) -> str:
+        return f"/files/{filename}"
+
+    def simple_path(self, project: str) -> str:
+        return f"/simple/{project}/"
+
+    def provenance_path(self, project: str, version: str, filename: str) -> str:
+        return f"/integrity/{project}/{version}/{filename}/provenance"
+
+    def add_release(
+        self,
+        project: str,
+        version: str,
+        files: list[DistFile],
+        real_page: dict[str, Any] | None = None,
+        project_urls: dict[str, str] | None = None,
+    ) -> None:
+        """Serve ``files`` for ``project==version``.
+
+        With ``real_page`` (a PEP 691 page downloaded from the registry) the real page is served
+        with its file URLs pointed at this server and the entries of ``files`` kept; other
+        versions' entries stay as they are (their URLs are never fetched).
+        """
+        names = {f.filename for f in files}
+        entries: list[dict[str, Any]] = []
+        if real_page is not None:
+            page = json.loads(json.dumps(real_page))
+            for entry in page["files"]:
+                if entry["filename"] in names:
+                    dist = next(f for f in files if f.filename == entry["filename"])
+                    entry["url"] = self.url + self.file_path(dist.filename)
+                    entry["hashes"] = {"sha256": dist.published_digest()}
+                    entries.append(entry)
+                elif version not in entry["filename"]:
+                    entries.append(entry)
+            page["files"] = entries
+        else:
+            page = {
+                "meta": {"api-version": "1.1", "_last-serial": 1},
+                "name": project,
+                "versions": [version],
+                "files": [
+                    {
+                        "filename": f.filename,
+                        "url": self.url + self.file_path(f.filename),
+                        "hashes": {"sha256": f.published_digest()},
+                        "requires-python": ">=3.9",
+                        "size": len(f.content),
+                        "upload-time": "2024-12-04T23:14:04.599813Z",
+                        "yanked": False,
+                    }
+                    for f in files
+                ],
+            }
+        self.server.route(
+            self.simple_path(project),
+            Route(body=json.dumps(page).encode(), content_type=SIMPLE_JSON),
+        )
+        for f in files:
+            self.server.route(self.file_path(f.filename), Route(body=f.content))
+            if f.provenance is not None:
+                self.server.route(
+                    self.provenance_path(project, version, f.filename),
+                    Route(body=f.provenance, content_type=INTEGRITY_JSON),
+                )
+        if project_urls is not None:
+            info = {
+                "info": {
+                    "name": project,
+                    "version": version,
+                    "project_urls": project_urls,
+                    "home_page": None,
+                }
+            }
+            self.server.route(
+                f"/pypi/{project}/{version}/json",
+                Route(body=json.dumps(info).encode(), content_type="application/json"),
+            )

@@ -1,0 +1,27 @@
+"""README's two commands are the project's contract with a new user; CI runs the second."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```bash\n(.+?)\n```", text)
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    commands = _readme_commands()
+    assert len(commands) >= 2
+    assert "verify-release " in commands[0]
+    assert "pytest" in commands[1]
+    head = (ROOT / "README.md").read_text().split("```bash", 3)
+    assert len(head[0].splitlines()) <= 4, "the commands must open the README"
+
+
+def test_ci_runs_the_exact_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert _readme_commands()[1] in ci
