@@ -105,6 +105,12 @@ class Chain:
             )
             return ReleaseReport(label=label, files=(), findings=(finding,))
         identity = self.choose_identity(release.name, release.version, use_index=True)
+        yanked = [f.filename for f in release.files if f.yanked]
+        if yanked:
+            self.warnings.append(
+                f"{label}: the index marks {', '.join(yanked)} as yanked; installers skip "
+                "yanked files unless pinned exactly"
+            )
         findings: list[Finding] = []
         total = len(release.files)
         for number, file in enumerate(release.files, start=1):

@@ -445,6 +445,28 @@ def test_index_unreachable_is_unverifiable_not_a_traceback(
     assert "Traceback" not in result.out + result.err
 
 
+def test_dns_failure_is_unverifiable(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # .invalid never resolves (RFC 6761).
+    result = run(capsys, "foo==1.0", *base_args("https://index.invalid", tmp_path / "cache"))
+    assert result.code == 2
+    assert "cannot reach index.invalid: DNS lookup failed" in result.out
+
+
+def test_yanked_files_are_reported(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    serve_sdist(index, material)
+    route = index.server.routes[index.simple_path("pypi-attestations")]
+    page = json.loads(route.body)
+    for entry in page["files"]:
+        if entry["filename"] == SDIST:
+            entry["yanked"] = "broken build"
+    route.body = json.dumps(page).encode()
+    result = verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO)
+    assert result.code == 0
+    assert f"the index marks {SDIST} as yanked" in result.out
+
+
 def test_index_serving_html_instead_of_json_is_unverifiable(
     capsys: pytest.CaptureFixture[str], index: FakeIndex, tmp_path: Path
 ) -> None:
