@@ -14,9 +14,15 @@ from pathlib import Path
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from verifier.certificates import GITHUB_ACTIONS_ISSUER
 from verifier.checks.attestations import AttestationChecker
+from verifier.checks.bundles import BundleChecker, BundleIdentity, find_release
 from verifier.checks.hashes import FileCache, check_file, check_local, sha256_file
+from verifier.checks.tags import check_tag, forge_trust, missing_tag, tag_candidates, user_trust
 from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
+from verifier.git import GitRepo, TagSignature
+from verifier.github import GitHubClient
+from verifier.links import link_evidence
 from verifier.models import Check, Finding, Outcome, Release, ReleaseFile, ReleaseReport
 from verifier.policy import ExpectedPublisher, Policy, publisher_from_project_urls
 from verifier.pypi import IndexClient, dist_version
@@ -28,6 +34,22 @@ Progress = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     """Default progress sink: say nothing."""
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Where the bundle and tag evidence comes from, and whom it must name."""
+
+    github: GitHubClient | None = None
+    bundle_checker: BundleChecker | None = None
+    cert_identity: str | None = None
+    cert_oidc_issuer: str = GITHUB_ACTIONS_ISSUER
+    git_repo: Path | None = None
+    tag_template: str | None = None
+    allowed_signers: Path | None = None
+    gpg_keyring: Path | None = None
+    gnupghome: str | None = None
+    workdir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +72,9 @@ class Chain:
         attestations: AttestationChecker,
         policy: Policy,
         progress: Progress = _quiet,
+        sources: SourceOptions | None = None,
     ) -> None:
+        self.sources = sources or SourceOptions()
         self.index = index
         self.cache = cache
         self.attestations = attestations
@@ -118,6 +142,7 @@ class Chain:
             findings.append(check_file(self.index.http, self.cache, file))
             self.progress(f"{label}: [{number}/{total}] {file.filename}: provenance")
             findings.append(self._attestation(release, file, identity.expected))
+        findings.extend(self._signed_sources(release, identity.expected, findings))
         return ReleaseReport(
             label=label,
             files=release.files,
@@ -125,6 +150,121 @@ class Chain:
             identity_source=identity.source,
             expected_identity=identity.expected.as_dict() if identity.expected else {},
         )
+
+    # -- bundles, tags and the links between all evidence -------------------------------------
+
+    def _github_repository(
+        self, expected: ExpectedPublisher | None, findings: list[Finding]
+    ) -> str | None:
+        """OWNER/REPO on GitHub: the user's pin, else what the verified attestations name."""
+        if expected is not None:
+            return expected.repository if expected.kind == "GitHub" else None
+        for finding in findings:
+            repo = finding.evidence.get("certificate.repository")
+            if (
+                finding.outcome is Outcome.VERIFIED
+                and repo
+                and repo.startswith("https://github.com/")
+            ):
+                return repo[len("https://github.com/") :]
+        return None
+
+    def _signed_sources(
+        self, release: Release, expected: ExpectedPublisher | None, findings: list[Finding]
+    ) -> list[Finding]:
+        opts = self.sources
+        if opts.bundle_checker is None or opts.github is None or opts.workdir is None:
+            return []
+        if {"bundles", "tags"} <= self.policy.skip:
+            return [_skipped(kind) for kind in ("bundles", "tags")]
+        out: list[Finding] = []
+        slug = self._github_repository(expected, findings)
+        tags = tag_candidates(release.version, opts.tag_template)
+        checker = opts.bundle_checker
+        gh_release = None
+        if "bundles" in self.policy.skip:
+            out.append(_skipped("bundles"))
+        elif slug is None:
+            out += checker.unavailable(
+                release.files,
+                "no GitHub repository is known for this release (pass "
+                "--repository https://github.com/OWNER/REPO)",
+                self.policy,
+                missing=True,
+            )
+        else:
+            self.progress(f"{release.label}: GitHub release and bundles of {slug}")
+            try:
+                gh_release = find_release(opts.github, slug, tags)
+            except NotFoundError as exc:
+                out += checker.unavailable(release.files, exc.message, self.policy, missing=True)
+            except (NetworkError, UpstreamError, UsageError) as exc:
+                out += checker.unavailable(release.files, str(exc), self.policy, missing=False)
+        if gh_release is not None and slug is not None:
+            ref = f"refs/tags/{gh_release.tag}"
+            workflow = (expected.workflow if expected else None) or _pep740_workflow(findings)
+            ident = opts.cert_identity or (
+                f"https://github.com/{slug}/.github/workflows/{workflow}@{ref}"
+                if workflow
+                else None
+            )
+            bundle_identity = BundleIdentity(
+                identity=ident, issuer=opts.cert_oidc_issuer, repository=slug, ref=ref
+            )
+            out += checker.check(gh_release, release.files, bundle_identity, self.policy)
+        answer: TagSignature | None = None
+        if "tags" in self.policy.skip:
+            out.append(_skipped("tags"))
+        else:
+            tag_finding, answer = self._tag(release, slug, tags)
+            out.append(tag_finding)
+        out += link_evidence([*findings, *out], expected=expected, tag=answer)
+        return out
+
+    def _tag(
+        self, release: Release, slug: str | None, tags: list[str]
+    ) -> tuple[Finding, TagSignature | None]:
+        opts = self.sources
+        assert opts.workdir is not None  # noqa: S101 - checked by the caller
+        try:
+            if opts.git_repo is not None:
+                repo = GitRepo(opts.git_repo)
+            elif slug is not None:
+                self.progress(f"{release.label}: cloning tags of {slug}")
+                repo = GitRepo.clone_tags(
+                    f"https://github.com/{slug}.git",
+                    self.cache.root / "repos" / "github.com" / slug,
+                )
+            else:
+                return missing_tag(
+                    release.label,
+                    "no repository to read tags from (pass --git-repo PATH or --repository URL)",
+                    self.policy,
+                ), None
+            trust = user_trust(opts.allowed_signers, opts.gpg_keyring, opts.gnupghome, opts.workdir)
+            if trust is None:
+                owner = (slug or "").split("/")[0]
+                if not owner or opts.github is None:
+                    return missing_tag(
+                        release.label,
+                        "no trusted keys: pass --allowed-signers or --gpg-keyring",
+                        self.policy,
+                    ), None
+                trust = forge_trust(
+                    opts.github.ssh_signing_keys(owner),
+                    opts.github.gpg_keys(owner),
+                    owner,
+                    opts.workdir,
+                )
+        except (NetworkError, UpstreamError) as exc:
+            return Finding(
+                check=Check.TAG,
+                outcome=Outcome.UNVERIFIABLE,
+                subject=release.label,
+                message=str(exc),
+                policy="the repository must be readable",
+            ), None
+        return check_tag(repo, tags, trust, self.policy, release.label)
 
     def _attestation(
         self, release: Release, file: ReleaseFile, expected: ExpectedPublisher | None
@@ -234,6 +374,26 @@ class Chain:
             identity_source=identity.source,
             expected_identity=identity.expected.as_dict() if identity.expected else {},
         )
+
+
+def _pep740_workflow(findings: list[Finding]) -> str | None:
+    """The workflow file name the verified PEP 740 certificates name."""
+    for finding in findings:
+        uri = finding.evidence.get("certificate.build_config_uri")
+        if finding.check is Check.ATTESTATION and uri and "/.github/workflows/" in uri:
+            return uri.split("/.github/workflows/", 1)[1].split("@", 1)[0]
+    return None
+
+
+def _skipped(kind: str) -> Finding:
+    check = Check.BUNDLE if kind == "bundles" else Check.TAG
+    return Finding(
+        check=check,
+        outcome=Outcome.SKIPPED,
+        subject="(all files)",
+        message=f"{kind} not checked",
+        policy=f"--skip {kind}",
+    )
 
 
 def _read_capped(path: Path) -> bytes:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -110,9 +111,73 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KIND",
         action="append",
         default=[],
-        choices=["attestations"],
+        choices=["attestations", "bundles", "tags"],
         help="tolerate absent evidence of KIND (repeatable; KIND: attestations). Absent "
         "evidence is then SKIPPED, and shown; evidence that exists must still verify",
+    )
+    evidence.add_argument(
+        "--require",
+        metavar="KIND",
+        action="append",
+        default=[],
+        choices=["bundles", "tags"],
+        help="make absent or unverified evidence of KIND (bundles, tags) FAILED instead of "
+        "UNVERIFIABLE (repeatable)",
+    )
+    evidence.add_argument(
+        "--skip",
+        metavar="KIND",
+        action="append",
+        default=[],
+        choices=["bundles", "tags"],
+        help="do not look for evidence of KIND (bundles, tags) at all; shown as SKIPPED",
+    )
+    signed = parser.add_argument_group("GitHub release bundles and signed tags")
+    signed.add_argument(
+        "--github-api-url",
+        metavar="URL",
+        default=os.environ.get("VERIFY_RELEASE_GITHUB_API_URL", "https://api.github.com"),
+        help="GitHub API root (default: https://api.github.com). A token in GITHUB_TOKEN or "
+        "GH_TOKEN is sent to this host only, never to download hosts it redirects to",
+    )
+    signed.add_argument(
+        "--cert-identity",
+        metavar="ID",
+        help="the exact certificate identity release bundles must carry "
+        "(default: https://github.com/OWNER/REPO/.github/workflows/WORKFLOW"
+        "@refs/tags/TAG)",
+    )
+    signed.add_argument(
+        "--cert-oidc-issuer",
+        metavar="URL",
+        default="https://token.actions.githubusercontent.com",
+        help="the OIDC issuer of bundle certificates (default: GitHub Actions)",
+    )
+    signed.add_argument(
+        "--git-repo",
+        metavar="PATH",
+        type=Path,
+        help="an existing clone to read the release tag from (default: a "
+        "bare, blobless, tags-only clone of the repository into the cache)",
+    )
+    signed.add_argument(
+        "--tag-template",
+        metavar="TEMPLATE",
+        help="the tag name, with {version} (default: v{version}, then "
+        "{version}; pre-releases also as v1.0.1-rc0)",
+    )
+    signed.add_argument(
+        "--allowed-signers",
+        metavar="FILE",
+        type=Path,
+        help="SSH allowed-signers file of keys trusted to sign tags",
+    )
+    signed.add_argument(
+        "--gpg-keyring",
+        metavar="FILE",
+        type=Path,
+        help="OpenPGP keys trusted to sign tags (else GNUPGHOME, else the keys "
+        "the repository owner publishes on GitHub, reported as weaker)",
     )
     sources = parser.add_argument_group("sources")
     sources.add_argument(
@@ -180,9 +245,11 @@ def _default_cache_dir() -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from verifier.chain import Chain
+    from verifier.chain import Chain, SourceOptions
     from verifier.checks.attestations import AttestationChecker
+    from verifier.checks.bundles import BundleChecker
     from verifier.checks.hashes import FileCache
+    from verifier.github import GitHubClient
     from verifier.http import HttpClient, HttpConfig
     from verifier.models import Report, compute_verdict
     from verifier.policy import Policy, parse_repository_url
@@ -203,7 +270,12 @@ def _run(args: argparse.Namespace) -> int:
             workflow=args.workflow,
             environment=args.environment,
         )
-    policy = Policy(expected=expected, allow_missing=frozenset(args.allow_missing))
+    policy = Policy(
+        expected=expected,
+        allow_missing=frozenset(args.allow_missing),
+        required=frozenset(args.require),
+        skip=frozenset(args.skip),
+    )
 
     target: str = args.target
     local = (
@@ -229,15 +301,30 @@ def _run(args: argparse.Namespace) -> int:
         staging = StagingDetector()
 
     http = HttpClient(HttpConfig(read_timeout=args.timeout))
+    workdir = tempfile.TemporaryDirectory(prefix="verify-release-")
     try:
         index = IndexClient(http, args.index_url)
         cache = FileCache(args.cache_dir or _default_cache_dir())
+        github = GitHubClient.from_env(http, args.github_api_url)
+        sources = SourceOptions(
+            github=github,
+            bundle_checker=BundleChecker(root.verifier, github, cache.root, staging=staging),
+            cert_identity=args.cert_identity,
+            cert_oidc_issuer=args.cert_oidc_issuer,
+            git_repo=args.git_repo,
+            tag_template=args.tag_template,
+            allowed_signers=args.allowed_signers,
+            gpg_keyring=args.gpg_keyring,
+            gnupghome=os.environ.get("GNUPGHOME"),
+            workdir=Path(workdir.name),
+        )
         chain = Chain(
             index=index,
             cache=cache,
             attestations=AttestationChecker(root.verifier, staging=staging),
             policy=policy,
             progress=(lambda _m: None) if args.quiet else _progress,
+            sources=sources,
         )
         if local is not None:
             release = chain.verify_local(local, provenance=args.provenance, offline=args.offline)
@@ -245,6 +332,7 @@ def _run(args: argparse.Namespace) -> int:
             release = chain.verify_pin(name, version)
     finally:
         http.close()
+        workdir.cleanup()
     report = Report(
         releases=(release,),
         trust_root=root.info,

@@ -34,6 +34,7 @@ from urllib.parse import urljoin, urlsplit
 
 from verifier import __version__
 from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
+from verifier.secrets import Secret
 
 if TYPE_CHECKING:
     import requests
@@ -88,16 +89,20 @@ def check_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """Drop any userinfo (``user:password@``) from a URL before it is shown anywhere."""
+    """A URL fit to show: no userinfo (``user:password@``), no query string, no fragment.
+
+    Signed download URLs (GitHub release assets) carry short-lived credentials in the query.
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
-        return re.sub(r"//[^/?#]*@", "//***@", url)
-    if "@" not in parts.netloc:
-        return url
-    # Keep host and port exactly as written (brackets of IPv6 literals included); parsing the
-    # port here could raise on a hostile URL, and this function runs while reporting errors.
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+        return re.sub(r"//[^/?#]*@", "//***@", url.split("?", 1)[0].split("#", 1)[0])
+    netloc = parts.netloc
+    if "@" in netloc:
+        # Keep host and port exactly as written (brackets of IPv6 literals included); parsing
+        # the port here could raise on a hostile URL, and this runs while reporting errors.
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return parts._replace(netloc=netloc, query="", fragment="").geturl()
 
 
 @dataclass(frozen=True)
@@ -179,15 +184,21 @@ class HttpClient:
         accept: str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         content_types: tuple[str, ...] = (),
+        token: Secret | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         """GET ``url`` into memory, or raise ``NetworkError``/``UpstreamError``/``NotFoundError``.
 
         ``what`` names the thing being fetched in every error message ("provenance for X").
         ``content_types``, when given, is the set of acceptable media types.
         """
-        headers = {"Accept": accept} if accept else {}
+        headers = dict(extra_headers or {})
+        if accept:
+            headers["Accept"] = accept
         sink = _MemorySink()
-        response = self._request(url, what=what, headers=headers, max_bytes=max_bytes, sink=sink)
+        response = self._request(
+            url, what=what, headers=headers, max_bytes=max_bytes, sink=sink, token=token
+        )
         result = HttpResponse(
             url=response[0], status=response[1], headers=response[2], content=sink.data()
         )
@@ -205,6 +216,9 @@ class HttpClient:
         *,
         what: str,
         max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        token: Secret | None = None,
+        accept: str | None = None,
+        cross_host_redirects: bool = False,
     ) -> str:
         """Stream ``url`` to ``dest`` atomically; return the sha256 hex digest of what was written.
 
@@ -215,7 +229,15 @@ class HttpClient:
         try:
             with os.fdopen(fd, "wb") as handle:
                 sink = _FileSink(handle)
-                self._request(url, what=what, headers={}, max_bytes=max_bytes, sink=sink)
+                self._request(
+                    url,
+                    what=what,
+                    headers={"Accept": accept} if accept else {},
+                    max_bytes=max_bytes,
+                    sink=sink,
+                    token=token,
+                    cross_host_redirects=cross_host_redirects,
+                )
             os.replace(tmp_name, dest)
             return sink.hexdigest()
         except BaseException:
@@ -232,6 +254,8 @@ class HttpClient:
         headers: Mapping[str, str],
         max_bytes: int,
         sink: _Sink,
+        token: Secret | None = None,
+        cross_host_redirects: bool = False,
     ) -> tuple[str, int, dict[str, str]]:
         import requests
 
@@ -241,10 +265,14 @@ class HttpClient:
         current = url
         while True:
             started = time.monotonic()
+            hop_headers = dict(headers)
+            if token is not None and _same_origin_host(current, token.host):
+                # The token goes to its own host only: never to a redirect target elsewhere.
+                hop_headers["Authorization"] = f"Bearer {token.get()}"
             try:
                 response = self.session.get(
                     current,
-                    headers=dict(headers),
+                    headers=hop_headers,
                     stream=True,
                     allow_redirects=False,
                     auth=_no_auth,
@@ -268,6 +296,12 @@ class HttpClient:
                 raise NetworkError(
                     f"{what}: cannot reach {_host(current)}: {_describe(exc)}"
                 ) from None
+            except ValueError:
+                # requests parses a redirect's Location even when not following it, and
+                # urllib raises ValueError on a malformed one (e.g. "http://[::1").
+                raise UpstreamError(
+                    f"{what}: malformed redirect target from {redact_url(current)}"
+                ) from None
 
             with response:
                 status = response.status_code
@@ -282,7 +316,7 @@ class HttpClient:
                         )
                     try:
                         target = urljoin(current, location)
-                        _check_redirect(current, target, what=what)
+                        _check_redirect(current, target, what=what, cross_host=cross_host_redirects)
                     except ValueError:
                         raise UpstreamError(
                             f"{what}: malformed redirect target {redact_url(location)!r} "
@@ -291,7 +325,7 @@ class HttpClient:
                         ) from None
                     current = target
                     continue
-                if status == 429 or status >= 500:
+                if _rate_limited(status, response.headers):
                     if attempt < self.config.max_retries:
                         delay = self._retry_delay(response.headers, attempt + 1)
                         if delay is not None:
@@ -305,12 +339,7 @@ class HttpClient:
                             )
                             self._sleep(delay)
                             continue
-                    raise UpstreamError(
-                        f"{what}: HTTP {status} from {redact_url(current)} "
-                        f"(after {attempt + 1} attempt{'s' if attempt else ''})",
-                        status=status,
-                        hint="the service is failing or rate-limiting; try again later",
-                    )
+                    raise _give_up(what, status, current, attempt, response.headers)
                 if status in (404, 410):
                     raise NotFoundError(
                         f"{what}: not found (HTTP {status} from {redact_url(current)})",
@@ -388,6 +417,11 @@ class HttpClient:
     def _retry_delay(self, headers: Mapping[str, str], attempt: int) -> float | None:
         """The delay before retrying, or None when the server asks for more than we will wait."""
         value = headers.get("Retry-After")
+        reset = headers.get("X-RateLimit-Reset")
+        if value is None and headers.get("X-RateLimit-Remaining") == "0" and reset:
+            if not reset.isdigit():
+                return None
+            value = str(max(0, int(reset) - int(time.time())))
         if value is None:
             return self._backoff(attempt)
         delay: float
@@ -457,9 +491,53 @@ def _no_auth(request: Any) -> Any:
     return request
 
 
-def _check_redirect(source: str, target: str, *, what: str) -> None:
-    """Only same-host redirects are followed; anything else is refused, naming both ends."""
+def _same_origin_host(url: str, host: str) -> bool:
+    parts = urlsplit(url)
+    netloc = (parts.hostname or "").lower()
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return netloc == host.lower()
+
+
+def _rate_limited(status: int, headers: Mapping[str, str]) -> bool:
+    """5xx, 429, and GitHub's 403 with an exhausted rate limit are worth waiting for."""
+    if status == 429 or status >= 500:
+        return True
+    return status == 403 and headers.get("X-RateLimit-Remaining") == "0"
+
+
+def _give_up(
+    what: str, status: int, url: str, attempt: int, headers: Mapping[str, str]
+) -> UpstreamError:
+    attempts = f"after {attempt + 1} attempt{'s' if attempt else ''}"
+    reset = headers.get("X-RateLimit-Reset")
+    if status in (403, 429) and reset and reset.isdigit():
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(int(reset)))
+        return UpstreamError(
+            f"{what}: rate limited by {_host(url)} (HTTP {status}, {attempts}); the limit "
+            f"resets at {when}",
+            status=status,
+            hint="set GITHUB_TOKEN for a higher GitHub API rate limit, or try again later",
+        )
+    return UpstreamError(
+        f"{what}: HTTP {status} from {redact_url(url)} ({attempts})",
+        status=status,
+        hint="the service is failing or rate-limiting; try again later",
+    )
+
+
+def _check_redirect(source: str, target: str, *, what: str, cross_host: bool = False) -> None:
+    """Same-host redirects are followed; another host only where the caller allows it.
+
+    Credentials never follow a redirect to another host: ``_request`` attaches the token per
+    hop, only when the hop's host is the token's own.
+    """
     src, dst = urlsplit(source), urlsplit(target)
+    if cross_host:
+        if src.scheme == "https" and dst.scheme != "https":
+            raise UpstreamError(f"{what}: refusing a redirect from https to {dst.scheme}")
+        check_url(target)
+        return
     if (dst.hostname or "").lower() != (src.hostname or "").lower() or dst.port != src.port:
         raise UpstreamError(
             f"{what}: refusing a redirect from {_host(source)} to another host ({_host(target)})"

@@ -54,6 +54,10 @@ class Check(str, enum.Enum):
 
     INDEX_HASH = "index-hash"
     ATTESTATION = "attestation"
+    BUNDLE = "bundle"
+    RELEASE_ASSET = "release-asset"
+    TAG = "tag"
+    CROSS_LINK = "cross-link"
 
     def __str__(self) -> str:
         return self.value

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from verifier.errors import PolicyError
 
-ALLOWABLE_MISSING = ("attestations",)
+ALLOWABLE_MISSING = ("attestations", "bundles", "tags")
+REQUIRABLE = ("bundles", "tags")
 """Evidence kinds a user may declare optional with ``--allow-missing``."""
 
 _SLUG = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
@@ -128,6 +129,10 @@ class Policy:
 
     expected: ExpectedPublisher | None = None
     allow_missing: frozenset[str] = field(default_factory=frozenset)
+    required: frozenset[str] = field(default_factory=frozenset)
+    """Evidence kinds whose absence (or an unsigned tag) is FAILED rather than UNVERIFIABLE."""
+    skip: frozenset[str] = field(default_factory=frozenset)
+    """Evidence kinds not checked at all (``--skip``); reported as SKIPPED."""
 
     def missing_rule(self, kind: str) -> str:
         """The sentence a report shows next to missing evidence of ``kind``."""

@@ -188,13 +188,17 @@ def parse_simple_page(
         url = entry.get("url")
         if not isinstance(url, str):
             raise UpstreamError(f"index page for {name}: {where}.url must be a string")
-        absolute = urljoin(page_url, url)
+        try:
+            absolute = urljoin(page_url, url)
+            urlsplit(absolute).port  # noqa: B018 - raises ValueError for a malformed port
+        except ValueError:
+            raise UpstreamError(f"index page for {name}: {where}.url is not a valid URL") from None
         check_url(absolute)
         hashes = entry.get("hashes")
         if not isinstance(hashes, dict):
             raise UpstreamError(f"index page for {name}: {where}.hashes must be an object")
         sha256 = hashes.get("sha256")
-        if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.match(sha256)):
+        if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.fullmatch(sha256)):
             raise UpstreamError(
                 f"index page for {name}: {where}.hashes.sha256 is not a sha256 hex digest"
             )
@@ -241,7 +245,10 @@ def parse_pin(text: str) -> tuple[NormalizedName, Version]:
     try:
         version = Version(spec.version)
     except InvalidVersion:
-        raise UsageError(f"{text!r}: {spec.version!r} is not a valid version") from None
+        raise UsageError(
+            f"{text!r}: {spec.version!r} is not a valid version",
+            hint=f"type it as {requirement.name}==VERSION",
+        ) from None
     if requirement.extras or requirement.marker:
         raise UsageError(
             f"{text!r}: extras and markers do not apply to a release check",

@@ -34,4 +34,15 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
 
 
 def base_args(index_url: str, cache: Path) -> list[str]:
-    return ["--index-url", index_url, "--cache-dir", str(cache), "--offline", "-q"]
+    return [
+        "--index-url",
+        index_url,
+        "--cache-dir",
+        str(cache),
+        "--offline",
+        "-q",
+        "--skip",
+        "bundles",
+        "--skip",
+        "tags",
+    ]

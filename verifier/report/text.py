@@ -7,7 +7,7 @@ made it count, because "verification failed" alone sends a user to read source c
 from __future__ import annotations
 
 from verifier import __version__
-from verifier.models import Finding, Outcome, ReleaseReport, Report
+from verifier.models import Check, Finding, Outcome, ReleaseReport, Report
 
 _EVIDENCE_ORDER = (
     ("certificate.repository", "repository"),
@@ -18,6 +18,8 @@ _EVIDENCE_ORDER = (
     ("certificate.trigger", "trigger"),
     ("certificate.issuer", "issuer"),
     ("publisher.environment", "environment (PyPI record)"),
+    ("signer", "signer"),
+    ("trust", "trusted keys"),
 )
 
 
@@ -57,9 +59,24 @@ def _release_lines(release: ReleaseReport) -> list[str]:
                 who += f" environment {expected['environment']}"
             lines.append(f"  expected publisher: {who}")
         lines.append(f"  identity source: {release.identity_source}")
-    width = max((len(f.subject) for f in release.findings), default=0)
-    for finding in release.findings:
+    checks = [f for f in release.findings if f.check is not Check.CROSS_LINK]
+    links = [f for f in release.findings if f.check is Check.CROSS_LINK]
+    width = max((len(f.subject) for f in checks), default=0)
+    for finding in checks:
         lines.extend(_finding_lines(finding, width))
+    if links:
+        lines.append("  chain (what was proven to describe one build):")
+        marks = {
+            Outcome.VERIFIED: "[ok]  ",
+            Outcome.FAILED: "[FAIL]",
+            Outcome.SKIPPED: "[--]  ",
+            Outcome.UNVERIFIABLE: "[??]  ",
+        }
+        for link in links:
+            lines.append(f"    {marks[link.outcome]} {link.message}")
+            if link.outcome is Outcome.FAILED:
+                lines.append(f"           expected: {link.expected}")
+                lines.append(f"           got:      {link.actual}")
     return lines
 
 

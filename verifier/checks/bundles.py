@@ -1,0 +1,391 @@
+"""Sigstore bundles attached to the GitHub Release (``<file>.sigstore.json`` and kin).
+
+A bundle is verified with sigstore-python's ``Verifier`` against an identity policy: the
+certificate identity must be the release workflow at the tag, the issuer GitHub Actions, and
+the GitHub claims (repository, ref) must agree. Message-signature bundles are checked against
+the index's sha256 (no download needed: the index-hash check ties bytes to that digest); DSSE
+bundles (in-toto statements) must name that sha256 among their subjects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from verifier.certificates import GITHUB_ACTIONS_ISSUER, evidence
+from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
+from verifier.models import CertificateEvidence, Check, Finding, Outcome, ReleaseFile
+from verifier.policy import Policy
+
+if TYPE_CHECKING:
+    from sigstore.verify import Verifier
+    from sigstore.verify.policy import VerificationPolicy
+
+    from verifier.github import Asset, GitHubClient, GitHubRelease
+    from verifier.trust import StagingDetector
+
+BUNDLE_SUFFIXES = (".sigstore.json", ".sigstore", ".sigstore.bundle", ".bundle.json", ".bundle")
+"""Names bundles go by beside their artifact, in order of preference."""
+MAX_BUNDLE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BundleIdentity:
+    """Who must have signed the bundles of one release."""
+
+    identity: str | None
+    """The exact certificate SAN, or None when the workflow is unknown (then repository and
+    ref are required instead)."""
+    issuer: str
+    repository: str | None
+    """``OWNER/REPO`` for the GitHub claims, when known."""
+    ref: str | None
+    """``refs/tags/TAG`` for the GitHub claims, when known."""
+
+    def describe(self) -> str:
+        """What the report prints as *expected*."""
+        if self.identity:
+            return f"identity {self.identity}, issuer {self.issuer}"
+        return f"repository {self.repository} at {self.ref}, issuer {self.issuer} (any workflow)"
+
+    def policy(self) -> VerificationPolicy:
+        """The sigstore policy; ``AllOf`` of every claim we know, never an empty one."""
+        from sigstore.verify import policy as sp
+
+        parts: list[VerificationPolicy] = []
+        if self.identity:
+            parts.append(sp.Identity(identity=self.identity, issuer=self.issuer))
+        else:
+            parts.append(sp.OIDCIssuer(self.issuer))
+        if self.repository and self.issuer == GITHUB_ACTIONS_ISSUER:
+            parts.append(sp.GitHubWorkflowRepository(self.repository))
+        if self.ref and self.issuer == GITHUB_ACTIONS_ISSUER:
+            parts.append(sp.GitHubWorkflowRef(self.ref))
+        return sp.AllOf(parts)
+
+
+class BundleFailure(Exception):
+    """A bundle did not verify; carries the finding's fields."""
+
+    def __init__(
+        self, message: str, expected: str | None = None, actual: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.actual = actual
+
+
+class _AnyCertificate:
+    def verify(self, cert: Any) -> None:
+        """Accept: used only to explain a refusal, never to accept."""
+
+
+def verify_bundle(
+    verifier: Verifier,
+    raw: bytes,
+    *,
+    digest: str,
+    identity: BundleIdentity,
+    staging: StagingDetector | None = None,
+) -> CertificateEvidence:
+    """Verify one bundle for the artifact with sha256 ``digest``; raise ``BundleFailure``."""
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.errors import VerificationError
+    from sigstore.hashes import Hashed
+    from sigstore.models import Bundle
+    from sigstore_models.common.v1 import HashAlgorithm
+
+    try:
+        bundle = Bundle.from_json(raw)
+    except (SigstoreError, ValueError) as exc:
+        raise BundleFailure(f"not a valid Sigstore bundle: {_first_line(exc)}") from None
+    cert = evidence(bundle.signing_certificate)
+    policy = identity.policy()
+    is_dsse = bundle._dsse_envelope is not None
+    try:
+        if is_dsse:
+            payload_type, payload = verifier.verify_dsse(bundle, policy)
+            _check_dsse_subject(payload_type, payload, digest)
+        else:
+            hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest))
+            verifier.verify_artifact(hashed, bundle, policy)
+    except VerificationError as exc:
+        raise _explain(
+            verifier,
+            bundle,
+            exc,
+            digest=digest,
+            identity=identity,
+            cert=cert,
+            staging=staging,
+            is_dsse=is_dsse,
+        ) from None
+    return cert
+
+
+def _verify_any(verifier: Verifier, bundle: Any, digest: str, is_dsse: bool) -> bool:
+    from sigstore.errors import VerificationError
+    from sigstore.hashes import Hashed
+    from sigstore_models.common.v1 import HashAlgorithm
+
+    try:
+        if is_dsse:
+            verifier.verify_dsse(bundle, _AnyCertificate())
+        else:
+            hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest))
+            verifier.verify_artifact(hashed, bundle, _AnyCertificate())
+    except VerificationError:
+        return False
+    return True
+
+
+def _explain(
+    verifier: Verifier,
+    bundle: Any,
+    exc: Exception,
+    *,
+    digest: str,
+    identity: BundleIdentity,
+    cert: CertificateEvidence,
+    staging: StagingDetector | None,
+    is_dsse: bool,
+) -> BundleFailure:
+    """Wrong signer, staging signer, or broken signature/other artifact: say which."""
+    detail = _first_line(exc)
+    if _verify_any(verifier, bundle, digest, is_dsse):
+        got = f"identity {cert.identity}, issuer {cert.issuer}"
+        return BundleFailure(
+            f"the bundle was signed by someone else ({detail})",
+            expected=identity.describe(),
+            actual=got,
+        )
+    if staging is not None and _verify_any(staging.verifier, bundle, digest, is_dsse):
+        return BundleFailure(
+            "signed by Sigstore's *staging* instance, not production",
+            expected="a certificate chaining to the production Fulcio root",
+            actual="a certificate chaining to the staging Fulcio root",
+        )
+    return BundleFailure(
+        f"signature verification failed: {detail}", expected=f"a signature over sha256:{digest}"
+    )
+
+
+def _check_dsse_subject(payload_type: str, payload: bytes, digest: str) -> None:
+    if payload_type != "application/vnd.in-toto+json":
+        raise BundleFailure(
+            "unexpected DSSE payload type", "application/vnd.in-toto+json", payload_type
+        )
+    try:
+        statement = json.loads(payload)
+        subjects = statement["subject"]
+        digests = [s["digest"].get("sha256") for s in subjects]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise BundleFailure("the bundle's in-toto statement is malformed") from None
+    if digest not in digests:
+        raise BundleFailure(
+            "the bundle's statement is for other bytes",
+            f"sha256:{digest}",
+            ", ".join(f"sha256:{d}" for d in digests if d) or "(no sha256)",
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def find_bundle(release: GitHubRelease, filename: str) -> str | None:
+    """The name of ``filename``'s bundle among the release assets, by preference."""
+    for suffix in BUNDLE_SUFFIXES:
+        if release.asset(filename + suffix) is not None:
+            return filename + suffix
+    return None
+
+
+class BundleChecker:
+    """Checks every release file's bundle (and attached copy) on one GitHub Release."""
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        github: GitHubClient,
+        cache_root: Path,
+        *,
+        staging: StagingDetector | None,
+    ) -> None:
+        self._verifier = verifier
+        self._github = github
+        self._cache = cache_root
+        self._staging = staging
+
+    def unavailable(
+        self, files: Sequence[ReleaseFile], message: str, policy: Policy, *, missing: bool
+    ) -> list[Finding]:
+        """One finding per file when the release (or repository) cannot be used."""
+        allowed = missing and "bundles" in policy.allow_missing
+        outcome = Outcome.SKIPPED if allowed else Outcome.UNVERIFIABLE
+        rule = policy.missing_rule("bundles") if missing else "the GitHub API must answer"
+        if "bundles" in policy.required and not allowed and missing:
+            outcome = Outcome.FAILED
+            rule = "--require bundles"
+        return [
+            Finding(
+                check=Check.BUNDLE,
+                outcome=outcome,
+                subject=f.filename,
+                message=message,
+                policy=rule,
+            )
+            for f in files
+        ]
+
+    def check(
+        self,
+        release: GitHubRelease,
+        files: Sequence[ReleaseFile],
+        identity: BundleIdentity,
+        policy: Policy,
+    ) -> list[Finding]:
+        """Bundle findings (and attached-copy findings) for every file."""
+        findings: list[Finding] = []
+        if not any(find_bundle(release, f.filename) for f in files):
+            names = [a.name for a in release.assets]
+            hint = ""
+            if any(n.endswith((".sigstore", ".sigstore.json")) for n in names):
+                hint = " (bundles are attached, but for other file names)"
+            else:
+                hint = (
+                    " (a common cause: the workflow writes <file>.sigstore.json but uploads "
+                    "the glob *.sigstore, or the reverse)"
+                )
+            return self.unavailable(
+                files,
+                f"the GitHub release {release.tag} carries no Sigstore bundles" + hint,
+                policy,
+                missing=True,
+            )
+        for file in files:
+            findings.extend(self._check_file(release, file, identity, policy))
+        return findings
+
+    def _check_file(
+        self, release: GitHubRelease, file: ReleaseFile, identity: BundleIdentity, policy: Policy
+    ) -> list[Finding]:
+        findings: list[Finding] = []
+        name = find_bundle(release, file.filename)
+        if name is None:
+            findings.extend(
+                self.unavailable(
+                    [file],
+                    f"no bundle for this file on the GitHub release {release.tag} "
+                    f"(looked for {', '.join(file.filename + s for s in BUNDLE_SUFFIXES)})",
+                    policy,
+                    missing=True,
+                )
+            )
+        else:
+            asset = release.asset(name)
+            if file.sha256 is None or asset is None:
+                findings.extend(
+                    self.unavailable([file], "the index publishes no sha256", policy, missing=False)
+                )
+            else:
+                findings.append(self._verify(asset, file.filename, file.sha256, identity))
+        copy = release.asset(file.filename)
+        if copy is not None and file.sha256 is not None:
+            findings.append(self._attached_copy(copy, file))
+        return findings
+
+    def _download(self, asset: Asset, sub: str, *, max_bytes: int) -> tuple[Path, str]:
+        """Download into the cache; the asset name is untrusted, so it must be a plain name."""
+        from verifier.pypi import check_filename
+
+        check_filename(asset.name, where="GitHub release asset name")
+        dest = self._cache / "release-assets" / sub / asset.name
+        digest = self._github.download_asset(asset, dest, max_bytes=max_bytes)
+        return dest, digest
+
+    def _verify(
+        self, asset: Asset, filename: str, sha256: str, identity: BundleIdentity
+    ) -> Finding:
+        try:
+            path, _ = self._download(asset, "bundles", max_bytes=MAX_BUNDLE_BYTES)
+            raw = path.read_bytes()
+        except (NetworkError, UpstreamError, UsageError) as exc:
+            return Finding(
+                check=Check.BUNDLE,
+                outcome=Outcome.UNVERIFIABLE,
+                subject=filename,
+                message=str(exc),
+                policy="the GitHub release must be readable",
+            )
+        try:
+            cert = verify_bundle(
+                self._verifier, raw, digest=sha256, identity=identity, staging=self._staging
+            )
+        except BundleFailure as failure:
+            return Finding(
+                check=Check.BUNDLE,
+                outcome=Outcome.FAILED,
+                subject=filename,
+                message=f"{asset.name}: {failure.message}",
+                expected=failure.expected,
+                actual=failure.actual,
+                policy="bundles that exist must verify",
+            )
+        ev: dict[str, str | None] = {f"certificate.{k}": v for k, v in cert.as_dict().items()}
+        ev["bundle"] = asset.name
+        ev["digest"] = sha256
+        return Finding(
+            check=Check.BUNDLE,
+            outcome=Outcome.VERIFIED,
+            subject=filename,
+            message=f"{asset.name} verified for {identity.describe()}",
+            expected=f"sha256:{sha256}",
+            actual=f"sha256:{sha256}",
+            evidence=ev,
+        )
+
+    def _attached_copy(self, asset: Asset, file: ReleaseFile) -> Finding:
+        try:
+            _, actual = self._download(asset, "files", max_bytes=1024 * 1024 * 1024)
+        except (NetworkError, UpstreamError, UsageError) as exc:
+            return Finding(
+                check=Check.RELEASE_ASSET,
+                outcome=Outcome.UNVERIFIABLE,
+                subject=file.filename,
+                message=str(exc),
+                policy="an attached distribution must be readable",
+            )
+        if actual != file.sha256:
+            return Finding(
+                check=Check.RELEASE_ASSET,
+                outcome=Outcome.FAILED,
+                subject=file.filename,
+                message="the copy attached to the GitHub release differs from the index's file",
+                expected=f"sha256:{file.sha256}",
+                actual=f"sha256:{actual}",
+                policy="an attached distribution must equal the index's",
+            )
+        return Finding(
+            check=Check.RELEASE_ASSET,
+            outcome=Outcome.VERIFIED,
+            subject=file.filename,
+            message="the copy attached to the GitHub release equals the index's file",
+            expected=f"sha256:{file.sha256}",
+            actual=f"sha256:{actual}",
+        )
+
+
+def find_release(github: GitHubClient, repository: str, tags: Sequence[str]) -> GitHubRelease:
+    """The GitHub release for the first tag candidate that has one (``NotFoundError`` if none)."""
+    for tag in tags:
+        try:
+            return github.release_by_tag(repository, tag)
+        except NotFoundError:
+            continue
+    raise NotFoundError(f"no GitHub release of {repository} for tag {' or '.join(tags)}")

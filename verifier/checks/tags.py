@@ -1,0 +1,207 @@
+"""Signed git tags: the release's tag must carry a signature git itself accepts.
+
+Trust comes from keys the user names (``--allowed-signers`` for SSH, ``--gpg-keyring`` or
+``GNUPGHOME`` for OpenPGP), or, weaker and said so, from the keys the repository owner publishes
+on GitHub. The tag's commit is reported so the chain can compare it with the commit every
+Sigstore certificate names.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from verifier.errors import NetworkError, UpstreamError, UsageError
+from verifier.git import GitRepo, TagSignature, safe_env
+from verifier.models import Check, Finding, Outcome
+from verifier.policy import Policy
+
+TAG_TEMPLATES = ("v{version}", "{version}")
+
+
+def tag_candidates(version: str, template: str | None = None) -> list[str]:
+    """Tag names to try: ``--tag-template``, else ``v{version}`` then ``{version}``.
+
+    Pre-releases also get the hyphenated spelling projects use (``1.0.1rc0`` -> ``v1.0.1-rc0``).
+    """
+    templates = (template,) if template else TAG_TEMPLATES
+    spellings = [version]
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        parsed = None
+    if parsed is not None and parsed.pre is not None:
+        letter, number = parsed.pre
+        spellings.append(f"{parsed.base_version}-{letter}{number}")
+        long_name = {"a": "alpha", "b": "beta"}.get(letter, letter)
+        spellings.append(f"{parsed.base_version}-{long_name}.{number}")
+    names: list[str] = []
+    for tmpl in templates:
+        for spelling in spellings:
+            name = tmpl.replace("{version}", spelling)
+            if name not in names:
+                names.append(name)
+    return names
+
+
+@dataclass(frozen=True)
+class TagTrust:
+    """Which keys may sign tags, and how much to believe that choice."""
+
+    source: str
+    env: dict[str, str]
+    config: tuple[str, ...]
+
+
+def user_trust(
+    allowed_signers: Path | None, gpg_keyring: Path | None, gnupghome: str | None, workdir: Path
+) -> TagTrust | None:
+    """Trust from the user's flags/environment, or None when they named none."""
+    if allowed_signers is None and gpg_keyring is None and not gnupghome:
+        return None
+    env: dict[str, str] = {}
+    config: list[str] = []
+    sources: list[str] = []
+    if allowed_signers is not None:
+        if not allowed_signers.is_file():
+            raise UsageError(f"--allowed-signers {allowed_signers}: no such file")
+        config.append(f"gpg.ssh.allowedSignersFile={allowed_signers.resolve()}")
+        sources.append(f"--allowed-signers {allowed_signers}")
+    if gpg_keyring is not None:
+        home = Path(tempfile.mkdtemp(prefix="gnupg-", dir=workdir))
+        home.chmod(0o700)
+        _gpg_import(
+            home,
+            [gpg_keyring.read_bytes()] if gpg_keyring.is_file() else [],
+            what=f"--gpg-keyring {gpg_keyring}",
+        )
+        env["GNUPGHOME"] = str(home)
+        sources.append(f"--gpg-keyring {gpg_keyring}")
+    elif gnupghome:
+        env["GNUPGHOME"] = gnupghome
+        sources.append(f"GNUPGHOME {gnupghome}")
+    if allowed_signers is None:
+        config.append(f"gpg.ssh.allowedSignersFile={workdir / 'no-allowed-signers'}")
+        (workdir / "no-allowed-signers").write_text("")
+    return TagTrust(source=", ".join(sources), env=env, config=tuple(config))
+
+
+def forge_trust(
+    ssh_keys: Sequence[str], gpg_keys: Sequence[str], login: str, workdir: Path
+) -> TagTrust:
+    """Trust the keys ``login`` publishes on GitHub (weaker: the forge account vouches)."""
+    signers = workdir / "forge-allowed-signers"
+    signers.write_text(
+        "".join(
+            f'{login} namespaces="git" {key.strip()}\n'
+            for key in ssh_keys
+            if key.strip() and "\n" not in key.strip()
+        )
+    )
+    home = Path(tempfile.mkdtemp(prefix="gnupg-", dir=workdir))
+    home.chmod(0o700)
+    _gpg_import(home, [k.encode() for k in gpg_keys], what=f"OpenPGP keys of {login}")
+    return TagTrust(
+        source=f"keys from the forge (github.com/{login}; weaker: whoever controls that "
+        "account controls them; pass --allowed-signers or --gpg-keyring)",
+        env={"GNUPGHOME": str(home)},
+        config=(f"gpg.ssh.allowedSignersFile={signers}",),
+    )
+
+
+def _gpg_import(home: Path, keys: list[bytes], *, what: str) -> None:
+    for key in keys:
+        try:
+            subprocess.run(
+                ["gpg", "--batch", "--quiet", "--no-autostart", "--import"],  # noqa: S607
+                input=key,
+                env=safe_env({"GNUPGHOME": str(home)}),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise UsageError(f"{what}: gpg is not installed") from None
+        except subprocess.TimeoutExpired:
+            raise UpstreamError(f"{what}: gpg --import timed out") from None
+
+
+def check_tag(
+    repo: GitRepo, candidates: Sequence[str], trust: TagTrust, policy: Policy, subject: str
+) -> tuple[Finding, TagSignature | None]:
+    """The tag finding for a release, and git's answer (for the cross-links)."""
+    required = "tags" in policy.required
+    try:
+        tag = next((t for t in candidates if repo.tag_exists(t)), None)
+        if tag is None:
+            return missing_tag(
+                subject, f"no tag {' or '.join(candidates)} in the repository", policy
+            ), None
+        answer = repo.verify_tag(tag, env=trust.env, config=trust.config)
+    except (UpstreamError, NetworkError) as exc:
+        return Finding(
+            check=Check.TAG,
+            outcome=Outcome.UNVERIFIABLE,
+            subject=subject,
+            message=str(exc),
+            policy="the repository must be readable",
+        ), None
+    evidence = {
+        "tag": tag,
+        "commit": answer.commit,
+        "signer": answer.signer,
+        "signature_format": answer.signature_format,
+        "tagger": answer.tagger,
+        "trust": trust.source,
+    }
+    if answer.good:
+        return Finding(
+            check=Check.TAG,
+            outcome=Outcome.VERIFIED,
+            subject=subject,
+            message=f"tag {tag} signed by {answer.signer} (commit {answer.commit}); "
+            f"trusted keys: {trust.source}",
+            evidence=evidence,
+        ), answer
+    outcome = Outcome.FAILED if required else Outcome.UNVERIFIABLE
+    rule = (
+        "--require tags: an unverified tag fails"
+        if required
+        else "tags are checked but not required; --require tags makes this FAILED"
+    )
+    expected = f"a tag signed by a trusted key ({trust.source})"
+    return Finding(
+        check=Check.TAG,
+        outcome=outcome,
+        subject=subject,
+        message=f"tag {tag}: {answer.detail}",
+        expected=expected,
+        actual=answer.detail if not answer.signer else answer.signer,
+        policy=rule,
+        evidence=evidence,
+    ), answer
+
+
+def missing_tag(subject: str, message: str, policy: Policy) -> Finding:
+    """No tag to check: FAILED when required, SKIPPED when tolerated, else UNVERIFIABLE."""
+    if "tags" in policy.required:
+        return Finding(
+            check=Check.TAG,
+            outcome=Outcome.FAILED,
+            subject=subject,
+            message=message,
+            policy="--require tags",
+        )
+    allowed = "tags" in policy.allow_missing
+    return Finding(
+        check=Check.TAG,
+        outcome=Outcome.SKIPPED if allowed else Outcome.UNVERIFIABLE,
+        subject=subject,
+        message=message,
+        policy=policy.missing_rule("tags"),
+    )
