@@ -43,6 +43,11 @@ exit codes:
   2  unverifiable  nothing failed, but some required evidence was missing or unreachable
   3  usage error   bad arguments or input (no such release, unreadable file, bad flag)
 
+subcommands:
+  verify-release bundle --bundle FILE --certificate-identity ID \
+      --certificate-oidc-issuer URL [--trusted-root FILE] FILE_OR_DIGEST
+                         verify one Sigstore bundle (see verify-release bundle --help)
+
 examples:
   verify-release sampleproject==4.0.0
   verify-release pypi-attestations==0.0.19 \
@@ -355,8 +360,115 @@ def _emit(text: str, output: Path | None) -> None:
     output.write_text(text, encoding="utf-8")
 
 
+def build_bundle_parser() -> argparse.ArgumentParser:
+    """``verify-release bundle``: one Sigstore bundle for one artifact or digest."""
+    parser = _Parser(
+        prog="verify-release bundle",
+        description="Verify one Sigstore bundle for an artifact (or a sha256: digest) against an "
+        "expected identity, like `sigstore verify identity`. Exit 0 only when it verifies.",
+        epilog="exit codes: 0 verified, 1 failed, 3 usage error\n\nexample:\n"
+        "  verify-release bundle --bundle dist/pkg-1.0.tar.gz.sigstore.json \\\n"
+        "      --certificate-identity https://github.com/OWNER/REPO/.github/workflows/"
+        "release.yml@refs/tags/v1.0 \\\n"
+        "      --certificate-oidc-issuer https://token.actions.githubusercontent.com "
+        "dist/pkg-1.0.tar.gz",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "artifact", metavar="FILE_OR_DIGEST", help="the signed file, or its digest as sha256:HEX"
+    )
+    parser.add_argument(
+        "--bundle",
+        metavar="FILE",
+        type=Path,
+        required=True,
+        help="the Sigstore bundle (.sigstore.json / .sigstore)",
+    )
+    parser.add_argument(
+        "--certificate-identity",
+        "--cert-identity",
+        metavar="ID",
+        required=True,
+        help="the exact identity (SAN) the signing certificate must carry",
+    )
+    parser.add_argument(
+        "--certificate-oidc-issuer",
+        "--cert-oidc-issuer",
+        metavar="URL",
+        required=True,
+        help="the OIDC issuer the certificate must name",
+    )
+    parser.add_argument(
+        "--trusted-root",
+        metavar="FILE",
+        type=Path,
+        help="a custom Sigstore trusted_root.json (default: production)",
+    )
+    parser.add_argument(
+        "--offline", action="store_true", help="do not refresh the production trust root over TUF"
+    )
+    return parser
+
+
+def _bundle_main(argv: Sequence[str]) -> int:
+    args = build_bundle_parser().parse_args(argv)
+    from verifier.checks.bundles import BundleFailure, BundleIdentity, verify_bundle
+    from verifier.checks.hashes import sha256_file
+    from verifier.trust import StagingDetector, load_custom, load_production
+
+    try:
+        if args.artifact.startswith("sha256:"):
+            digest = args.artifact[len("sha256:") :].lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise UsageError(f"{args.artifact!r} is not a sha256:HEX digest")
+        else:
+            path = Path(args.artifact)
+            if not path.is_file():
+                raise UsageError(f"{path}: no such file")
+            digest = sha256_file(path)
+        try:
+            raw = args.bundle.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"--bundle {args.bundle}: cannot read: {exc.strerror}") from None
+        custom = args.trusted_root is not None
+        root = load_custom(args.trusted_root) if custom else load_production(offline=args.offline)
+        identity = BundleIdentity(
+            identity=args.certificate_identity,
+            issuer=args.certificate_oidc_issuer,
+            repository=None,
+            ref=None,
+        )
+        cert = verify_bundle(
+            root.verifier,
+            raw,
+            digest=digest,
+            identity=identity,
+            staging=None if custom else StagingDetector(),
+        )
+    except VerifierError as exc:
+        print(f"verify-release bundle: error: {exc.diagnostics()}", file=sys.stderr)
+        return EXIT_USAGE
+    except BundleFailure as failure:
+        print(f"FAILED: {failure.message}")
+        if failure.expected:
+            print(f"  expected: {failure.expected}")
+        if failure.actual:
+            print(f"  got:      {failure.actual}")
+        return Verdict.FAILED.exit_code
+    for warning in root.info.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"VERIFIED: sha256:{digest} signed by {cert.identity} (issuer {cert.issuer}); "
+        f"trust root: {root.info.description}"
+    )
+    return Verdict.VERIFIED.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 verified, 1 failed, 2 unverifiable, 3 usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bundle"]:
+        return _bundle_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -7,6 +7,7 @@ commit this test creates; they are verified by sigstore's real Verifier through
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from dataclasses import dataclass
@@ -296,3 +297,44 @@ def test_tag_signed_by_an_untrusted_key(
     result = _run(capsys, world, "--require", "tags")
     assert result.code == 1, result.out
     assert "signed by an SSH key that is not among the trusted signers" in result.out
+
+
+def test_bundle_subcommand_verifies_files_and_digests(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    stack = LocalSigstore()
+    root = stack.write_trusted_root(tmp_path / "root.json")
+    claims = GitHubClaims(repository="acme/widget")
+    bundle = tmp_path / "w.sigstore.json"
+    bundle.write_text(stack.sign_artifact(DATA, claims))
+    artifact = tmp_path / WHEEL
+    artifact.write_bytes(DATA)
+    common = [
+        "bundle",
+        "--bundle",
+        str(bundle),
+        "--certificate-oidc-issuer",
+        claims.issuer,
+        "--trusted-root",
+        str(root),
+    ]
+    ok = run(capsys, *common, "--certificate-identity", claims.identity, str(artifact))
+    assert ok.code == 0, ok.out
+    assert (
+        f"VERIFIED: sha256:{hashlib.sha256(DATA).hexdigest()} signed by {claims.identity}" in ok.out
+    )
+    digest = run(
+        capsys,
+        *common,
+        "--certificate-identity",
+        claims.identity,
+        f"sha256:{hashlib.sha256(DATA).hexdigest()}",
+    )
+    assert digest.code == 0
+    other = run(capsys, *common, "--certificate-identity", claims.identity, f"sha256:{'0' * 64}")
+    assert other.code == 1
+    assert "FAILED: signature verification failed" in other.out
+    wrong = run(capsys, *common, "--certificate-identity", "https://example.org/x", str(artifact))
+    assert wrong.code == 1
+    assert "FAILED: the bundle was signed by someone else" in wrong.out
+    assert f"got:      identity {claims.identity}" in wrong.out
