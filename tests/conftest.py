@@ -28,6 +28,8 @@ CACHE = Path(os.environ.get("VERIFY_RELEASE_TEST_CACHE", ROOT / ".cache" / "test
 REGISTRY = os.environ.get("VERIFY_RELEASE_TEST_REGISTRY", "https://pypi.org")
 MATERIAL_SDIST = ("pypi-attestations", "pypi_attestations-0.0.30.tar.gz")
 REAL_PAGES = ("pypi-attestations", "pypi-attestation-models", "rfc8785", "gcb-attestation-test")
+TOKEN_CANARY = "ghp_CANARY0token0that0must0never0be0printed0"
+"""Every test runs with this as GITHUB_TOKEN; no test output may ever contain it."""
 SECRET_ENV = ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "PYPI_TOKEN")
 
 # The Trusted Publishers of the real attestations that ship without a provenance wrapper,
@@ -147,8 +149,25 @@ def clean_environment(
     home = tmp_path_factory.mktemp("home")
     for var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
         monkeypatch.setenv(var, str(home / var.lower()))
-    for var in (*SECRET_ENV, "VERIFY_RELEASE_INDEX_URL"):
+    for var in (
+        *SECRET_ENV,
+        "VERIFY_RELEASE_INDEX_URL",
+        "VERIFY_RELEASE_GITHUB_API_URL",
+        "GNUPGHOME",
+    ):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN_CANARY)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail any test whose captured output, logs or failure text contains the token canary."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    text = "".join(content for _, content in report.sections) + str(report.longrepr or "")
+    if TOKEN_CANARY in text:
+        report.outcome = "failed"
+        report.longrepr = f"the GitHub token canary leaked into the output of {item.nodeid}"
 
 
 @pytest.fixture

@@ -36,6 +36,8 @@ class Route:
     """Answer ``fail_status`` this many times before answering normally."""
     fail_status: int = 500
     retry_after: str | None = None
+    fail_headers: dict[str, str] = field(default_factory=dict)
+    """Extra headers on the failing answers (e.g. GitHub's X-RateLimit-*)."""
     stall_before: float = 0.0
     """Sleep before sending anything (a server that accepts and never answers)."""
     stall_after_bytes: int | None = None
@@ -118,6 +120,7 @@ class LoopbackServer:
             return
         if route.hits <= route.fail_first:
             extra = {"Retry-After": route.retry_after} if route.retry_after else {}
+            extra.update(route.fail_headers)
             self._send(handler, route.fail_status, b"failing", "text/plain", extra)
             return
         if route.redirect_to is not None:
@@ -270,3 +273,68 @@ class FakeIndex:
                 f"/pypi/{project}/{version}/json",
                 Route(body=json.dumps(info).encode(), content_type="application/json"),
             )
+
+
+class FakeGitHub:
+    """GitHub's REST API for releases, assets and users' signing keys, on loopback.
+
+    Asset downloads redirect to a second server reached as ``localhost`` (another host than the
+    API's ``127.0.0.1``), as GitHub redirects to its storage host, so tests can assert that the
+    token never follows the redirect.
+    """
+
+    def __init__(self) -> None:
+        self.api = LoopbackServer()
+        self.storage = LoopbackServer()
+        self._next_asset = 0
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+    def close(self) -> None:
+        self.api.close()
+        self.storage.close()
+
+    def add_release(self, repository: str, tag: str, assets: dict[str, bytes]) -> Route:
+        """Serve ``GET /repos/{repository}/releases/tags/{tag}`` with ``assets``."""
+        listed = []
+        for name, content in assets.items():
+            self._next_asset += 1
+            number = self._next_asset
+            self.storage.route(f"/storage/{number}", Route(body=content))
+            self.api.route(
+                f"/repos/{repository}/releases/assets/{number}",
+                Route(redirect_to=f"http://localhost:{self.storage.port}/storage/{number}"),
+            )
+            listed.append(
+                {
+                    "name": name,
+                    "size": len(content),
+                    "id": number,
+                    "url": f"{self.api.url}/repos/{repository}/releases/assets/{number}",
+                    "browser_download_url": f"https://github.com/{repository}/releases/download/{tag}/{name}",
+                }
+            )
+        release = {
+            "tag_name": tag,
+            "html_url": f"https://github.com/{repository}/releases/{tag}",
+            "assets": listed,
+        }
+        return self.api.route(
+            f"/repos/{repository}/releases/tags/{tag}",
+            Route(body=json.dumps(release).encode(), content_type="application/json"),
+        )
+
+    def add_user_keys(self, login: str, ssh_keys: list[str], gpg_keys: list[str]) -> None:
+        """Serve a user's published SSH signing keys and OpenPGP keys."""
+        ssh = [{"id": i, "key": k, "title": "signing"} for i, k in enumerate(ssh_keys)]
+        gpg = [{"id": i, "raw_key": k} for i, k in enumerate(gpg_keys)]
+        self.api.route(
+            f"/users/{login}/ssh_signing_keys",
+            Route(body=json.dumps(ssh).encode(), content_type="application/json"),
+        )
+        self.api.route(
+            f"/users/{login}/gpg_keys",
+            Route(body=json.dumps(gpg).encode(), content_type="application/json"),
+        )

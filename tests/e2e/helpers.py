@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import TOKEN_CANARY
 from verifier.cli import main
 
 
@@ -30,6 +31,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
     capsys.readouterr()
     code = main(list(args))
     captured = capsys.readouterr()
+    for text in (captured.out, captured.err, " ".join(args)):
+        assert TOKEN_CANARY not in text, "the GitHub token leaked into the output"
     return Run(code=code, out=captured.out, err=captured.err)
 
 

@@ -8,7 +8,6 @@ commit this test creates; they are verified by sigstore's real Verifier through
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import Run, run
-from tests.servers import DistFile, FakeIndex, LoopbackServer, Route
+from tests.servers import DistFile, FakeGitHub, FakeIndex
 from tests.sigstore_local import GitHubClaims, LocalSigstore
 
 WHEEL = "widget-1.0.0-py3-none-any.whl"
@@ -49,8 +48,7 @@ def git(repo: Path, *args: str) -> str:
 @dataclass
 class World:
     index: FakeIndex
-    api: LoopbackServer
-    downloads: LoopbackServer
+    github: FakeGitHub
     root: Path
     repo: Path
     signers: Path
@@ -65,7 +63,7 @@ class World:
             "--index-url",
             self.index.url,
             "--github-api-url",
-            self.api.url,
+            self.github.url,
             "--trusted-root",
             str(self.root),
             "--git-repo",
@@ -144,42 +142,16 @@ def build_world(
         sha=claim_sha or commit,
     )
     bundle = stack.sign_artifact(DATA, bundle_claims).encode()
-    api, downloads = LoopbackServer(), LoopbackServer()
-    # GitHub redirects asset downloads to another host: here localhost vs 127.0.0.1.
-    downloads.route("/bundle", Route(body=bundle))
-    api.route(
-        "/repos/acme/widget/releases/assets/1",
-        Route(redirect_to=f"http://localhost:{downloads.port}/bundle"),
-    )
-    release = {
-        "tag_name": "v1.0.0",
-        "html_url": "https://github.com/acme/widget/releases/v1.0.0",
-        "assets": [
-            {
-                "name": WHEEL + bundle_suffix,
-                "size": len(bundle),
-                "url": f"{api.url}/repos/acme/widget/releases/assets/1",
-            }
-        ],
-    }
-    api.route(
-        "/repos/acme/widget/releases/tags/v1.0.0",
-        Route(body=json.dumps(release).encode(), content_type="application/json"),
-    )
-    return World(index, api, downloads, root, repo, signers, commit, tmp_path)
-
-
-@pytest.fixture
-def close_servers() -> list[LoopbackServer]:
-    return []
+    github = FakeGitHub()
+    github.add_release("acme/widget", "v1.0.0", {WHEEL + bundle_suffix: bundle})
+    return World(index, github, root, repo, signers, commit, tmp_path)
 
 
 def _run(capsys: pytest.CaptureFixture[str], world: World, *extra: str) -> Run:
     try:
         return run(capsys, *world.args(*extra))
     finally:
-        world.api.close()
-        world.downloads.close()
+        world.github.close()
 
 
 def test_full_chain_verifies_and_is_drawn(
@@ -190,7 +162,7 @@ def test_full_chain_verifies_and_is_drawn(
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     world = build_world(tmp_path, index)
-    api, downloads = world.api, world.downloads
+    api, downloads = world.github.api, world.github.storage
     result = _run(capsys, world)
     assert result.code == 0, result.out
     assert (
