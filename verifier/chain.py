@@ -19,12 +19,17 @@ from verifier.checks.attestations import AttestationChecker
 from verifier.checks.bundles import BundleChecker, BundleIdentity, find_release
 from verifier.checks.hashes import FileCache, check_file, check_local, sha256_file
 from verifier.checks.tags import check_tag, forge_trust, missing_tag, tag_candidates, user_trust
-from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
+from verifier.errors import NetworkError, NotFoundError, PolicyError, UpstreamError, UsageError
 from verifier.git import GitRepo, TagSignature
-from verifier.github import GitHubClient
+from verifier.github import GitHubClient, git_base_url
 from verifier.links import link_evidence
 from verifier.models import Check, Finding, Outcome, Release, ReleaseFile, ReleaseReport
-from verifier.policy import ExpectedPublisher, Policy, publisher_from_project_urls
+from verifier.policy import (
+    ExpectedPublisher,
+    Policy,
+    parse_repository_url,
+    publisher_from_project_urls,
+)
 from verifier.pypi import IndexClient, dist_version
 
 MAX_LOCAL_PROVENANCE_BYTES = 2 * 1024 * 1024
@@ -161,12 +166,14 @@ class Chain:
             return expected.repository if expected.kind == "GitHub" else None
         for finding in findings:
             repo = finding.evidence.get("certificate.repository")
-            if (
-                finding.outcome is Outcome.VERIFIED
-                and repo
-                and repo.startswith("https://github.com/")
-            ):
-                return repo[len("https://github.com/") :]
+            if finding.outcome is not Outcome.VERIFIED or not repo:
+                continue
+            try:
+                learned = parse_repository_url(repo, source="attestation certificate")
+            except PolicyError:
+                continue  # not a GitHub/GitLab URL (or a hostile one): learn nothing from it
+            if learned.kind == "GitHub":
+                return learned.repository
         return None
 
     def _signed_sources(
@@ -231,9 +238,9 @@ class Chain:
                 repo = GitRepo(opts.git_repo)
             elif slug is not None:
                 self.progress(f"{release.label}: cloning tags of {slug}")
+                base = git_base_url(opts.github.api_url) if opts.github else "https://github.com"
                 repo = GitRepo.clone_tags(
-                    f"https://github.com/{slug}.git",
-                    self.cache.root / "repos" / "github.com" / slug,
+                    f"{base}/{slug}.git", self.cache.root / "repos" / _safe_dir(base) / slug
                 )
             else:
                 return missing_tag(
@@ -383,6 +390,14 @@ def _pep740_workflow(findings: list[Finding]) -> str | None:
         if finding.check is Check.ATTESTATION and uri and "/.github/workflows/" in uri:
             return uri.split("/.github/workflows/", 1)[1].split("@", 1)[0]
     return None
+
+
+def _safe_dir(url: str) -> str:
+    """A cache directory name for a clone base URL (host and port only)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname}-{parts.port}" if parts.port else str(parts.hostname)
 
 
 def _skipped(kind: str) -> Finding:

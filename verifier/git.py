@@ -92,7 +92,11 @@ class GitRepo:
         argv = ["git", "-C", str(self.path)]
         for item in _SAFE_CONFIG:
             argv += ["-c", item]
-        argv += list(args)
+        args = list(args)
+        while args[:1] == ["-c"]:  # per-call settings go after (and so override) the safe ones
+            argv += args[:2]
+            args = args[2:]
+        argv += args
         try:
             status, out, err = Git().execute(
                 argv,
@@ -112,15 +116,22 @@ class GitRepo:
 
     @classmethod
     def clone_tags(cls, url: str, dest: Path) -> GitRepo:
-        """A bare, blobless clone holding only tags (and the commits they point to)."""
-        if not url.startswith("https://"):
-            raise UsageError(f"refusing to clone {url!r}: only https repository URLs")
+        """A bare, blobless clone holding only tags (and the commits they point to).
+
+        https only (plain http to a loopback address is allowed, like the index, for tests and
+        local mirrors); the fetch goes through the same pinned, config-free git.
+        """
+        from verifier.http import check_url
+
+        check_url(url)
         dest.mkdir(parents=True, exist_ok=True)
         repo = cls(dest)
         if not (dest / "HEAD").exists():
             repo.run(["init", "--bare", "-q"])
+        allow = ["-c", "protocol.http.allow=always"] if url.startswith("http://") else []
         repo.run(
             [
+                *allow,
                 "fetch",
                 "--quiet",
                 "--filter=blob:none",
@@ -181,10 +192,10 @@ class GitRepo:
                 tagger,
                 "the annotated tag is not signed",
             )
-        args: list[str] = []
+        extra: list[str] = []
         for item in config:
-            args += ["-c", item]
-        status, out, err = self.run([*args, "verify-tag", "--raw", ref], env=env, check=False)
+            extra += ["-c", item]
+        status, out, err = self.run([*extra, "verify-tag", "--raw", ref], env=env, check=False)
         output = f"{out}\n{err}"
         signer = _signer(fmt, output)
         good = status == 0 and signer is not None

@@ -43,6 +43,19 @@ class GitHubRelease:
         return next((a for a in self.assets if a.name == name), None)
 
 
+def git_base_url(api_url: str) -> str:
+    """Where repositories are cloned from, for an API root.
+
+    ``https://api.github.com`` -> ``https://github.com``; GitHub Enterprise
+    ``https://HOST/api/v3`` -> ``https://HOST``; anything else: the API root itself.
+    """
+    parts = urlsplit(api_url.rstrip("/"))
+    if parts.hostname == "api.github.com":
+        return "https://github.com"
+    path = parts.path[: -len("/api/v3")] if parts.path.endswith("/api/v3") else parts.path
+    return parts._replace(path=path, query="", fragment="").geturl().rstrip("/")
+
+
 def api_host(api_url: str) -> str:
     """``host[:port]`` of the API, the only place the token may go."""
     parts = urlsplit(api_url)

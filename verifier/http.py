@@ -536,7 +536,7 @@ def _check_redirect(source: str, target: str, *, what: str, cross_host: bool = F
     if cross_host:
         if src.scheme == "https" and dst.scheme != "https":
             raise UpstreamError(f"{what}: refusing a redirect from https to {dst.scheme}")
-        check_url(target)
+        _check_redirect_url(target, what=what)
         return
     if (dst.hostname or "").lower() != (src.hostname or "").lower() or dst.port != src.port:
         raise UpstreamError(
@@ -544,7 +544,15 @@ def _check_redirect(source: str, target: str, *, what: str, cross_host: bool = F
         )
     if src.scheme == "https" and dst.scheme != "https":
         raise UpstreamError(f"{what}: refusing a redirect from https to {dst.scheme}")
-    check_url(target)
+    _check_redirect_url(target, what=what)
+
+
+def _check_redirect_url(target: str, *, what: str) -> None:
+    """A redirect target is remote input: a bad one is the server's fault, not a usage error."""
+    try:
+        check_url(target)
+    except UsageError as exc:
+        raise UpstreamError(f"{what}: refusing a redirect: {exc}") from None
 
 
 def _host(url: str) -> str:

@@ -19,6 +19,21 @@ REQUIRABLE = ("bundles", "tags")
 
 _SLUG = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 _FORGES = {"github.com": "GitHub", "gitlab.com": "GitLab"}
+_GITHUB_RESERVED = frozenset(
+    {
+        "sponsors",
+        "orgs",
+        "apps",
+        "marketplace",
+        "features",
+        "topics",
+        "collections",
+        "settings",
+        "users",
+        "enterprises",
+        "login",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,9 @@ def parse_repository_url(
     if host.startswith("www."):
         host = host[4:]
     path = parts.path.strip("/")
+    if "/-/" in f"{path}/":
+        # GitLab's separator: what follows (issues, tree, merge requests) is not the project.
+        path = f"{path}/".split("/-/", 1)[0]
     if path.endswith(".git"):
         path = path[:-4]
     kind = _FORGES.get(host)
@@ -75,7 +93,11 @@ def parse_repository_url(
             hint="pass it as https://github.com/OWNER/REPO or https://gitlab.com/GROUP/PROJECT",
         )
     segments = path.split("/")
+    if any(set(segment) <= {"."} for segment in segments):
+        raise PolicyError(f"{url!r}: '.' and '..' are not repository names")
     if kind == "GitHub":
+        if segments[0].lower() in _GITHUB_RESERVED:
+            raise PolicyError(f"{url!r} is a GitHub page, not a repository")
         if len(segments) < 2:
             raise PolicyError(f"{url!r} does not name a repository (OWNER/REPO)")
         segments = segments[:2]
@@ -108,7 +130,7 @@ _URL_KEYS = (
 def publisher_from_project_urls(urls: Mapping[str, str]) -> ExpectedPublisher | None:
     """The repository a project's metadata points at, if any (first by conventional label)."""
     ranked = sorted(
-        urls.items(),
+        ((k, v) for k, v in urls.items() if k.strip().lower() in _URL_KEYS),
         key=lambda kv: (
             _URL_KEYS.index(kv[0].strip().lower())
             if kv[0].strip().lower() in _URL_KEYS

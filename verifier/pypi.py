@@ -193,7 +193,10 @@ def parse_simple_page(
             urlsplit(absolute).port  # noqa: B018 - raises ValueError for a malformed port
         except ValueError:
             raise UpstreamError(f"index page for {name}: {where}.url is not a valid URL") from None
-        check_url(absolute)
+        try:
+            check_url(absolute)
+        except UsageError as exc:
+            raise UpstreamError(f"index page for {name}: {where}.url: {exc}") from None
         hashes = entry.get("hashes")
         if not isinstance(hashes, dict):
             raise UpstreamError(f"index page for {name}: {where}.hashes must be an object")
