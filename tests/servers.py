@@ -14,10 +14,12 @@ import gzip
 import hashlib
 import json
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -71,6 +73,7 @@ class LoopbackServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -344,3 +347,20 @@ class FakeGitHub:
             f"/users/{login}/gpg_keys",
             Route(body=json.dumps(gpg).encode(), content_type="application/json"),
         )
+
+    def serve_repository(self, repository: str, bare: Path) -> None:
+        """Serve a bare git repository over git's "dumb" HTTP protocol at /OWNER/REPO.git."""
+        subprocess.run(
+            ["git", "-C", str(bare), "update-server-info"],
+            check=True,
+            timeout=60,
+            env={
+                "GIT_CONFIG_GLOBAL": "/dev/null",
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "PATH": "/usr/bin:/bin",
+            },
+        )
+        for path in bare.rglob("*"):
+            if path.is_file():
+                relative = path.relative_to(bare).as_posix()
+                self.api.route(f"/{repository}.git/{relative}", Route(body=path.read_bytes()))

@@ -128,19 +128,13 @@ class GitRepo:
         repo = cls(dest)
         if not (dest / "HEAD").exists():
             repo.run(["init", "--bare", "-q"])
-        allow = ["-c", "protocol.http.allow=always"] if url.startswith("http://") else []
-        repo.run(
-            [
-                *allow,
-                "fetch",
-                "--quiet",
-                "--filter=blob:none",
-                "--no-tags",
-                "--force",
-                url,
-                "+refs/tags/*:refs/tags/*",
-            ]
-        )
+        if url.startswith("http://"):
+            # Loopback mirrors may speak git's "dumb" HTTP, where a partial-clone filter makes
+            # git 2.39 wait forever; the forge (https, smart HTTP) gets the blobless fetch.
+            opts = ["-c", "protocol.http.allow=always", "fetch"]
+        else:
+            opts = ["fetch", "--filter=blob:none"]
+        repo.run([*opts, "--quiet", "--no-tags", "--force", url, "+refs/tags/*:refs/tags/*"])
         return repo
 
     def tag_exists(self, tag: str) -> bool:

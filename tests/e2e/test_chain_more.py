@@ -292,3 +292,60 @@ def test_prerelease_tag_spellings() -> None:
     ]
     assert tag_candidates("2.0", "release-{version}") == ["release-2.0"]
     assert WHEEL.startswith("widget-")
+
+
+def test_tags_are_cloned_from_the_forge_when_no_clone_is_given(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, tmp_path: Path
+) -> None:
+    world = build_world(tmp_path, index)
+    bare = tmp_path / "widget.git"
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", str(world.repo), str(bare)],
+        check=True,
+        timeout=60,
+        env={**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null"},
+    )
+    world.github.serve_repository("acme/widget", bare)
+    args = [a for a in world.args("--require", "tags") if a not in ("--git-repo", str(world.repo))]
+    try:
+        result = run(capsys, *args)
+    finally:
+        world.github.close()
+    assert result.code == 0, result.out
+    assert "tag v1.0.0 signed by m@example.org" in result.out
+    clone = tmp_path / "cache" / "repos" / f"127.0.0.1-{world.github.api.port}" / "acme" / "widget"
+    assert (clone / "HEAD").exists()
+    assert not (clone / ".git").exists()  # bare
+
+
+def test_distribution_attached_to_the_release_must_equal_the_index_file(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, tmp_path: Path
+) -> None:
+    from tests.e2e.test_chain import DATA
+
+    good_dir, bad_dir = tmp_path / "good", tmp_path / "bad"
+    good_dir.mkdir()
+    bad_dir.mkdir()
+    world = build_world(good_dir, index)
+    world.github.add_release(
+        "acme/widget",
+        "v1.0.0",
+        {WHEEL + ".sigstore.json": world.github.storage.routes["/storage/1"].body, WHEEL: DATA},
+    )
+    good = run(capsys, *world.args())
+    world.github.close()
+    assert good.code == 0, good.out
+    assert "VERIFIED     release-asset" in good.out
+    world = build_world(bad_dir, FakeIndex(index.server))
+    world.github.add_release(
+        "acme/widget",
+        "v1.0.0",
+        {
+            WHEEL + ".sigstore.json": world.github.storage.routes["/storage/1"].body,
+            WHEEL: DATA + b"!",
+        },
+    )
+    bad = run(capsys, *world.args())
+    world.github.close()
+    assert bad.code == 1, bad.out
+    assert "the copy attached to the GitHub release differs from the index's file" in bad.out
