@@ -82,7 +82,13 @@ def _digest_links(findings: Sequence[Finding]) -> list[Finding]:
         ends = " == ".join(c.value for c in verified)
         if len(verified) >= 2 and not failed:
             links.append(
-                _link(Outcome.VERIFIED, name, f"digest: {ends}", index.expected, index.expected)
+                _link(
+                    Outcome.VERIFIED,
+                    name,
+                    f"digest of {name}: {ends}",
+                    index.expected,
+                    index.expected,
+                )
             )
         else:
             missing = ", ".join(
@@ -92,7 +98,7 @@ def _digest_links(findings: Sequence[Finding]) -> list[Finding]:
                 _link(
                     Outcome.SKIPPED,
                     name,
-                    f"digest: not proven end to end (missing or failed: {missing})",
+                    f"digest of {name}: not proven end to end (missing or failed: {missing})",
                 )
             )
     return links

@@ -174,7 +174,7 @@ def test_full_chain_verifies_and_is_drawn(
     assert f"[ok]   commit: all 2 certificates name {world.commit} (tag v1.0.0)" in result.out
     assert "[ok]   ref: all 2 certificates name refs/tags/v1.0.0 (tag v1.0.0)" in result.out
     assert "[ok]   repository: all 2 certificates name https://github.com/acme/widget" in result.out
-    assert "[ok]   digest: index-hash == attestation == bundle" in result.out
+    assert f"[ok]   digest of {WHEEL}: index-hash == attestation == bundle" in result.out
     assert "[ok]   workflow: PEP 740 == bundle ==" in result.out
     # The token went to the API host only, never to the redirect target, and never printed.
     api_auth = [r.headers.get("Authorization") for r in api.requests]

@@ -73,7 +73,7 @@ def test_real_production_bundle_on_the_github_release_verifies(
         f"VERIFIED     bundle       {MODELS}  {MODELS}.sigstore verified for identity "
         f"{MODELS_REPO}/.github/workflows/release.yml@refs/tags/v0.0.4a2" in result.out
     )
-    assert "[ok]   digest: index-hash == attestation == bundle" in result.out
+    assert f"[ok]   digest of {MODELS}: index-hash == attestation == bundle" in result.out
     assert (
         f"[ok]   workflow: PEP 740 == bundle == {MODELS_REPO}/.github/workflows/release.yml"
         "@refs/tags/v0.0.4a2" in result.out
