@@ -58,6 +58,9 @@ class Check(str, enum.Enum):
     RELEASE_ASSET = "release-asset"
     TAG = "tag"
     CROSS_LINK = "cross-link"
+    LOCKFILE = "lockfile"
+    VULNERABILITY = "vulnerability"
+    PUBLISHER_PIN = "publisher-pin"
 
     def __str__(self) -> str:
         return self.value
@@ -141,6 +144,8 @@ class Finding:
     actual: str | None = None
     policy: str | None = None
     evidence: Mapping[str, str | None] = field(default_factory=dict)
+    location: str | None = None
+    """``path:line`` in the input (a lockfile) this finding is about, when there is one."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "actual": finding.actual,
         "policy": finding.policy,
         "evidence": dict(finding.evidence),
+        "location": finding.location,
     }
 
 
