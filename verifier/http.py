@@ -35,6 +35,7 @@ from urllib.parse import urljoin, urlsplit
 from verifier import __version__
 from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
 from verifier.secrets import Secret
+from verifier.store import ResponseStore, response_key
 
 if TYPE_CHECKING:
     import requests
@@ -152,9 +153,20 @@ class HttpClient:
         config: HttpConfig | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        cache: ResponseStore | None = None,
+        evidence: ResponseStore | None = None,
+        replay: bool = False,
     ) -> None:
+        """Build a client.
+
+        ``cache``: conditional/immutable response cache. ``evidence``: the directory that
+        records every response (``replay=False``) or serves them with no network (``True``).
+        """
         self.config = config or HttpConfig()
         self._sleep = sleep
+        self.cache = cache
+        self.evidence = evidence
+        self.replay = replay
         self._session: requests.Session | None = None
 
     @property
@@ -186,28 +198,139 @@ class HttpClient:
         content_types: tuple[str, ...] = (),
         token: Secret | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        cache: str = "none",
     ) -> HttpResponse:
         """GET ``url`` into memory, or raise ``NetworkError``/``UpstreamError``/``NotFoundError``.
 
         ``what`` names the thing being fetched in every error message ("provenance for X").
-        ``content_types``, when given, is the set of acceptable media types.
+        ``content_types``, when given, is the set of acceptable media types. ``cache`` is
+        ``none``, ``revalidate`` (ETag/Cache-Control) or ``immutable`` (kept forever).
         """
-        headers = dict(extra_headers or {})
-        if accept:
-            headers["Accept"] = accept
-        sink = _MemorySink()
-        response = self._request(
-            url, what=what, headers=headers, max_bytes=max_bytes, sink=sink, token=token
-        )
-        result = HttpResponse(
-            url=response[0], status=response[1], headers=response[2], content=sink.data()
-        )
+        key = response_key(url, accept)
+        if self.replay:
+            result = self._replayed(key, url, what=what)
+        else:
+            result = self._fetch(
+                url,
+                key,
+                what=what,
+                accept=accept,
+                max_bytes=max_bytes,
+                token=token,
+                extra_headers=extra_headers,
+                cache=cache,
+            )
         if content_types and result.content_type not in content_types:
             raise UpstreamError(
                 f"{what} from {redact_url(result.url)} has content type "
                 f"{result.content_type or '(none)'!r}, expected one of {', '.join(content_types)}"
             )
         return result
+
+    def _replayed(self, key: str, url: str, *, what: str) -> HttpResponse:
+        stored = self.evidence.load(key) if self.evidence is not None else None
+        if stored is None:
+            raise NetworkError(
+                f"{what}: not in the evidence directory ({redact_url(url)})",
+            )
+        if stored.status in (404, 410):
+            raise NotFoundError(
+                f"{what}: not found (HTTP {stored.status}, from the evidence directory)",
+                status=stored.status,
+            )
+        return HttpResponse(
+            url=stored.url,
+            status=stored.status,
+            headers={"content-type": stored.content_type},
+            content=stored.body(),
+        )
+
+    def _fetch(
+        self,
+        url: str,
+        key: str,
+        *,
+        what: str,
+        accept: str | None,
+        max_bytes: int,
+        token: Secret | None,
+        extra_headers: Mapping[str, str] | None,
+        cache: str,
+    ) -> HttpResponse:
+        headers = dict(extra_headers or {})
+        if accept:
+            headers["Accept"] = accept
+        stored = self.cache.load(key) if (self.cache is not None and cache != "none") else None
+        if stored is not None and stored.status == 200:
+            if cache == "immutable" or stored.fresh():
+                result = HttpResponse(
+                    url=stored.url,
+                    status=200,
+                    headers={"content-type": stored.content_type},
+                    content=stored.body(),
+                )
+                self._record(key, result, None)
+                return result
+            if stored.etag:
+                headers["If-None-Match"] = stored.etag
+        sink = _MemorySink()
+        try:
+            final, status, response_headers = self._request(
+                url,
+                what=what,
+                headers=headers,
+                max_bytes=max_bytes,
+                sink=sink,
+                token=token,
+                not_modified_ok=stored is not None and stored.etag is not None,
+            )
+        except NotFoundError as exc:
+            if self.evidence is not None:
+                self.evidence.save(
+                    key,
+                    url=url,
+                    status=exc.status or 404,
+                    content_type="",
+                    etag=None,
+                    cache_control=None,
+                )
+            raise
+        if status == 304 and stored is not None and self.cache is not None:
+            self.cache.touch(key)
+            result = HttpResponse(
+                url=stored.url,
+                status=200,
+                headers={"content-type": stored.content_type},
+                content=stored.body(),
+            )
+        else:
+            result = HttpResponse(
+                url=final, status=status, headers=response_headers, content=sink.data()
+            )
+            if self.cache is not None and cache != "none":
+                self.cache.save(
+                    key,
+                    url=final,
+                    status=status,
+                    content_type=result.content_type,
+                    etag=response_headers.get("etag"),
+                    cache_control=response_headers.get("cache-control"),
+                    body=result.content,
+                )
+        self._record(key, result, response_headers.get("cache-control"))
+        return result
+
+    def _record(self, key: str, result: HttpResponse, cache_control: str | None) -> None:
+        if self.evidence is not None and not self.replay:
+            self.evidence.save(
+                key,
+                url=result.url,
+                status=result.status,
+                content_type=result.headers.get("content-type", ""),
+                etag=None,
+                cache_control=cache_control,
+                body=result.content,
+            )
 
     def download(
         self,
@@ -225,11 +348,27 @@ class HttpClient:
         The file only appears at ``dest`` once the whole body has arrived within the caps.
         """
         dest.parent.mkdir(parents=True, exist_ok=True)
+        key = response_key(url, accept)
+        if self.replay:
+            stored = self.evidence.load(key) if self.evidence is not None else None
+            if stored is None or stored.status != 200:
+                raise NetworkError(f"{what}: not in the evidence directory ({redact_url(url)})")
+            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+            try:
+                with os.fdopen(fd, "wb") as handle, stored.body_path.open("rb") as source:
+                    sink = _FileSink(handle)
+                    for block in iter(lambda: source.read(_CHUNK), b""):
+                        sink.write(block)
+                os.replace(tmp_name, dest)
+                return sink.hexdigest()
+            except BaseException:
+                Path(tmp_name).unlink(missing_ok=True)
+                raise
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 sink = _FileSink(handle)
-                self._request(
+                final, status, _ = self._request(
                     url,
                     what=what,
                     headers={"Accept": accept} if accept else {},
@@ -239,6 +378,16 @@ class HttpClient:
                     cross_host_redirects=cross_host_redirects,
                 )
             os.replace(tmp_name, dest)
+            if self.evidence is not None:
+                self.evidence.save(
+                    key,
+                    url=final,
+                    status=status,
+                    content_type="",
+                    etag=None,
+                    cache_control=None,
+                    body_file=dest,
+                )
             return sink.hexdigest()
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
@@ -256,6 +405,7 @@ class HttpClient:
         sink: _Sink,
         token: Secret | None = None,
         cross_host_redirects: bool = False,
+        not_modified_ok: bool = False,
     ) -> tuple[str, int, dict[str, str]]:
         import requests
 
@@ -340,6 +490,8 @@ class HttpClient:
                             self._sleep(delay)
                             continue
                     raise _give_up(what, status, current, attempt, response.headers)
+                if status == 304 and not_modified_ok:
+                    return current, status, {k.lower(): v for k, v in response.headers.items()}
                 if status in (404, 410):
                     raise NotFoundError(
                         f"{what}: not found (HTTP {status} from {redact_url(current)})",
