@@ -17,6 +17,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +25,11 @@ from typing import Any
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 INTEGRITY_JSON = "application/vnd.pypi.integrity.v1+json"
+MAX_REQUEST_BODY = 1024 * 1024
+"""The largest request body (POST) the server reads; larger ones are answered 413."""
+
+Responder = Callable[[bytes], tuple[int, bytes, str]]
+"""A dynamic route: receives the request body, returns ``(status, body, content_type)``."""
 
 
 @dataclass
@@ -51,6 +57,12 @@ class Route:
     """Close the socket without answering."""
     redirect_to: str | None = None
     gzip_body: bool = False
+    respond: Responder | None = None
+    """Answer from this callable instead of ``body``/``status``/``content_type``.
+
+    Only a route with a responder accepts POST (others answer 405); the misbehaviour switches
+    above still apply first.
+    """
     hits: int = 0
 
 
@@ -60,6 +72,8 @@ class Request:
 
     path: str
     headers: dict[str, str]
+    method: str = "GET"
+    body: bytes = b""
 
 
 class LoopbackServer:
@@ -80,6 +94,9 @@ class LoopbackServer:
 
             def do_GET(self) -> None:
                 server._handle(self)
+
+            def do_POST(self) -> None:
+                server._handle(self, method="POST")
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request: Any, client_address: Any) -> None:
@@ -111,15 +128,33 @@ class LoopbackServer:
     def paths_requested(self) -> list[str]:
         return [r.path for r in self.requests]
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str = "GET") -> None:
         path = handler.path.split("?", 1)[0]
+        request_body = b""
+        if method != "GET":
+            length = int(handler.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST_BODY:
+                handler.close_connection = True
+                self._send(handler, 413, b"request body too large", "text/plain", {})
+                return
+            request_body = handler.rfile.read(length)
         with self._lock:
-            self.requests.append(Request(path=path, headers=dict(handler.headers.items())))
+            self.requests.append(
+                Request(
+                    path=path,
+                    headers=dict(handler.headers.items()),
+                    method=method,
+                    body=request_body,
+                )
+            )
             route = self.routes.get(path)
             if route is not None:
                 route.hits += 1
         if route is None:
             self._send(handler, 404, b"", "text/plain", {})
+            return
+        if method != "GET" and route.respond is None:
+            self._send(handler, 405, b"", "text/plain", {"Allow": "GET"})
             return
         if route.stall_before:
             time.sleep(route.stall_before)
@@ -134,6 +169,10 @@ class LoopbackServer:
             return
         if route.redirect_to is not None:
             self._send(handler, 302, b"", "text/plain", {"Location": route.redirect_to})
+            return
+        if route.respond is not None:
+            status, answer, content_type = route.respond(request_body)
+            self._send(handler, status, answer, content_type, dict(route.headers))
             return
         body = route.body
         headers = dict(route.headers)

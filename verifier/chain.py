@@ -7,6 +7,9 @@ checks themselves never print, and the verdict is computed from the findings in 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +26,12 @@ from verifier.errors import NetworkError, NotFoundError, PolicyError, UpstreamEr
 from verifier.git import GitRepo, TagSignature
 from verifier.github import GitHubClient, git_base_url
 from verifier.links import link_evidence
+from verifier.lockfiles import Lockfile, PinnedPackage
 from verifier.models import Check, Finding, Outcome, Release, ReleaseFile, ReleaseReport
 from verifier.policy import (
     ExpectedPublisher,
     Policy,
+    PolicyFile,
     parse_repository_url,
     publisher_from_project_urls,
 )
@@ -55,6 +60,8 @@ class SourceOptions:
     gpg_keyring: Path | None = None
     gnupghome: str | None = None
     workdir: Path | None = None
+    offline_git: bool = False
+    """Evidence mode: use clones already in the evidence directory, never fetch."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +87,19 @@ class Chain:
         sources: SourceOptions | None = None,
     ) -> None:
         self.sources = sources or SourceOptions()
+        self.identity_from_index = True
         self.index = index
         self.cache = cache
         self.attestations = attestations
         self.policy = policy
         self.progress = progress
         self.warnings: list[str] = []
+
+    def with_policy(self, policy: Policy) -> Chain:
+        """The same collaborators under another policy (one per lockfile package)."""
+        other = copy.copy(self)
+        other.policy = policy
+        return other
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -94,8 +108,12 @@ class Chain:
     ) -> IdentityChoice:
         """The user's ``--repository``; else the index's project URLs; else PyPI's record."""
         if self.policy.expected is not None:
-            return IdentityChoice(self.policy.expected, "command line (--repository)")
-        if use_index:
+            source = self.policy.expected.source
+            label = {"command line": "command line (--repository)"}.get(source, source)
+            if self.policy.pinned:
+                label += " (pinned: a change of publisher fails)"
+            return IdentityChoice(self.policy.expected, label)
+        if use_index and self.identity_from_index:
             try:
                 urls = self.index.project_urls(name, version)
             except (NetworkError, UpstreamError) as exc:
@@ -239,9 +257,17 @@ class Chain:
             elif slug is not None:
                 self.progress(f"{release.label}: cloning tags of {slug}")
                 base = git_base_url(opts.github.api_url) if opts.github else "https://github.com"
-                repo = GitRepo.clone_tags(
-                    f"{base}/{slug}.git", self.cache.root / "repos" / _safe_dir(base) / slug
-                )
+                dest = self.cache.root / "repos" / _safe_dir(base) / slug
+                if opts.offline_git:
+                    if not (dest / "HEAD").exists():
+                        return missing_tag(
+                            release.label,
+                            "the repository's tags are not in the evidence directory",
+                            self.policy,
+                        ), None
+                    repo = GitRepo(dest)
+                else:
+                    repo = GitRepo.clone_tags(f"{base}/{slug}.git", dest)
             else:
                 return missing_tag(
                     release.label,
@@ -383,6 +409,10 @@ class Chain:
         )
 
 
+def _for(filename: str | None) -> str:
+    return f" for {filename}" if filename else ""
+
+
 def _pep740_workflow(findings: list[Finding]) -> str | None:
     """The workflow file name the verified PEP 740 certificates name."""
     for finding in findings:
@@ -420,3 +450,139 @@ def _read_capped(path: Path) -> bytes:
     if len(data) > MAX_LOCAL_PROVENANCE_BYTES:
         raise UsageError(f"--provenance {path}: larger than {MAX_LOCAL_PROVENANCE_BYTES} bytes")
     return data
+
+
+# -- whole lockfiles ----------------------------------------------------------------------------
+
+
+class LockfileRun:
+    """Every pinned package of a lockfile, with bounded concurrency and shared collaborators.
+
+    Pinned hashes are compared with the index's published digests; PEP 740 verification needs
+    only a file's name and digest, so no distribution whose pin is published is downloaded.
+    """
+
+    def __init__(self, chain: Chain, *, policy_file: PolicyFile | None, jobs: int) -> None:
+        self.chain = chain
+        self.policy_file = policy_file
+        self.jobs = max(1, jobs)
+
+    def run(self, lock: Lockfile) -> list[ReleaseReport]:
+        """One report per package, in lockfile order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        total = len(lock.packages)
+        done = 0
+        lock_ = threading.Lock()
+
+        def one(pkg: PinnedPackage) -> ReleaseReport:
+            nonlocal done
+            report = self.package(pkg)
+            with lock_:
+                done += 1
+                self.chain.progress(f"[{done}/{total}] {pkg.name}=={pkg.version}")
+            return report
+
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            return list(pool.map(one, lock.packages))
+
+    def package(self, pkg: PinnedPackage) -> ReleaseReport:
+        """Lockfile pins, attestations (and bundles/tags) for one pinned package."""
+        label = f"{pkg.name}=={pkg.version}"
+        where = str(pkg.location)
+        policy = self.chain.policy.for_package(
+            pkg.name, self.policy_file, pkg.attestation_identities
+        )
+        chain = self.chain.with_policy(policy)
+        if pkg.skip_reason is not None:
+            finding = Finding(
+                check=Check.LOCKFILE,
+                outcome=Outcome.SKIPPED,
+                subject=label,
+                message=pkg.skip_reason,
+                location=where,
+                policy="only packages from an index can be verified",
+            )
+            return ReleaseReport(label=label, files=(), findings=(finding,))
+        findings: list[Finding] = []
+        try:
+            release = chain.index.release(pkg.name, Version(pkg.version))
+        except (NetworkError, UpstreamError, UsageError) as exc:
+            finding = Finding(
+                check=Check.LOCKFILE,
+                outcome=Outcome.UNVERIFIABLE,
+                subject=label,
+                message=str(exc),
+                location=where,
+                policy="the index must list every pinned release",
+            )
+            return ReleaseReport(label=label, files=(), findings=(finding,))
+        published = {f.sha256: f for f in release.files if f.sha256}
+        pinned_files: list[ReleaseFile] = []
+        for pin in pkg.files:
+            match = published.get(pin.sha256)
+            if match is None:
+                findings.append(
+                    Finding(
+                        check=Check.LOCKFILE,
+                        outcome=Outcome.FAILED,
+                        subject=label,
+                        message=f"pinned hash{_for(pin.filename)} is not one the index "
+                        f"publishes for {label}",
+                        expected=f"one of the {len(published)} digests the index publishes",
+                        actual=f"sha256:{pin.sha256}",
+                        location=where,
+                        policy="every pinned hash must be published by the index",
+                    )
+                )
+            elif pin.filename and pin.filename != match.filename:
+                findings.append(
+                    Finding(
+                        check=Check.LOCKFILE,
+                        outcome=Outcome.FAILED,
+                        subject=label,
+                        message="the pinned hash belongs to another file on the index",
+                        expected=pin.filename,
+                        actual=match.filename,
+                        location=where,
+                        policy="every pinned hash must be published by the index",
+                    )
+                )
+            else:
+                pinned_files.append(match)
+        if not pkg.files:
+            findings.append(
+                Finding(
+                    check=Check.LOCKFILE,
+                    outcome=Outcome.UNVERIFIABLE,
+                    subject=label,
+                    message="the lockfile pins no sha256 for this package",
+                    location=where,
+                    policy="packages must be hash-pinned",
+                )
+            )
+        elif not findings:
+            findings.append(
+                Finding(
+                    check=Check.LOCKFILE,
+                    outcome=Outcome.VERIFIED,
+                    subject=label,
+                    message=f"all {len(pkg.files)} pinned hashes are published by the index "
+                    "(files not downloaded: installers enforce the pins)",
+                    location=where,
+                )
+            )
+        identity = chain.choose_identity(release.name, release.version, use_index=True)
+        for file in pinned_files:
+            findings.append(chain._attestation(release, file, identity.expected))
+        subset = Release(name=release.name, version=release.version, files=tuple(pinned_files))
+        if pinned_files:
+            findings.extend(chain._signed_sources(subset, identity.expected, findings))
+        located = tuple(dataclasses.replace(f, location=f.location or where) for f in findings)
+        return ReleaseReport(
+            label=label,
+            files=tuple(pinned_files),
+            findings=located,
+            identity_source=identity.source,
+            expected_identity=identity.expected.as_dict() if identity.expected else {},
+        )

@@ -15,10 +15,15 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from verifier import __version__
 from verifier.errors import UsageError, VerifierError
-from verifier.models import EXIT_USAGE, Verdict
+from verifier.models import EXIT_USAGE, Check, Finding, Outcome, ReleaseReport, Verdict
+
+if TYPE_CHECKING:
+    from verifier.lockfiles import PinnedPackage
+    from verifier.policy import Policy, PolicyFile
 
 _EPILOG = """\
 what is checked, for every file of the release:
@@ -44,6 +49,10 @@ exit codes:
   3  usage error   bad arguments or input (no such release, unreadable file, bad flag)
 
 subcommands:
+  verify-release fetch (NAME==VERSION | --lockfile FILE) --out DIR
+                         store all evidence for a later air-gapped run (--evidence DIR)
+  verify-release pin --lockfile FILE [--policy FILE]
+                         record each package's publisher (trust on first use)
   verify-release bundle --bundle FILE --certificate-identity ID \
       --certificate-oidc-issuer URL [--trusted-root FILE] FILE_OR_DIGEST
                          verify one Sigstore bundle (see verify-release bundle --help)
@@ -69,20 +78,52 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; kept separate so tests and docs can inspect it."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (of ``verify-release`` or its ``fetch``/``pin`` subcommand)."""
+    prog = "verify-release" if command is None else f"verify-release {command}"
     parser = _Parser(
-        prog="verify-release",
+        prog=prog,
         description="Check that a Python package release is what its maintainers built and "
         "published, before you install it.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    if command == "fetch":
+        parser.description = (
+            "Download every piece of evidence a verification needs (index pages, provenance, "
+            "release bundles, files, tag clones) into DIR, verifying as it goes; then "
+            "`verify-release --evidence DIR --offline ...` verifies with no network at all."
+        )
+        parser.add_argument(
+            "--out", metavar="DIR", type=Path, required=True, help="the evidence directory to write"
+        )
+    if command == "pin":
+        parser.description = (
+            "Trust on first use: verify every package of --lockfile against PyPI's own "
+            "publisher record and write the observed publisher (repository, workflow, "
+            "environment) into the policy file. Later runs FAIL when a package's publisher "
+            "changes or it stops being attested; run `pin` again to accept a change."
+        )
     parser.add_argument(
         "target",
+        nargs="?",
         metavar="NAME==VERSION | FILE",
         help="an exact release pin (e.g. requests==2.32.3) or a local .whl/.tar.gz/.zip file",
+    )
+    parser.add_argument(
+        "--lockfile",
+        metavar="FILE",
+        type=Path,
+        help="verify every package a lockfile pins: uv.lock, pylock.toml, poetry.lock, or a "
+        "requirements file with --hash; each pinned hash must be one the index publishes",
+    )
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        type=Path,
+        help="policy file (default: ./verify-release.toml, else [tool.verify-release] in "
+        "./pyproject.toml): required checks, publishers, tag settings, vulnerability ignores",
     )
     identity = parser.add_argument_group("expected publisher")
     identity.add_argument(
@@ -134,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KIND",
         action="append",
         default=[],
-        choices=["bundles", "tags"],
-        help="do not look for evidence of KIND (bundles, tags) at all; shown as SKIPPED",
+        choices=["bundles", "tags", "vulnerabilities"],
+        help="do not look for evidence of KIND (bundles, tags, vulnerabilities) at all; "
+        "shown as SKIPPED",
     )
     signed = parser.add_argument_group("GitHub release bundles and signed tags")
     signed.add_argument(
@@ -214,6 +256,34 @@ def build_parser() -> argparse.ArgumentParser:
         "files are re-hashed on every use",
     )
     sources.add_argument(
+        "--jobs",
+        metavar="N",
+        type=int,
+        default=8,
+        help="packages verified in parallel for --lockfile (default: 8)",
+    )
+    sources.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not reuse cached index pages or provenance (downloads are re-hashed anyway)",
+    )
+    sources.add_argument(
+        "--evidence",
+        metavar="DIR",
+        type=Path,
+        help="verify from an evidence directory written by `verify-release fetch`, with no "
+        "network at all (implies --offline)",
+    )
+    sources.add_argument(
+        "--vuln-service",
+        choices=["osv", "pypi"],
+        default="osv",
+        help="vulnerability service pip-audit asks (default: osv)",
+    )
+    sources.add_argument(
+        "--osv-url", metavar="URL", help="OSV API root for pip-audit (a mirror or a private OSV)"
+    )
+    sources.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=float,
@@ -222,7 +292,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output = parser.add_argument_group("output")
     output.add_argument(
-        "--format", choices=["text", "json"], default="text", help="report format (default: text)"
+        "--format",
+        choices=["text", "json", "sarif", "summary"],
+        default="text",
+        help="report format (default: text); summary is GitHub step-summary Markdown",
+    )
+    output.add_argument(
+        "--sarif",
+        metavar="FILE",
+        type=Path,
+        help="also write a SARIF 2.1.0 report to FILE (for code scanning); with "
+        "$GITHUB_STEP_SUMMARY set, a summary table is appended there too",
     )
     output.add_argument(
         "-o",
@@ -249,18 +329,8 @@ def _default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("verify-release", "verify-release"))
 
 
-def _run(args: argparse.Namespace) -> int:
-    from verifier.chain import Chain, SourceOptions
-    from verifier.checks.attestations import AttestationChecker
-    from verifier.checks.bundles import BundleChecker
-    from verifier.checks.hashes import FileCache
-    from verifier.github import GitHubClient
-    from verifier.http import HttpClient, HttpConfig
-    from verifier.models import Report, compute_verdict
+def _base_policy(args: argparse.Namespace) -> Policy:
     from verifier.policy import Policy, parse_repository_url
-    from verifier.pypi import IndexClient, parse_pin
-    from verifier.report import render
-    from verifier.trust import StagingDetector, load_custom, load_production
 
     if (args.workflow or args.environment) and not args.repository:
         raise UsageError(
@@ -269,82 +339,233 @@ def _run(args: argparse.Namespace) -> int:
         )
     expected = None
     if args.repository:
+        if args.lockfile is not None:
+            raise UsageError(
+                "--repository names one publisher; a lockfile has many",
+                hint="put per-package publishers in the policy file ([publishers.NAME]) or run "
+                "`verify-release pin --lockfile FILE`",
+            )
         expected = parse_repository_url(
             args.repository,
             source="command line",
             workflow=args.workflow,
             environment=args.environment,
         )
-    policy = Policy(
+    return Policy(
         expected=expected,
         allow_missing=frozenset(args.allow_missing),
         required=frozenset(args.require),
         skip=frozenset(args.skip),
     )
 
-    target: str = args.target
-    local = (
-        Path(target)
-        if (
-            "==" not in target
-            and (os.sep in target or target.endswith((".whl", ".tar.gz", ".zip")))
+
+def _policy_file(args: argparse.Namespace) -> PolicyFile | None:
+    from verifier.policy import find_policy_file, load_policy_file
+
+    if args.policy is not None:
+        return load_policy_file(args.policy)
+    found = find_policy_file(Path.cwd())
+    return load_policy_file(found) if found is not None else None
+
+
+class _Session:
+    """Everything one run shares: trust root, HTTP client, caches, clients, the chain."""
+
+    def __init__(self, args: argparse.Namespace, *, record: Path | None = None) -> None:
+        from verifier.chain import Chain, SourceOptions
+        from verifier.checks.attestations import AttestationChecker
+        from verifier.checks.bundles import BundleChecker
+        from verifier.checks.hashes import FileCache
+        from verifier.github import GitHubClient
+        from verifier.http import HttpClient, HttpConfig
+        from verifier.pypi import IndexClient
+        from verifier.store import ResponseStore
+        from verifier.trust import StagingDetector, load_custom, load_production
+
+        if args.timeout <= 0:
+            raise UsageError("--timeout must be a positive number of seconds")
+        if args.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        self.args = args
+        self.policy_file = _policy_file(args)
+        policy = _base_policy(args)
+        if args.trusted_root is not None:
+            self.root = load_custom(args.trusted_root)
+            staging = None
+        else:
+            self.root = load_production(offline=args.offline or args.evidence is not None)
+            staging = StagingDetector()
+        cache_root = args.cache_dir or _default_cache_dir()
+        evidence_dir = record or args.evidence
+        self.http = HttpClient(
+            HttpConfig(read_timeout=args.timeout),
+            cache=None if (args.no_cache or args.evidence) else ResponseStore(cache_root / "http"),
+            evidence=ResponseStore(evidence_dir / "http") if evidence_dir else None,
+            replay=args.evidence is not None,
         )
-        else None
-    )
-    if local is None:
+        self.http.pool_size(args.jobs)
+        self._workdir = tempfile.TemporaryDirectory(prefix="verify-release-")
+        try:
+            files_root = evidence_dir if evidence_dir is not None else cache_root
+            cache = FileCache(files_root)
+            github = GitHubClient.from_env(self.http, args.github_api_url)
+            file_tags = self.policy_file
+            sources = SourceOptions(
+                github=github,
+                bundle_checker=BundleChecker(
+                    self.root.verifier, github, cache.root, staging=staging
+                ),
+                cert_identity=args.cert_identity,
+                cert_oidc_issuer=args.cert_oidc_issuer,
+                git_repo=args.git_repo,
+                tag_template=args.tag_template or (file_tags.tag_template if file_tags else None),
+                allowed_signers=args.allowed_signers
+                or (file_tags.allowed_signers if file_tags else None),
+                gpg_keyring=args.gpg_keyring or (file_tags.gpg_keyring if file_tags else None),
+                gnupghome=os.environ.get("GNUPGHOME"),
+                workdir=Path(self._workdir.name),
+                offline_git=args.evidence is not None,
+            )
+            self.chain = Chain(
+                index=IndexClient(self.http, args.index_url),
+                cache=cache,
+                attestations=AttestationChecker(self.root.verifier, staging=staging),
+                policy=policy,
+                progress=(lambda _m: None) if args.quiet else _progress,
+                sources=sources,
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.http.close()
+        self._workdir.cleanup()
+
+    def releases(self) -> tuple[list[ReleaseReport], list[PinnedPackage]]:
+        """Run the chain on the target or lockfile; also return the packages to audit."""
+        from verifier.lockfiles import Location as LockLocation
+        from verifier.lockfiles import PinnedFile, PinnedPackage
+        from verifier.pypi import parse_pin
+
+        args = self.args
+        if args.lockfile is not None:
+            from verifier.chain import LockfileRun
+            from verifier.lockfiles import parse_lockfile
+
+            lock = parse_lockfile(args.lockfile)
+            run = LockfileRun(self.chain, policy_file=self.policy_file, jobs=args.jobs)
+            return run.run(lock), list(lock.packages)
+        target: str = args.target
+        local = "==" not in target and (os.sep in target or target.endswith(_DIST_SUFFIXES))
+        if local:
+            report = self.chain.verify_local(
+                Path(target), provenance=args.provenance, offline=args.offline
+            )
+            return [report], []
         name, version = parse_pin(target)
         if args.provenance is not None:
             raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+        self.chain.policy = self.chain.policy.for_package(name, self.policy_file)
+        report = self.chain.verify_pin(name, version)
+        pins = tuple(
+            PinnedFile(sha256=f.sha256, filename=f.filename) for f in report.files if f.sha256
+        )
+        package = PinnedPackage(
+            name=name, version=str(version), files=pins, location=LockLocation(target)
+        )
+        return [report], [package]
 
-    if args.trusted_root is not None:
-        root = load_custom(args.trusted_root)
-        staging = None
+
+_DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
+
+
+def _audit(
+    session: _Session, reports: list[ReleaseReport], packages: list[PinnedPackage]
+) -> list[ReleaseReport]:
+    """Known vulnerabilities (pip-audit) for every audited package, merged into its report."""
+    import dataclasses
+
+    args = session.args
+    rules = session.chain.policy
+    skip = "vulnerabilities" in rules.skip or (
+        session.policy_file is not None and "vulnerabilities" in session.policy_file.rules.skip
+    )
+    auditable = [p for p in packages if p.skip_reason is None]
+    if not auditable:
+        return reports
+    if skip:
+        findings = [
+            Finding(
+                check=Check.VULNERABILITY,
+                outcome=Outcome.SKIPPED,
+                subject=f"{p.name}=={p.version}",
+                message="vulnerabilities not checked",
+                policy="--skip vulnerabilities",
+            )
+            for p in auditable
+        ]
+    elif args.evidence is not None:
+        findings = [
+            Finding(
+                check=Check.VULNERABILITY,
+                outcome=Outcome.UNVERIFIABLE,
+                subject=f"{p.name}=={p.version}",
+                message="the vulnerability service cannot be asked without a network",
+                policy="vulnerabilities are checked unless --skip vulnerabilities",
+            )
+            for p in auditable
+        ]
     else:
-        root = load_production(offline=args.offline)
-        staging = StagingDetector()
+        from verifier.checks.vulns import audit
 
-    http = HttpClient(HttpConfig(read_timeout=args.timeout))
-    workdir = tempfile.TemporaryDirectory(prefix="verify-release-")
+        session.chain.progress(f"auditing {len(auditable)} packages for known vulnerabilities")
+        ignores = session.policy_file.ignores if session.policy_file else ()
+        findings = audit(
+            auditable, service=args.vuln_service, osv_url=args.osv_url, ignores=ignores
+        )
+    by_label: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_label.setdefault(finding.subject, []).append(finding)
+    merged = []
+    for report in reports:
+        extra = by_label.pop(report.label, [])
+        if extra:
+            where = next((f.location for f in report.findings if f.location), None)
+            extra = [dataclasses.replace(f, location=f.location or where) for f in extra]
+            report = dataclasses.replace(report, findings=(*report.findings, *extra))
+        merged.append(report)
+    return merged
+
+
+def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
+    from verifier.models import Report, compute_verdict
+    from verifier.report import render
+
+    if args.lockfile is None and args.target is None:
+        raise UsageError("name a release (NAME==VERSION), a distribution file, or --lockfile FILE")
+    if args.lockfile is not None and args.target is not None:
+        raise UsageError("give either a target or --lockfile, not both")
+    session = _Session(args, record=record)
     try:
-        index = IndexClient(http, args.index_url)
-        cache = FileCache(args.cache_dir or _default_cache_dir())
-        github = GitHubClient.from_env(http, args.github_api_url)
-        sources = SourceOptions(
-            github=github,
-            bundle_checker=BundleChecker(root.verifier, github, cache.root, staging=staging),
-            cert_identity=args.cert_identity,
-            cert_oidc_issuer=args.cert_oidc_issuer,
-            git_repo=args.git_repo,
-            tag_template=args.tag_template,
-            allowed_signers=args.allowed_signers,
-            gpg_keyring=args.gpg_keyring,
-            gnupghome=os.environ.get("GNUPGHOME"),
-            workdir=Path(workdir.name),
-        )
-        chain = Chain(
-            index=index,
-            cache=cache,
-            attestations=AttestationChecker(root.verifier, staging=staging),
-            policy=policy,
-            progress=(lambda _m: None) if args.quiet else _progress,
-            sources=sources,
-        )
-        if local is not None:
-            release = chain.verify_local(local, provenance=args.provenance, offline=args.offline)
-        else:
-            release = chain.verify_pin(name, version)
+        reports, packages = session.releases()
+        reports = _audit(session, reports, packages)
     finally:
-        http.close()
-        workdir.cleanup()
+        session.close()
+    findings = [f for r in reports for f in r.findings]
     report = Report(
-        releases=(release,),
-        trust_root=root.info,
-        verdict=compute_verdict(release.findings),
-        warnings=tuple(chain.warnings),
+        releases=tuple(reports),
+        trust_root=session.root.info,
+        verdict=compute_verdict(findings),
+        warnings=tuple(session.chain.warnings),
     )
     _emit(render(report, args.format), args.output)
+    if args.sarif is not None:
+        args.sarif.write_text(render(report, "sarif"), encoding="utf-8")
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as handle:
+            handle.write(render(report, "summary"))
     return report.verdict.exit_code
 
 
@@ -464,19 +685,68 @@ def _bundle_main(argv: Sequence[str]) -> int:
     return Verdict.VERIFIED.exit_code
 
 
+def _fetch(args: argparse.Namespace) -> int:
+    """Verify while recording every response into ``--out``."""
+    if args.evidence is not None:
+        raise UsageError("fetch writes an evidence directory; it cannot also read one")
+    args.out.mkdir(parents=True, exist_ok=True)
+    code = _run(args, record=args.out)
+    print(
+        f"verify-release fetch: evidence stored in {args.out}; verify it offline with "
+        f"`verify-release --evidence {args.out} --offline ...`",
+        file=sys.stderr,
+    )
+    return code
+
+
+def _pin(args: argparse.Namespace) -> int:
+    """Record every package's observed publisher in the policy file."""
+    import dataclasses
+
+    from verifier.pins import observed_publishers, write_pins
+    from verifier.policy import find_policy_file, load_policy_file
+
+    if args.lockfile is None:
+        raise UsageError("pin needs --lockfile FILE")
+    path = args.policy or find_policy_file(Path.cwd()) or Path("verify-release.toml")
+    existing = load_policy_file(path) if path.exists() else None
+    args.policy = path if path.exists() else None
+    session = _Session(args)
+    if session.policy_file is not None:
+        # Observe afresh: PyPI's record, not the old pins, decides what verifies now.
+        session.policy_file = dataclasses.replace(
+            session.policy_file, publishers={}, pinned=frozenset()
+        )
+    session.chain.identity_from_index = False
+    try:
+        reports, _ = session.releases()
+    finally:
+        session.close()
+    changes = write_pins(path, existing, observed_publishers(reports))
+    for line in changes:
+        print(line)
+    print(f"verify-release pin: {len(changes)} change(s) written to {path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 verified, 1 failed, 2 unverifiable, 3 usage)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bundle"]:
         return _bundle_main(argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    command = argv[0] if argv[:1] in (["fetch"], ["pin"]) else None
+    parser = build_parser(command)
+    args = parser.parse_args(argv[1:] if command else argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
+        if command == "fetch":
+            return _fetch(args)
+        if command == "pin":
+            return _pin(args)
         return _run(args)
     except VerifierError as exc:
         # Usage errors mean the question could not be asked (3); anything else that stops a

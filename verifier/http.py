@@ -182,6 +182,15 @@ class HttpClient:
             self._session = session
         return self._session
 
+    def pool_size(self, size: int) -> None:
+        """Keep up to ``size`` connections per host (one per parallel job)."""
+        from requests.adapters import HTTPAdapter
+
+        for prefix in ("https://", "http://"):
+            self.session.mount(
+                prefix, HTTPAdapter(pool_connections=size, pool_maxsize=size, max_retries=0)
+            )
+
     def close(self) -> None:
         """Release pooled connections."""
         if self._session is not None:

@@ -7,9 +7,14 @@ fatal. Command-line flags build it today; policy files will build the same objec
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from packaging.utils import NormalizedName
 
 from verifier.errors import PolicyError
 
@@ -155,9 +160,314 @@ class Policy:
     """Evidence kinds whose absence (or an unsigned tag) is FAILED rather than UNVERIFIABLE."""
     skip: frozenset[str] = field(default_factory=frozenset)
     """Evidence kinds not checked at all (``--skip``); reported as SKIPPED."""
+    pinned: bool = False
+    """The publisher was recorded by ``verify-release pin``: losing attestations is FAILED."""
 
     def missing_rule(self, kind: str) -> str:
         """The sentence a report shows next to missing evidence of ``kind``."""
         if kind in self.allow_missing:
             return f"--allow-missing {kind}: missing {kind} are tolerated"
         return f"{kind} are required (default); --allow-missing {kind} tolerates their absence"
+
+    def for_package(
+        self,
+        name: NormalizedName,
+        policy_file: PolicyFile | None,
+        identities: tuple[dict[str, str], ...] = (),
+    ) -> Policy:
+        """The command-line policy, extended by the policy file's rules for ``name``.
+
+        The expected publisher is, strongest first: the command line, the policy file (pinned
+        or written by hand), the lockfile's PEP 751 ``attestation-identities``.
+        """
+        rules = Rules(self.allow_missing, self.required, self.skip)
+        expected = self.expected
+        pinned = False
+        if policy_file is not None:
+            rules = rules.merged(policy_file.rules_for(name))
+            if expected is None and name in policy_file.publishers:
+                expected = policy_file.publishers[name]
+                pinned = name in policy_file.pinned
+        if expected is None:
+            expected = publisher_from_identities(identities)
+        return Policy(
+            expected=expected,
+            allow_missing=rules.allow_missing,
+            required=rules.require,
+            skip=rules.skip,
+            pinned=pinned,
+        )
+
+
+def publisher_from_identities(identities: tuple[dict[str, str], ...]) -> ExpectedPublisher | None:
+    """The first GitHub/GitLab publisher among PEP 751 ``attestation-identities``."""
+    for identity in identities:
+        kind = identity.get("kind")
+        repository = identity.get("repository")
+        if kind not in ("GitHub", "GitLab") or not repository:
+            continue
+        host = "github.com" if kind == "GitHub" else "gitlab.com"
+        try:
+            return parse_repository_url(
+                f"https://{host}/{repository}",
+                source="lockfile attestation-identities",
+                workflow=identity.get("workflow") or identity.get("workflow_filepath"),
+                environment=identity.get("environment"),
+            )
+        except PolicyError:
+            continue
+    return None
+
+
+# -- policy files ------------------------------------------------------------------------------
+
+CHECK_KINDS = ("attestations", "bundles", "tags")
+SKIPPABLE = ("bundles", "tags", "vulnerabilities")
+PIN_BEGIN = (
+    "# --- publisher pins: managed by `verify-release pin`; edit or re-pin to accept a change ---"
+)
+PIN_END = "# --- end of publisher pins ---"
+
+
+@dataclass(frozen=True)
+class VulnIgnore:
+    """A known vulnerability the user accepts, with a reason and an expiry date."""
+
+    id: str
+    reason: str
+    expires: date
+    package: NormalizedName | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Which evidence is tolerated missing, required, or not checked."""
+
+    allow_missing: frozenset[str] = frozenset()
+    require: frozenset[str] = frozenset()
+    skip: frozenset[str] = frozenset()
+
+    def merged(self, other: Rules) -> Rules:
+        """These rules with ``other``'s added (package rules extend the global ones)."""
+        return Rules(
+            self.allow_missing | other.allow_missing,
+            self.require | other.require,
+            self.skip | other.skip,
+        )
+
+
+@dataclass(frozen=True)
+class PolicyFile:
+    """A validated ``[tool.verify-release]`` table or ``verify-release.toml``."""
+
+    path: Path
+    rules: Rules = Rules()
+    packages: Mapping[NormalizedName, Rules] = field(default_factory=dict)
+    publishers: Mapping[NormalizedName, ExpectedPublisher] = field(default_factory=dict)
+    pinned: frozenset[NormalizedName] = frozenset()
+    """Packages whose publisher was recorded by ``verify-release pin`` (trust on first use)."""
+    tag_template: str | None = None
+    allowed_signers: Path | None = None
+    gpg_keyring: Path | None = None
+    ignores: tuple[VulnIgnore, ...] = ()
+
+    def rules_for(self, name: NormalizedName) -> Rules:
+        """Global rules extended by the package's own."""
+        return self.rules.merged(self.packages.get(name, Rules()))
+
+
+def _where(path: Path, keys: list[str]) -> str:
+    return f"{path}: {'.'.join(keys)}"
+
+
+def _expect_table(value: object, path: Path, keys: list[str]) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise PolicyError(f"{_where(path, keys)} must be a table")
+    return value
+
+
+def _check_keys(
+    table: Mapping[str, object], allowed: tuple[str, ...], path: Path, keys: list[str]
+) -> None:
+    for key in table:
+        if key not in allowed:
+            raise PolicyError(
+                f"{_where(path, [*keys, key])}: unknown key",
+                hint=f"allowed here: {', '.join(allowed)}",
+            )
+
+
+def _string(value: object, path: Path, keys: list[str]) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyError(f"{_where(path, keys)} must be a non-empty string")
+    return value
+
+
+def _kinds(value: object, allowed: tuple[str, ...], path: Path, keys: list[str]) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"{_where(path, keys)} must be a list of strings")
+    for item in value:
+        if item not in allowed:
+            raise PolicyError(
+                f"{_where(path, keys)}: unknown kind {item!r}", hint=f"one of: {', '.join(allowed)}"
+            )
+    return frozenset(value)
+
+
+def _rules(table: Mapping[str, object], path: Path, keys: list[str]) -> Rules:
+    return Rules(
+        allow_missing=_kinds(
+            table.get("allow-missing", []), CHECK_KINDS, path, [*keys, "allow-missing"]
+        ),
+        require=_kinds(table.get("require", []), REQUIRABLE, path, [*keys, "require"]),
+        skip=_kinds(table.get("skip", []), SKIPPABLE, path, [*keys, "skip"]),
+    )
+
+
+def _package_name(name: str, path: Path, keys: list[str]) -> NormalizedName:
+    from packaging.utils import canonicalize_name
+
+    if not re.match(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$", name):
+        raise PolicyError(f"{_where(path, keys)}: {name!r} is not a valid project name")
+    return canonicalize_name(name)
+
+
+def load_policy_file(path: Path) -> PolicyFile:
+    """Read and strictly validate a policy file; every error names the file and key path.
+
+    ``pyproject.toml`` is read from its ``[tool.verify-release]`` table (absent: an empty
+    policy); any other file is the policy itself.
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    keys: list[str] = []
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        table = tool.get("verify-release", {}) if isinstance(tool, dict) else {}
+        keys = ["tool", "verify-release"]
+        table = _expect_table(table, path, keys)
+    else:
+        table = data
+    _check_keys(
+        table,
+        ("allow-missing", "require", "skip", "tags", "packages", "publishers", "vulnerabilities"),
+        path,
+        keys,
+    )
+    rules = _rules(table, path, keys)
+    packages: dict[NormalizedName, Rules] = {}
+    for name, value in _expect_table(table.get("packages", {}), path, [*keys, "packages"]).items():
+        where = [*keys, "packages", name]
+        entry = _expect_table(value, path, where)
+        _check_keys(entry, ("allow-missing", "require", "skip"), path, where)
+        packages[_package_name(name, path, where)] = _rules(entry, path, where)
+    publishers: dict[NormalizedName, ExpectedPublisher] = {}
+    pinned: set[NormalizedName] = set()
+    for name, value in _expect_table(
+        table.get("publishers", {}), path, [*keys, "publishers"]
+    ).items():
+        where = [*keys, "publishers", name]
+        entry = _expect_table(value, path, where)
+        _check_keys(entry, ("repository", "workflow", "environment", "pinned"), path, where)
+        repository = _string(entry.get("repository"), path, [*where, "repository"])
+        workflow = entry.get("workflow")
+        environment = entry.get("environment")
+        for key, item in (("workflow", workflow), ("environment", environment)):
+            if item is not None:
+                _string(item, path, [*where, key])
+        if not isinstance(entry.get("pinned", False), bool):
+            raise PolicyError(f"{_where(path, [*where, 'pinned'])} must be true or false")
+        try:
+            publisher = parse_repository_url(
+                repository,
+                source=f"policy {path.name}",
+                workflow=workflow if isinstance(workflow, str) else None,
+                environment=environment if isinstance(environment, str) else None,
+            )
+        except PolicyError as exc:
+            raise PolicyError(
+                f"{_where(path, [*where, 'repository'])}: {exc.message}", hint=exc.hint
+            ) from None
+        normalized = _package_name(name, path, where)
+        publishers[normalized] = publisher
+        if entry.get("pinned", False):
+            pinned.add(normalized)
+    tags = _expect_table(table.get("tags", {}), path, [*keys, "tags"])
+    _check_keys(tags, ("template", "allowed-signers", "gpg-keyring"), path, [*keys, "tags"])
+    template = tags.get("template")
+    if template is not None and "{version}" not in _string(
+        template, path, [*keys, "tags", "template"]
+    ):
+        raise PolicyError(f"{_where(path, [*keys, 'tags', 'template'])} must contain {{version}}")
+
+    def _relative(key: str) -> Path | None:
+        value = tags.get(key)
+        if value is None:
+            return None
+        return (path.parent / _string(value, path, [*keys, "tags", key])).resolve()
+
+    ignores = _ignores(table.get("vulnerabilities", {}), path, [*keys, "vulnerabilities"])
+    return PolicyFile(
+        path=path,
+        rules=rules,
+        packages=packages,
+        publishers=publishers,
+        pinned=frozenset(pinned),
+        tag_template=template if isinstance(template, str) else None,
+        allowed_signers=_relative("allowed-signers"),
+        gpg_keyring=_relative("gpg-keyring"),
+        ignores=ignores,
+    )
+
+
+def _ignores(value: object, path: Path, keys: list[str]) -> tuple[VulnIgnore, ...]:
+    table = _expect_table(value, path, keys)
+    _check_keys(table, ("ignore",), path, keys)
+    raw = table.get("ignore", [])
+    if not isinstance(raw, list):
+        raise PolicyError(f"{_where(path, [*keys, 'ignore'])} must be an array of tables")
+    ignores: list[VulnIgnore] = []
+    for index, item in enumerate(raw):
+        where = [*keys, f"ignore[{index}]"]
+        entry = _expect_table(item, path, where)
+        _check_keys(entry, ("id", "reason", "expires", "package"), path, where)
+        expires = entry.get("expires")
+        if not isinstance(expires, date) or isinstance(expires, datetime):
+            raise PolicyError(
+                f"{_where(path, [*where, 'expires'])} must be a date "
+                "(e.g. expires = 2027-01-31): every ignore expires"
+            )
+        package = entry.get("package")
+        ignores.append(
+            VulnIgnore(
+                id=_string(entry.get("id"), path, [*where, "id"]),
+                reason=_string(entry.get("reason"), path, [*where, "reason"]),
+                expires=expires,
+                package=_package_name(_string(package, path, [*where, "package"]), path, where)
+                if package is not None
+                else None,
+            )
+        )
+    return tuple(ignores)
+
+
+def find_policy_file(start: Path) -> Path | None:
+    """``verify-release.toml`` in ``start``, else a ``pyproject.toml`` with our table."""
+    candidate = start / "verify-release.toml"
+    if candidate.is_file():
+        return candidate
+    pyproject = start / "pyproject.toml"
+    if pyproject.is_file() and "[tool.verify-release" in pyproject.read_text(
+        "utf-8", errors="replace"
+    ):
+        return pyproject
+    return None

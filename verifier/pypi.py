@@ -90,7 +90,11 @@ class IndexClient:
         what = f"index page for {name}"
         try:
             response = self.http.get(
-                url, what=what, accept=SIMPLE_JSON, content_types=(SIMPLE_JSON, "application/json")
+                url,
+                what=what,
+                accept=SIMPLE_JSON,
+                content_types=(SIMPLE_JSON, "application/json"),
+                cache="revalidate",
             )
         except NotFoundError:
             raise NotFoundError(
@@ -141,6 +145,7 @@ class IndexClient:
             accept=INTEGRITY_JSON,
             max_bytes=MAX_PROVENANCE_BYTES,
             content_types=(INTEGRITY_JSON, "application/json"),
+            cache="immutable",
         )
         return response.content
 

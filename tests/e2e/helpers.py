@@ -48,4 +48,6 @@ def base_args(index_url: str, cache: Path) -> list[str]:
         "bundles",
         "--skip",
         "tags",
+        "--skip",
+        "vulnerabilities",
     ]

@@ -55,6 +55,8 @@ def _models(
             "--offline",
             "-q",
             "--skip",
+            "vulnerabilities",
+            "--skip",
             "tags",
             *extra,
         )
@@ -70,7 +72,7 @@ def test_real_production_bundle_on_the_github_release_verifies(
     result = _models(capsys, index, github, tmp_path)
     assert result.code == 0, result.out
     assert (
-        f"VERIFIED     bundle       {MODELS}  {MODELS}.sigstore verified for identity "
+        f"VERIFIED     bundle         {MODELS}  {MODELS}.sigstore verified for identity "
         f"{MODELS_REPO}/.github/workflows/release.yml@refs/tags/v0.0.4a2" in result.out
     )
     assert f"[ok]   digest of {MODELS}: index-hash == attestation == bundle" in result.out
@@ -91,7 +93,7 @@ def test_real_bundle_for_another_file_fails(
     )
     result = _models(capsys, index, github, tmp_path)
     assert result.code == 1, result.out
-    assert f"FAILED       bundle       {MODELS}  {MODELS}.sigstore:" in result.out
+    assert f"FAILED       bundle         {MODELS}  {MODELS}.sigstore:" in result.out
 
 
 def test_real_staging_bundle_is_refused_as_staging(
@@ -122,6 +124,8 @@ def test_real_staging_bundle_is_refused_as_staging(
             str(tmp_path / "c"),
             "--offline",
             "-q",
+            "--skip",
+            "vulnerabilities",
             "--skip",
             "tags",
             "--allow-missing",

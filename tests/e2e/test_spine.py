@@ -66,7 +66,7 @@ def test_github_release_verifies_with_pinned_publisher(
     )
     assert result.code == 0, result.out
     assert "verdict: VERIFIED (exit 0)" in result.out
-    assert f"VERIFIED     index-hash   {SDIST}  sha256 matches the index" in result.out
+    assert f"VERIFIED     index-hash     {SDIST}  sha256 matches the index" in result.out
     assert "1 attestation verified (publish/v1) from " + REPO in result.out
     assert "identity source: command line (--repository)" in result.out
     assert "commit 08802efe1f8e5fec4ad842d6b8ce97656092ee72" in result.out
@@ -196,7 +196,7 @@ def test_missing_attestations_allowed_are_skipped_visibly(
     )
     strict = verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO)
     assert strict.code == 2
-    assert f"UNVERIFIABLE attestation  {WHEEL}" in strict.out
+    assert f"UNVERIFIABLE attestation    {WHEEL}" in strict.out
     assert "the index has no provenance for this file (HTTP 404)" in strict.out
     assert "policy: attestations are required (default); --allow-missing attestations" in strict.out
     lenient = verify(
@@ -210,7 +210,7 @@ def test_missing_attestations_allowed_are_skipped_visibly(
         "attestations",
     )
     assert lenient.code == 0, lenient.out
-    assert f"SKIPPED      attestation  {WHEEL}" in lenient.out
+    assert f"SKIPPED      attestation    {WHEEL}" in lenient.out
     assert "policy: --allow-missing attestations: missing attestations are tolerated" in lenient.out
 
 

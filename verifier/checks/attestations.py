@@ -161,6 +161,17 @@ class AttestationChecker:
 
     def missing(self, filename: str, reason: str, policy: Policy) -> Finding:
         """No provenance: SKIPPED when the policy tolerates it, UNVERIFIABLE otherwise."""
+        if policy.pinned:
+            return Finding(
+                check=Check.ATTESTATION,
+                outcome=Outcome.FAILED,
+                subject=filename,
+                message=f"{reason}, but this package was attested when its publisher was pinned",
+                expected="attestations by the pinned publisher",
+                actual="none",
+                policy="pinned publisher: a package that stops being attested fails; if "
+                "intended, remove its [publishers] entry or run `verify-release pin` again",
+            )
         allowed = "attestations" in policy.allow_missing
         return Finding(
             check=Check.ATTESTATION,

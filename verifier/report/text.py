@@ -25,10 +25,10 @@ _EVIDENCE_ORDER = (
 
 def _finding_lines(finding: Finding, width: int) -> list[str]:
     lines = [
-        f"  {finding.outcome.value.upper():<13}{finding.check.value:<13}"
+        f"  {finding.outcome.value.upper():<13}{finding.check.value:<15}"
         f"{finding.subject:<{width}}  {finding.message}"
     ]
-    pad = " " * 15
+    pad = " " * 17
     if finding.outcome in (Outcome.FAILED, Outcome.UNVERIFIABLE):
         if finding.expected is not None:
             lines.append(f"{pad}expected: {finding.expected}")
