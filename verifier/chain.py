@@ -409,6 +409,10 @@ class Chain:
         )
 
 
+def _hashes(count: int) -> str:
+    return "the pinned hash is" if count == 1 else f"all {count} pinned hashes are"
+
+
 def _for(filename: str | None) -> str:
     return f" for {filename}" if filename else ""
 
@@ -488,7 +492,7 @@ class LockfileRun:
 
     def package(self, pkg: PinnedPackage) -> ReleaseReport:
         """Lockfile pins, attestations (and bundles/tags) for one pinned package."""
-        label = f"{pkg.name}=={pkg.version}"
+        label = f"{pkg.name}=={pkg.version}" if pkg.version else f"{pkg.name} ({pkg.source})"
         where = str(pkg.location)
         policy = self.chain.policy.for_package(
             pkg.name, self.policy_file, pkg.attestation_identities
@@ -567,7 +571,7 @@ class LockfileRun:
                     check=Check.LOCKFILE,
                     outcome=Outcome.VERIFIED,
                     subject=label,
-                    message=f"all {len(pkg.files)} pinned hashes are published by the index "
+                    message=f"{_hashes(len(pkg.files))} published by the index "
                     "(files not downloaded: installers enforce the pins)",
                     location=where,
                 )

@@ -72,3 +72,65 @@ class Lockfile:
     format: str
     """``uv.lock``, ``pylock.toml``, ``requirements`` or ``poetry.lock``."""
     packages: tuple[PinnedPackage, ...] = field(default_factory=tuple)
+
+
+FORMATS = ("uv.lock", "pylock.toml", "requirements", "poetry.lock")
+_ALIASES = {
+    "uv": "uv.lock",
+    "pylock": "pylock.toml",
+    "pep751": "pylock.toml",
+    "requirements.txt": "requirements",
+    "pip": "requirements",
+    "poetry": "poetry.lock",
+}
+
+
+def detect_format(path: Path) -> str:
+    """The format a lockfile's name implies, as the tools name their files.
+
+    ``uv.lock``, ``pylock.toml`` and ``pylock.NAME.toml`` (PEP 751), ``poetry.lock``; any
+    ``*.txt`` or ``requirements*`` file is a requirements file. Anything else must be named.
+    """
+    name = path.name
+    if name == "uv.lock":
+        return "uv.lock"
+    if name == "poetry.lock":
+        return "poetry.lock"
+    if name == "pylock.toml" or (
+        name.startswith("pylock.") and name.endswith(".toml") and name.count(".") == 2
+    ):
+        return "pylock.toml"
+    if name.endswith(".txt") or name.startswith("requirements"):
+        return "requirements"
+    raise LockfileError(
+        f"{path}: cannot tell the lockfile format from the file name",
+        hint=f"name the format explicitly: one of {', '.join(FORMATS)}",
+    )
+
+
+def parse_lockfile(path: Path, format: str | None = None) -> Lockfile:
+    """Read and parse a lockfile; ``format`` is one of ``FORMATS`` (detected when ``None``).
+
+    Raises ``LockfileError`` for a file that cannot be read or parsed; the message names
+    ``path:line`` or the TOML key path.
+    """
+    from verifier.lockfiles import poetry, pylock, requirements, uv
+    from verifier.lockfiles._common import read_text
+
+    path = Path(path)
+    if format is None:
+        kind = detect_format(path)
+    else:
+        kind = _ALIASES.get(format.lower(), format.lower())
+        if kind not in FORMATS:
+            raise LockfileError(
+                f"unknown lockfile format {format!r}",
+                hint=f"use one of {', '.join(FORMATS)}",
+            )
+    parsers = {
+        "uv.lock": uv.parse_uv_lock,
+        "pylock.toml": pylock.parse_pylock,
+        "requirements": requirements.parse_requirements,
+        "poetry.lock": poetry.parse_poetry_lock,
+    }
+    return parsers[kind](read_text(path), path=path)

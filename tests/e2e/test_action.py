@@ -1,0 +1,357 @@
+"""End to end: the GitHub Action's run logic (``scripts/action_run.py``) as the action runs it.
+
+The script runs as a subprocess with its inputs in ``INPUT_*`` variables and ``GITHUB_OUTPUT``
+/ ``GITHUB_STEP_SUMMARY`` pointed at temporary files, and verify-release runs under it against
+the loopback index serving real material (``serve_sdist``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.conftest import TOKEN_CANARY, Material
+from tests.e2e.test_spine import REPO, SDIST, serve_sdist
+from tests.servers import DistFile, FakeIndex
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "action_run.py"
+SCHEMA = json.loads((ROOT / "verifier" / "report" / "schema.json").read_text())
+PIN = "pypi-attestations==0.0.19"
+GITLAB = "gitlab_oidc_project-0.0.3.tar.gz"
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("action_run", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["action_run"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """``$GITHUB_OUTPUT`` in the ``name<<DELIMITER`` form the script writes."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    values: dict[str, str] = {}
+    at = 0
+    while at < len(lines):
+        name, delimiter = lines[at].split("<<", 1)
+        end = lines.index(delimiter, at + 1)
+        values[name] = "\n".join(lines[at + 1 : end])
+        at = end + 1
+    return values
+
+
+@dataclass(frozen=True)
+class ActionRun:
+    code: int
+    out: str
+    err: str
+    outputs: dict[str, str]
+    summary: str
+    sarif_path: Path
+
+    def report(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(Path(self.outputs["report-path"]).read_text())
+        return data
+
+    def sarif(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.sarif_path.read_text())
+        return data
+
+
+def transport(index: FakeIndex, tmp_path: Path) -> list[str]:
+    return [
+        "--index-url",
+        index.url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--offline",
+        "-q",
+        "--skip",
+        "bundles",
+        "--skip",
+        "tags",
+        "--skip",
+        "vulnerabilities",
+    ]
+
+
+def action(tmp_path: Path, *, actions: bool = False, **inputs: str) -> ActionRun:
+    """Run the script with ``inputs`` (packages, fail_on, args, ...) as the action would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_"))}
+    env["GITHUB_TOKEN"] = TOKEN_CANARY
+    for name, value in inputs.items():
+        env[f"INPUT_{name.upper()}"] = value
+    env.setdefault("INPUT_SARIF_OUTPUT", str(tmp_path / "out" / "verify-release.sarif"))
+    env["GITHUB_OUTPUT"] = str(tmp_path / "github-output")
+    env["GITHUB_STEP_SUMMARY"] = str(tmp_path / "step-summary.md")
+    env["RUNNER_TEMP"] = str(tmp_path / "runner-temp")
+    if actions:
+        env["GITHUB_ACTIONS"] = "true"
+    (tmp_path / "runner-temp").mkdir(exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT)],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    for text in (done.stdout, done.stderr):
+        assert TOKEN_CANARY not in text, "the GitHub token leaked into the log"
+    summary = tmp_path / "step-summary.md"
+    return ActionRun(
+        code=done.returncode,
+        out=done.stdout,
+        err=done.stderr,
+        outputs=read_outputs(tmp_path / "github-output"),
+        summary=summary.read_text() if summary.exists() else "",
+        sarif_path=Path(env["INPUT_SARIF_OUTPUT"]),
+    )
+
+
+def test_a_verified_release_sets_the_outputs_and_writes_report_sarif_and_summary(
+    index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    serve_sdist(index, material)
+    args = shlex.join([*transport(index, tmp_path), "--repository", REPO])
+    result = action(tmp_path, packages=f"\n  {PIN}\n", args=args)
+    assert result.code == 0, result.err
+    assert result.outputs["verdict"] == "verified"
+    report_path = Path(result.outputs["report-path"])
+    assert report_path.is_relative_to(tmp_path / "runner-temp")
+    report = result.report()
+    jsonschema.validate(report, SCHEMA)
+    assert report["verdict"] == "verified"
+    assert report["exit_code"] == 0
+    assert [r["subject"] for r in report["releases"]] == [PIN]
+    sarif = result.sarif()
+    assert sarif["version"] == "2.1.0"
+    assert len(sarif["runs"]) == 1
+    assert sarif["runs"][0]["results"] == []
+    assert sarif["runs"][0]["properties"]["verdict"] == "verified"
+    assert result.summary.startswith("## verify-release: VERIFIED")
+    assert "_The step passes: verdict VERIFIED; fail-on: failed, unverifiable" in result.summary
+    assert f"VERIFIED     index-hash     {SDIST}  sha256 matches the index" in result.out
+    assert result.out.endswith("verdict: VERIFIED (exit 0)\n")
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "code"), [("failed,unverifiable", 1), ("failed", 1), ("unverifiable", 0)]
+)
+def test_a_failed_release_fails_the_step_when_fail_on_names_failed(
+    index: FakeIndex, material: Material, tmp_path: Path, fail_on: str, code: int
+) -> None:
+    real = material.read(SDIST)
+    tampered = bytearray(real)
+    tampered[len(tampered) // 2] ^= 0x01
+    serve_sdist(index, material, content=bytes(tampered), sha256=hashlib.sha256(real).hexdigest())
+    args = shlex.join([*transport(index, tmp_path), "--repository", REPO])
+    result = action(tmp_path, actions=True, packages=PIN, args=args, fail_on=fail_on)
+    assert result.code == code, result.err
+    assert result.outputs["verdict"] == "failed"
+    [alert] = result.sarif()["runs"][0]["results"]
+    assert alert["level"] == "error"
+    assert alert["ruleId"] == "verify-release/index-hash"
+    assert (
+        result.sarif()["runs"][0]["tool"]["driver"]["rules"][alert["ruleIndex"]]["id"]
+        == (alert["ruleId"])
+    )
+    # Everything quoted from the run is printed while workflow commands are stopped.
+    lines = result.out.splitlines()
+    token = lines[0].removeprefix("::stop-commands::")
+    assert lines[0] != token
+    assert f"::{token}::" in lines
+    assert "the downloaded file does not match the digest the index publishes" in result.out
+    if code:
+        assert lines[-1] == f"::error title=verify-release::FAILED: {PIN}"
+        assert "_The step fails: verdict FAILED" in result.summary
+    else:
+        assert "_The step passes: verdict FAILED; fail-on: unverifiable" in result.summary
+
+
+@pytest.mark.parametrize(("fail_on", "code"), [("", 2), ("failed", 0)])
+def test_unverifiable_fails_the_step_unless_fail_on_tolerates_it(
+    index: FakeIndex, material: Material, tmp_path: Path, fail_on: str, code: int
+) -> None:
+    index.add_release(
+        "pypi-attestations",
+        "0.0.19",
+        [DistFile(SDIST, material.read(SDIST), None)],
+        real_page=material.page("pypi-attestations"),
+    )
+    args = shlex.join([*transport(index, tmp_path), "--repository", REPO])
+    result = action(tmp_path, packages=PIN, args=args, fail_on=fail_on)
+    assert result.code == code, result.err
+    assert result.outputs["verdict"] == "unverifiable"
+    [alert] = result.sarif()["runs"][0]["results"]
+    assert alert["level"] == "warning"
+    assert "the index has no provenance for this file (HTTP 404)" in result.out
+
+
+def test_several_packages_are_verified_once_each_and_the_worst_verdict_wins(
+    index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    serve_sdist(index, material)
+    tampered = bytearray(material.read(GITLAB))
+    tampered[100] ^= 0x01
+    real_digest = hashlib.sha256(material.read(GITLAB)).hexdigest()
+    index.add_release(
+        "gitlab-oidc-project",
+        "0.0.3",
+        [DistFile(GITLAB, bytes(tampered), material.provenance(GITLAB), sha256=real_digest)],
+    )
+    packages = f"{PIN} gitlab-oidc-project==0.0.3\n{PIN}"
+    args = shlex.join(transport(index, tmp_path))
+    result = action(tmp_path, packages=packages, args=args, format="json")
+    assert result.code == 1, result.err
+    assert result.outputs["verdict"] == "failed"
+    report = result.report()
+    jsonschema.validate(report, SCHEMA)
+    assert json.loads(result.out) == report
+    assert [r["subject"] for r in report["releases"]] == [PIN, "gitlab-oidc-project==0.0.3"]
+    run = result.sarif()["runs"][0]
+    assert [r["properties"]["package"] for r in run["results"]] == ["gitlab-oidc-project==0.0.3"]
+    assert len(run["invocations"]) == 2
+    assert run["properties"]["packages"] == 2
+    assert result.summary.startswith("## verify-release: FAILED\n")
+    assert result.summary.count("## verify-release: ") == 3
+
+
+def test_a_usage_error_fails_the_step_whatever_fail_on_says(
+    index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    serve_sdist(index, material)
+    args = shlex.join(transport(index, tmp_path))
+    result = action(
+        tmp_path, packages=f"{PIN} pypi-attestations==9.9.9", args=args, fail_on="failed"
+    )
+    assert result.code == 3, result.err
+    assert result.outputs["verdict"] == "error"
+    report = result.report()
+    jsonschema.validate(report, SCHEMA)
+    assert report["exit_code"] == 3
+    assert "pypi-attestations has no files for version 9.9.9" in report["error"]["message"]
+    assert [r["subject"] for r in report["releases"]] == [PIN]
+    failed = [i for i in result.sarif()["runs"][0]["invocations"] if not i["executionSuccessful"]]
+    [note] = failed[0]["toolExecutionNotifications"]
+    assert note["message"]["text"].startswith("pypi-attestations==9.9.9: ")
+
+
+@pytest.mark.parametrize(
+    "packages",
+    [
+        "x==1; touch {marker}",
+        "x==1 && touch {marker}",
+        "$(touch {marker})",
+        "`touch {marker}`",
+        "--evidence={marker} x==1",
+    ],
+)
+def test_hostile_packages_are_data_and_nothing_runs(
+    index: FakeIndex, tmp_path: Path, packages: str
+) -> None:
+    marker = tmp_path / "pwned"
+    args = shlex.join(transport(index, tmp_path))
+    result = action(tmp_path, packages=packages.format(marker=marker), args=args)
+    assert result.code == 3
+    assert "is not an exact pin NAME==VERSION" in result.err
+    assert not marker.exists()
+    assert index.server.requests == []  # verify-release never ran
+    assert result.outputs["verdict"] == "error"
+    report = result.report()
+    jsonschema.validate(report, SCHEMA)
+    assert report["verdict"] == "error"
+    assert result.sarif()["runs"][0]["invocations"][0]["executionSuccessful"] is False
+    assert "## verify-release: ERROR" in result.summary
+
+
+def test_hostile_args_reach_verify_release_as_single_arguments(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    args = f"--repository 'https://github.com/a/b; touch {marker}' --index-url http://127.0.0.1:9"
+    result = action(tmp_path, packages=PIN, args=args)
+    assert result.code == 3
+    assert f"'https://github.com/a/b; touch {marker}' is not a GitHub or GitLab" in result.err
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("--format text", "sets --format"),
+        ("--out=report.txt", "sets --output"),
+        ("-qo report.txt", "sets --output"),
+        ("--sarif x.sarif", "sets --sarif"),
+        ("--lock uv.lock", "sets --lockfile"),
+        ("--repository 'unbalanced", "cannot be split into arguments"),
+    ],
+)
+def test_args_cannot_take_over_what_the_action_sets(
+    tmp_path: Path, args: str, message: str
+) -> None:
+    result = action(tmp_path, packages=PIN, args=args)
+    assert result.code == 3
+    assert message in result.err
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({}, "nothing to verify"),
+        ({"packages": PIN, "format": "yaml"}, "format: 'yaml' is not one of"),
+        ({"packages": PIN, "fail_on": "failed,errors"}, "fail-on: unknown verdict 'errors'"),
+    ],
+)
+def test_bad_inputs_are_usage_errors(tmp_path: Path, inputs: dict[str, str], message: str) -> None:
+    result = action(tmp_path, actions=False, **inputs)
+    assert result.code == 3
+    assert message in result.err
+    assert result.sarif_path.exists()
+
+
+def test_each_run_gets_argv_lists_with_the_pin_after_the_options() -> None:
+    script = load_script()
+    inputs = script.read_inputs(
+        {
+            "INPUT_PACKAGES": "a==1\nb==2 a==1",
+            "INPUT_LOCKFILE": "-weird.lock",
+            "INPUT_POLICY": "policy.toml",
+            "INPUT_ARGS": "--require bundles",
+        }
+    )
+    runs = script.targets(inputs)
+    assert [t.label for t in runs] == ["-weird.lock", "a==1", "b==2"]
+    argv = script.command("py", inputs, runs[0], Path("r.json"), Path("r.sarif"))
+    assert argv == [
+        "py",
+        "-m",
+        "verifier",
+        "--format",
+        "json",
+        "--output",
+        "r.json",
+        "--sarif",
+        "r.sarif",
+        "--policy=policy.toml",
+        "--require",
+        "bundles",
+        "--lockfile=-weird.lock",
+    ]
+    assert script.command("py", inputs, runs[1], Path("r"), Path("s"))[-2:] == ["--", "a==1"]

@@ -1,0 +1,304 @@
+"""Helpers shared by the lockfile parsers: reading, TOML, type checks, names, hashes, lines.
+
+Every check raises ``LockfileError`` with a message that starts with ``path:line`` (when the
+line is known) and the TOML key path (``package[3].wheels[0].hash``), so a user can go straight
+to the offending text.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from verifier.lockfiles import LockfileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+MAX_LOCKFILE_BYTES = 64 * 1024 * 1024
+"""Real lockfiles are at most a few MB; the cap keeps ``-r /dev/zero``-like mistakes finite."""
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+"""A valid project name (PEP 508 / core metadata)."""
+_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
+_TOML_END = re.compile(r"\s*\(at end of document\)$")
+
+
+def read_text(path: Path, *, what: str = "lockfile") -> str:
+    """The UTF-8 text of a lockfile (a leading BOM is dropped).
+
+    Directories and devices are refused up front: reading ``/dev/stdin`` or ``/dev/zero`` would
+    block or never end. Regular files and pipes (``<(uv export ...)``) are read, up to a cap.
+    """
+    try:
+        mode = path.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise LockfileError(f"{path}: the {what} is not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_LOCKFILE_BYTES + 1)
+    except FileNotFoundError:
+        raise LockfileError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise LockfileError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    if len(data) > MAX_LOCKFILE_BYTES:
+        raise LockfileError(f"{path}: the {what} is larger than {MAX_LOCKFILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise LockfileError(f"{path}:{line}: the {what} is not UTF-8 text") from None
+
+
+def load_toml(text: str, path: Path) -> dict[str, Any]:
+    """Parse TOML; a syntax error names ``path:line`` as the TOML parser reports it."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # Python 3.14's tomllib and tomli >= 2.1 carry ``lineno``; older ones only put
+        # "(at line N, column M)" in the message, which is the same number.
+        message = str(exc.args[0]) if exc.args else str(exc)
+        found = _TOML_LINE.search(message)
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+        message = _TOML_END.sub("", _TOML_LINE.sub("", message)).strip()
+        where = f"{path}:{line}" if line else str(path)
+        raise LockfileError(f"{where}: not valid TOML: {message}") from None
+
+
+@dataclass(frozen=True)
+class Where:
+    """A place in a lockfile: the file, the line when known, and the TOML key path."""
+
+    path: Path
+    line: int | None = None
+    key: str = ""
+
+    def __str__(self) -> str:
+        place = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{place}: {self.key}" if self.key else place
+
+    def at(self, key: str | int) -> Where:
+        """The place of a table key (``str``) or an array index (``int``) below this one."""
+        if isinstance(key, int):
+            return Where(self.path, self.line, f"{self.key}[{key}]")
+        return Where(self.path, self.line, f"{self.key}.{key}" if self.key else key)
+
+    def on_line(self, line: int | None) -> Where:
+        """The same key path, now known to be on ``line``."""
+        return Where(self.path, line or self.line, self.key)
+
+    def error(self, message: str, *, hint: str | None = None) -> LockfileError:
+        """A ``LockfileError`` about this place."""
+        return LockfileError(f"{self}: {message}", hint=hint)
+
+
+def _type_name(value: object) -> str:
+    names = {str: "a string", int: "an integer", bool: "a boolean", float: "a float"}
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return names.get(type(value), type(value).__name__)
+
+
+def get_str(table: Mapping[str, Any], key: str, where: Where) -> str | None:
+    """An optional string value."""
+    value = table.get(key)
+    if value is not None and not isinstance(value, str):
+        raise where.at(key).error(f"expected a string, found {_type_name(value)}")
+    return value
+
+
+def require_str(table: Mapping[str, Any], key: str, where: Where) -> str:
+    """A required string value."""
+    value = get_str(table, key, where)
+    if value is None:
+        raise where.at(key).error("missing")
+    return value
+
+
+def get_table(table: Mapping[str, Any], key: str, where: Where) -> Mapping[str, Any] | None:
+    """An optional table (inline or not)."""
+    value = table.get(key)
+    if value is not None and not isinstance(value, Mapping):
+        raise where.at(key).error(f"expected a table, found {_type_name(value)}")
+    return value
+
+
+def get_tables(table: Mapping[str, Any], key: str, where: Where) -> Sequence[Mapping[str, Any]]:
+    """An optional array of tables (``[]`` when absent)."""
+    value = table.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise where.at(key).error(f"expected an array, found {_type_name(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise where.at(key).at(index).error(f"expected a table, found {_type_name(item)}")
+    return value
+
+
+def project_name(name: str, where: Where) -> NormalizedName:
+    """A valid project name, normalized (``Foo_Bar`` -> ``foo-bar``)."""
+    if not _NAME.match(name):
+        raise where.error(f"{name!r} is not a valid project name")
+    return canonicalize_name(name)
+
+
+def normal_version(version: str, where: Where) -> str:
+    """A PEP 440 version in normal form (``1.0.0-RC1`` -> ``1.0.0rc1``)."""
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        raise where.error(f"{version!r} is not a valid version") from None
+
+
+def sha256_hex(digest: str, where: Where) -> str:
+    """Check a sha256 hex digest: 64 lower-case hex digits, as every tool here writes them."""
+    if not _SHA256.match(digest):
+        raise where.error(f"expected 64 lower-case hex digits for sha256, found {digest!r}")
+    return digest
+
+
+def split_hash(value: str, where: Where) -> str | None:
+    """The sha256 of an ``algorithm:hex`` hash; ``None`` for other algorithms.
+
+    Other algorithms (sha384, sha512, md5) cannot be compared with an index's sha256 digests,
+    so they are left out; a package left with no sha256 at all is still returned (with no
+    files) so that the chain reports it as unverifiable rather than the parse failing.
+    """
+    algorithm, sep, digest = value.partition(":")
+    if not sep or not algorithm:
+        raise where.error(f"expected 'algorithm:hex digest', found {value!r}")
+    if algorithm.lower() != "sha256":
+        return None
+    return sha256_hex(digest, where)
+
+
+def file_name(location: str, where: Where) -> str:
+    """The last segment of a URL (percent-decoded) or path: a distribution's file name.
+
+    File names are used as path components later on, so anything but a plain name is refused.
+    """
+    try:
+        parts = urlsplit(location)
+    except ValueError:
+        raise where.error(f"{location!r} is not a valid URL") from None
+    raw = parts.path if parts.scheme or parts.netloc else location
+    segment = re.split(r"[/\\]", raw)[-1]
+    name = unquote(segment) if parts.scheme or parts.netloc else segment
+    if not _plain(name):
+        raise where.error(f"{location!r} does not end in a plain file name")
+    return name
+
+
+def plain_file_name(name: str, where: Where) -> str:
+    """A file name given as such (not a path): refused unless it is a plain name."""
+    if not _plain(name):
+        raise where.error(f"{name!r} is not a plain file name")
+    return name
+
+
+def _plain(name: str) -> bool:
+    return not (
+        not name
+        or name.startswith(".")
+        or any(c in name for c in "/\\\x00:")
+        or len(name) > 255
+        or not name.isprintable()
+    )
+
+
+def dist_version(filename: str) -> tuple[NormalizedName, Version] | None:
+    """Project name and version of a wheel or sdist file name; ``None`` for anything else."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+            return name, version
+        if filename.endswith((".tar.gz", ".zip")):
+            return parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return None
+
+
+def redact(url: str) -> str:
+    """A URL fit for a message: any ``user:password@`` is masked."""
+    return re.sub(r"(?<=//)[^/?#@]*@", "***@", url)
+
+
+# -- line numbers for TOML -----------------------------------------------------------------------
+#
+# TOML parsers return plain dicts without positions. The lockfile tools write each package as
+# an array-of-tables section (``[[package]]`` / ``[[packages]]``) whose first key is ``name``,
+# so the raw text is scanned for those headers in order; the n-th header belongs to the n-th
+# array element. The ``name = "..."`` line inside the section confirms the match, and that line
+# is the one reported. When the text is laid out differently (inline arrays, quoted headers) the
+# package is found by its name instead, or has no line: a location is a convenience, never a
+# guess.
+
+
+@dataclass(frozen=True)
+class Section:
+    """One ``[[table]]`` section of the raw text."""
+
+    header_line: int
+    name: str | None
+    name_line: int | None
+
+
+_NAME_LINE = re.compile(r"""^\s*name\s*=\s*(?:"([^"\\]*)"|'([^']*)')\s*(?:#.*)?$""")
+
+
+def sections(text: str, table: str) -> list[Section]:
+    """Every ``[[table]]`` section in ``text`` with its ``name = "..."`` line, in order."""
+    header = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]\s*(?:#.*)?$")
+    found: list[Section] = []
+    current: tuple[int, str | None, int | None] | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if header.match(line):
+            if current is not None:
+                found.append(Section(*current))
+            current = (number, None, None)
+        elif current is not None and line.lstrip().startswith("["):
+            found.append(Section(*current))
+            current = None
+        elif current is not None and current[1] is None:
+            match = _NAME_LINE.match(line)
+            if match:
+                current = (current[0], match.group(1) or match.group(2) or "", number)
+    if current is not None:
+        found.append(Section(*current))
+    return found
+
+
+def section_line(found: Sequence[Section], index: int, count: int, name: Any = None) -> int | None:
+    """The line of the ``index``-th of ``count`` array elements (named ``name`` if known)."""
+    if len(found) == count and index < count:
+        section = found[index]
+        if name is None or section.name is None:
+            return section.header_line
+        if section.name == name:
+            return section.name_line
+    if isinstance(name, str):
+        for section in found:
+            if section.name == name:
+                return section.name_line
+    return None
