@@ -18,8 +18,6 @@ _EVIDENCE_ORDER = (
     ("certificate.trigger", "trigger"),
     ("certificate.issuer", "issuer"),
     ("publisher.environment", "environment (PyPI record)"),
-    ("signer", "signer"),
-    ("trust", "trusted keys"),
 )
 
 

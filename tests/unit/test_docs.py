@@ -1,0 +1,113 @@
+"""docs/verifying.md's troubleshooting table lists every message the tool can print.
+
+The messages are collected from the source (every ``Finding(message=...)``, every check failure
+and every error raised), so a new message without a documented meaning and fix fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MESSAGE_CALLS = {
+    "Finding",
+    "_Failure",
+    "BundleFailure",
+    "UsageError",
+    "PolicyError",
+    "UpstreamError",
+    "NetworkError",
+    "NotFoundError",
+    "LockfileError",
+    "TrustRootError",
+    "_link",
+    "missing_tag",
+    "unavailable",
+    "missing",
+}
+MIN_CHUNK = 10
+
+
+def _chunks(node: ast.expr) -> list[str]:
+    """The literal pieces of a message expression (f-string placeholders split them)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return [
+            v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+        ]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _chunks(node.left) + _chunks(node.right)
+    return []
+
+
+def _message_arg(call: ast.Call, name: str) -> ast.expr | None:
+    for keyword in call.keywords:
+        if keyword.arg == "message":
+            return keyword.value
+    if name in ("_link",) and len(call.args) >= 3:
+        return call.args[2]
+    if name in ("missing_tag", "missing") and len(call.args) >= 2:
+        return call.args[1]
+    if name == "unavailable" and len(call.args) >= 2:
+        return call.args[1]
+    return call.args[0] if call.args else None
+
+
+def _reports_success(call: ast.Call) -> bool:
+    """A finding that says VERIFIED (or SKIPPED by choice) needs no troubleshooting."""
+    values = [k.value for k in call.keywords if k.arg == "outcome"] + list(call.args[:1])
+    return any(isinstance(v, ast.Attribute) and v.attr in ("VERIFIED", "SKIPPED") for v in values)
+
+
+def messages() -> Iterator[tuple[str, str]]:
+    """(where, the longest literal piece) of every message in verifier/."""
+    for path in sorted((ROOT / "verifier").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = (
+                func.id
+                if isinstance(func, ast.Name)
+                else (func.attr if isinstance(func, ast.Attribute) else "")
+            )
+            if name not in MESSAGE_CALLS:
+                continue
+            if _reports_success(node):
+                continue
+            arg = _message_arg(node, name)
+            if arg is None:
+                continue
+            pieces = [p.strip(" :;,.()") for p in _chunks(arg)]
+            pieces = [p for p in pieces if len(p) >= MIN_CHUNK]
+            if pieces:
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                yield where, max(pieces, key=len)
+
+
+def _troubleshooting() -> str:
+    text = (ROOT / "docs" / "verifying.md").read_text()
+    section = text.split("## Troubleshooting", 1)[1]
+    return re.sub(r"\s+", " ", section.replace("`", "").replace("\\|", "|"))
+
+
+def test_every_message_is_in_the_troubleshooting_table() -> None:
+    table = _troubleshooting()
+    missing = sorted(
+        {
+            f"{where}: {piece!r}"
+            for where, piece in messages()
+            if re.sub(r"\s+", " ", piece) not in table
+        }
+    )
+    assert not missing, "undocumented messages:\n" + "\n".join(missing)
+
+
+def test_the_scan_finds_messages() -> None:
+    found = dict(messages())
+    assert len(found) > 50
