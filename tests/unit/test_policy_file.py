@@ -1,0 +1,230 @@
+"""Policy files: strict validation with the file and key path in every error; property tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from verifier.errors import PolicyError, VerifierError
+from verifier.policy import (
+    Policy,
+    Rules,
+    find_policy_file,
+    load_policy_file,
+    publisher_from_identities,
+)
+
+GOOD = """
+allow-missing = ["bundles"]
+require = ["tags"]
+skip = ["vulnerabilities"]
+
+[packages.Legacy_Lib]
+allow-missing = ["attestations"]
+
+[publishers.requests]
+repository = "https://github.com/psf/requests"
+workflow = "publish.yml"
+environment = "publish"
+
+[tags]
+template = "release-{version}"
+allowed-signers = "keys/allowed_signers"
+
+[[vulnerabilities.ignore]]
+id = "GHSA-9wx4-h78v-vm56"
+package = "requests"
+reason = "we never pass verify=False"
+expires = 2027-01-31
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "verify-release.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_full_policy_loads(tmp_path: Path) -> None:
+    policy = load_policy_file(_write(tmp_path, GOOD))
+    assert policy.rules == Rules(
+        frozenset({"bundles"}), frozenset({"tags"}), frozenset({"vulnerabilities"})
+    )
+    assert policy.rules_for("legacy-lib").allow_missing == {"bundles", "attestations"}  # type: ignore[arg-type]
+    publisher = policy.publishers["requests"]  # type: ignore[index]
+    assert (publisher.url, publisher.workflow, publisher.environment) == (
+        "https://github.com/psf/requests",
+        "publish.yml",
+        "publish",
+    )
+    assert policy.tag_template == "release-{version}"
+    assert policy.allowed_signers == (tmp_path / "keys" / "allowed_signers").resolve()
+    (ignore,) = policy.ignores
+    assert (ignore.id, ignore.package, ignore.expires) == (
+        "GHSA-9wx4-h78v-vm56",
+        "requests",
+        date(2027, 1, 31),
+    )
+    assert not policy.pinned
+
+
+def test_pyproject_table_is_read_and_found(tmp_path: Path) -> None:
+    text = "[project]\nname = 'x'\n\n[tool.verify-release]\nskip = ['tags']\n"
+    path = _write(tmp_path, text, "pyproject.toml")
+    assert find_policy_file(tmp_path) == path
+    assert load_policy_file(path).rules.skip == {"tags"}
+    assert find_policy_file(tmp_path / "nowhere") is None
+
+
+def test_pyproject_errors_name_the_full_key_path(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[tool.verify-release]\nskipp = []\n", "pyproject.toml")
+    with pytest.raises(
+        PolicyError, match=r"pyproject\.toml: tool\.verify-release\.skipp: unknown key"
+    ):
+        load_policy_file(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[tags]\ntemplate = 'v1'\n", "tags.template must contain {version}"),
+        (
+            "[publishers.x]\nrepository = 'https://github.com/o/r'\npinned = 'yes'\n",
+            "publishers.x.pinned must be true or false",
+        ),
+        (
+            "[publishers.x]\nworkflow = 'a.yml'\n",
+            "publishers.x.repository must be a non-empty string",
+        ),
+        ("[packages.'not a name!']\n", "is not a valid project name"),
+        ("skip = 'tags'\n", "skip must be a list of strings"),
+        ("[vulnerabilities]\nignore = 3\n", "vulnerabilities.ignore must be an array of tables"),
+        (
+            "[[vulnerabilities.ignore]]\nid = 'X'\nreason = 'r'\nexpires = 2027-01-01T00:00:00\n",
+            "vulnerabilities.ignore[0].expires must be a date",
+        ),
+        ("packages = 3\n", "packages must be a table"),
+    ],
+)
+def test_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(_write(tmp_path, text))
+    assert message in str(info.value)
+    assert "verify-release.toml" in str(info.value)
+
+
+def test_command_line_policy_is_extended_per_package(tmp_path: Path) -> None:
+    file = load_policy_file(_write(tmp_path, GOOD))
+    cli = Policy(allow_missing=frozenset({"tags"}))
+    mine = cli.for_package("requests", file)  # type: ignore[arg-type]
+    assert mine.allow_missing == {"tags", "bundles"}
+    assert mine.expected is not None
+    assert mine.expected.url == "https://github.com/psf/requests"
+    assert not mine.pinned
+
+
+def test_pep751_identities_are_the_fallback_publisher() -> None:
+    found = publisher_from_identities(
+        (
+            {"kind": "Google", "email": "x@y"},
+            {"kind": "GitLab", "repository": "g/p", "workflow_filepath": ".gitlab-ci.yml"},
+        )
+    )
+    assert found is not None
+    assert (found.kind, found.url, found.workflow, found.source) == (
+        "GitLab",
+        "https://gitlab.com/g/p",
+        ".gitlab-ci.yml",
+        "lockfile attestation-identities",
+    )
+    assert publisher_from_identities(({"kind": "GitHub"},)) is None
+
+
+# -- property tests: any TOML the user can write yields a PolicyFile or a PolicyError ---------
+
+keys = st.sampled_from(
+    [
+        "allow-missing",
+        "require",
+        "skip",
+        "tags",
+        "packages",
+        "publishers",
+        "vulnerabilities",
+        "ignore",
+        "id",
+        "reason",
+        "expires",
+        "package",
+        "repository",
+        "workflow",
+        "environment",
+        "pinned",
+        "template",
+        "x",
+    ]
+)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.text(max_size=12)
+    | st.sampled_from(["bundles", "tags", "attestations", "https://github.com/o/r", "v{version}"])
+    | st.dates()
+)
+values: st.SearchStrategy[Any] = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _toml(value: Any) -> str:
+    """A TOML literal for ``value`` (inline tables and arrays only)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value if v is not None) + "]"
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items() if v is not None)
+            + "}"
+        )
+    return '""'
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.dictionaries(keys, values, max_size=6))
+def test_any_structure_loads_or_raises_policy_error(tmp_path: Path, data: dict[str, Any]) -> None:
+    text = "\n".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in data.items() if v is not None)
+    path = tmp_path / "verify-release.toml"
+    path.write_text(text)
+    with contextlib.suppress(VerifierError):
+        load_policy_file(path)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(max_size=200))
+def test_any_text_loads_or_raises_policy_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "verify-release.toml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    with contextlib.suppress(VerifierError):
+        load_policy_file(path)
