@@ -112,7 +112,9 @@ def parse_lockfile(path: Path, format: str | None = None) -> Lockfile:
     """Read and parse a lockfile; ``format`` is one of ``FORMATS`` (detected when ``None``).
 
     Raises ``LockfileError`` for a file that cannot be read or parsed; the message names
-    ``path:line`` or the TOML key path.
+    ``path:line`` or the TOML key path. A package pinned with no sha256 (only other hash
+    algorithms, or none) is still returned, with no files: the chain reports it unverifiable,
+    which says more than refusing the whole lockfile would.
     """
     from verifier.lockfiles import poetry, pylock, requirements, uv
     from verifier.lockfiles._common import read_text

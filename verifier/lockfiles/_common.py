@@ -272,7 +272,9 @@ def sections(text: str, table: str) -> list[Section]:
     header = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]\s*(?:#.*)?$")
     found: list[Section] = []
     current: tuple[int, str | None, int | None] | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    # TOML counts lines by "\n" alone (str.splitlines would also split at U+2028 and friends).
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if header.match(line):
             if current is not None:
                 found.append(Section(*current))

@@ -39,9 +39,9 @@ def parse_pylock(text: str, *, path: Path) -> Lockfile:
     """Parse the text of a ``pylock.toml`` (or ``pylock.NAME.toml``) read from ``path``."""
     try:
         from packaging.pylock import Pylock, PylockValidationError
-    except ImportError:  # pragma: no cover - packaging < 25.0
+    except ImportError:  # pragma: no cover - packaging < 26.0
         raise LockfileError(
-            f"{path}: reading pylock.toml needs packaging >= 25.0",
+            f"{path}: reading pylock.toml needs packaging >= 26.0",
             hint="upgrade the 'packaging' distribution",
         ) from None
     data = load_toml(text, path)
