@@ -113,7 +113,16 @@ class Material:
         return (self.assets / name).read_bytes()
 
     def page(self, project: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((CACHE / f"page-{project}.json").read_text())
+        """The registry's real PEP 691 page for ``project`` (downloaded once into the cache)."""
+        path = CACHE / f"page-{project}.json"
+        if not path.exists():
+            with (CACHE / ".lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not path.exists():
+                    tmp = path.with_suffix(".tmp")
+                    tmp.write_text(json.dumps(_registry_page(project)))
+                    tmp.replace(path)
+        data: dict[str, Any] = json.loads(path.read_text())
         return data
 
     def provenance(self, filename: str) -> bytes:

@@ -35,7 +35,7 @@ from verifier.policy import (
     parse_repository_url,
     publisher_from_project_urls,
 )
-from verifier.pypi import IndexClient, dist_version
+from verifier.pypi import IndexClient, dist_version, same_distribution
 
 MAX_LOCAL_PROVENANCE_BYTES = 2 * 1024 * 1024
 
@@ -539,7 +539,7 @@ class LockfileRun:
                         policy="every pinned hash must be published by the index",
                     )
                 )
-            elif pin.filename and pin.filename != match.filename:
+            elif pin.filename and not same_distribution(pin.filename, match.filename):
                 findings.append(
                     Finding(
                         check=Check.LOCKFILE,

@@ -61,6 +61,23 @@ def dist_version(filename: str) -> tuple[NormalizedName, Version] | None:
     return None
 
 
+def same_distribution(a: str, b: str) -> bool:
+    """Whether two file names denote the same distribution file.
+
+    Names are compared as packaging parses them (normalised project name, version, build tag
+    and wheel tags, sdist format), so ``MarkupSafe-3.0.2-....whl`` and the lower-cased spelling
+    some lockfiles write are the same file, while another version or platform is not.
+    """
+    if a.endswith(".whl") != b.endswith(".whl") or a.endswith(".zip") != b.endswith(".zip"):
+        return False
+    try:
+        if a.endswith(".whl"):
+            return parse_wheel_filename(a) == parse_wheel_filename(b)
+        return dist_version(a) is not None and dist_version(a) == dist_version(b)
+    except (InvalidWheelFilename, InvalidVersion):
+        return False
+
+
 def check_filename(filename: str, *, where: str) -> str:
     """A distribution filename is used as a path component: refuse anything but a plain name."""
     if (

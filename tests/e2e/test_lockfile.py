@@ -210,3 +210,69 @@ def test_vulnerabilities_are_reported_per_package(
     assert result.code == 0, result.out
     assert "VERIFIED     vulnerability" in result.out
     assert "no known vulnerabilities (osv)" in result.out
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lockfiles"
+
+
+def _serve_real_pages(index: FakeIndex, material: Material, projects: list[str]) -> None:
+    """Serve the registry's real pages unchanged (their file URLs are never fetched)."""
+    import json as json_
+
+    from tests.servers import SIMPLE_JSON, Route
+
+    for project in projects:
+        index.server.route(
+            index.simple_path(project),
+            Route(body=json_.dumps(material.page(project)).encode(), content_type=SIMPLE_JSON),
+        )
+
+
+@pytest.mark.parametrize("name", ["uv.lock", "pylock.toml", "requirements.txt", "poetry.lock"])
+def test_real_tool_lockfiles_against_the_real_index_pages(
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+    material: Material,
+    tmp_path: Path,
+    name: str,
+) -> None:
+    """Lockfiles written by uv and poetry; pins checked against PyPI's real published hashes."""
+    _serve_real_pages(index, material, ["rfc8785", "markupsafe", "tomli"])
+    result = lock_run(
+        capsys,
+        index,
+        tmp_path,
+        FIXTURES / name,
+        *SKIPS,
+        "--allow-missing",
+        "attestations",
+        "--format",
+        "json",
+    )
+    assert result.code == 0, result.out
+    outcomes = {
+        r["subject"]: {f["check"]: f["outcome"] for f in r["findings"]}
+        for r in result.json()["releases"]
+    }
+    assert outcomes["rfc8785==0.1.2"]["lockfile"] == "verified"
+    assert outcomes["markupsafe==3.0.2"]["lockfile"] == "verified"
+    # No provenance on this stand-in for these packages: visibly tolerated, not passed.
+    assert outcomes["rfc8785==0.1.2"]["attestation"] == "skipped"
+    assert [f for f in outcomes if f.startswith("six")], "the URL dependency is listed"
+
+
+def test_real_uv_lock_with_one_pin_changed_fails_at_that_line(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    _serve_real_pages(index, material, ["rfc8785", "markupsafe", "tomli"])
+    text = (FIXTURES / "uv.lock").read_text()
+    start = text.index('name = "rfc8785"')
+    digest_at = text.index("sha256:", start) + len("sha256:")
+    real = text[digest_at : digest_at + 64]
+    tampered = tmp_path / "uv.lock"
+    tampered.write_text(text[:digest_at] + "f" * 64 + text[digest_at + 64 :])
+    result = lock_run(capsys, index, tmp_path, tampered, *SKIPS, "--allow-missing", "attestations")
+    assert result.code == 1, result.out
+    assert "is not one the index publishes for rfc8785==0.1.2" in result.out
+    assert f"got:      sha256:{'f' * 64}" in result.out
+    assert real not in result.out.split("got:")[1].splitlines()[0]

@@ -809,3 +809,29 @@ def test_project_urls_include_home_page(http: HttpClient, index: FakeIndex) -> N
     index.add_release("demo", "1.0", [DistFile("demo-1.0.tar.gz", b"x")], project_urls=urls)
     got = IndexClient(http, index.url).project_urls(NormalizedName("demo"), "1.0")
     assert dict(got) == urls
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (
+            "MarkupSafe-3.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
+            "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
+            True,
+        ),
+        (
+            "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
+            "markupsafe-3.0.2-cp312-cp312-manylinux_2_17_x86_64.whl",
+            False,
+        ),
+        ("pkg-1.0.tar.gz", "PKG-1.0.tar.gz", True),
+        ("pkg-1.0.tar.gz", "pkg-1.0.zip", False),
+        ("pkg-1.0.tar.gz", "pkg-1.1.tar.gz", False),
+        ("pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz", False),
+        ("not a dist", "not a dist", False),
+    ],
+)
+def test_same_distribution(a: str, b: str, same: bool) -> None:
+    from verifier.pypi import same_distribution
+
+    assert same_distribution(a, b) is same

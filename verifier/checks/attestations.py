@@ -19,7 +19,7 @@ from verifier.certificates import GITHUB_ACTIONS_ISSUER, GITLAB_ISSUER, evidence
 from verifier.errors import UsageError
 from verifier.models import CertificateEvidence, Check, Finding, Outcome
 from verifier.policy import ExpectedPublisher, Policy
-from verifier.pypi import dist_version
+from verifier.pypi import same_distribution
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -304,14 +304,7 @@ class AttestationChecker:
             )
         subject = subjects[0] if isinstance(subjects[0], dict) else {}
         name = subject.get("name")
-        got = dist_version(name) if isinstance(name, str) else None
-        want = dist_version(filename)
-        if (
-            not isinstance(name, str)
-            or got is None
-            or got != want
-            or not _same_dist(name, filename)
-        ):
+        if not isinstance(name, str) or not same_distribution(name, filename):
             raise _Failure("attestation is for another file", filename, str(name))
         digests = subject.get("digest")
         sha = digests.get("sha256") if isinstance(digests, dict) else None
@@ -407,20 +400,6 @@ def _verifies(verifier: Verifier, bundle: Any) -> bool:
     except VerificationError:
         return False
     return True
-
-
-def _same_dist(a: str, b: str) -> bool:
-    """Same wheel tags too (``dist_version`` only compares name and version)."""
-    from packaging.utils import parse_wheel_filename
-
-    if a.endswith(".whl") != b.endswith(".whl"):
-        return False
-    if a.endswith(".whl"):
-        try:
-            return parse_wheel_filename(a) == parse_wheel_filename(b)
-        except ValueError:
-            return False
-    return a.endswith(".zip") == b.endswith(".zip")
 
 
 def _describe_record(record: Any) -> str:
