@@ -22,7 +22,14 @@ from verifier.checks.attestations import AttestationChecker
 from verifier.checks.bundles import BundleChecker, BundleIdentity, find_release
 from verifier.checks.hashes import FileCache, check_file, check_local, sha256_file
 from verifier.checks.tags import check_tag, forge_trust, missing_tag, tag_candidates, user_trust
-from verifier.errors import NetworkError, NotFoundError, PolicyError, UpstreamError, UsageError
+from verifier.errors import (
+    NetworkError,
+    NotFoundError,
+    PolicyError,
+    UpstreamError,
+    UsageError,
+    VerifierError,
+)
 from verifier.git import GitRepo, TagSignature
 from verifier.github import GitHubClient, git_base_url
 from verifier.links import link_evidence
@@ -254,6 +261,7 @@ class Chain:
         try:
             if opts.git_repo is not None:
                 repo = GitRepo(opts.git_repo)
+                repo.check()
             elif slug is not None:
                 self.progress(f"{release.label}: cloning tags of {slug}")
                 base = git_base_url(opts.github.api_url) if opts.github else "https://github.com"
@@ -289,7 +297,8 @@ class Chain:
                     owner,
                     opts.workdir,
                 )
-        except (NetworkError, UpstreamError) as exc:
+        except VerifierError as exc:
+            # Includes a missing git or gpg: the tag cannot be checked, the rest of the run can.
             return Finding(
                 check=Check.TAG,
                 outcome=Outcome.UNVERIFIABLE,
@@ -308,7 +317,7 @@ class Chain:
                 outcome=Outcome.UNVERIFIABLE,
                 subject=file.filename,
                 message="the index publishes no sha256 to compare the attestation with",
-                policy=self.policy.missing_rule("attestations"),
+                policy="the index must publish a sha256 for every file",
             )
         try:
             raw = self.index.provenance(release.name, release.version, file.filename)

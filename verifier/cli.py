@@ -119,6 +119,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "requirements file with --hash; each pinned hash must be one the index publishes",
     )
     parser.add_argument(
+        "--lockfile-format",
+        metavar="FORMAT",
+        choices=["uv.lock", "pylock.toml", "requirements", "poetry.lock"],
+        help="the lockfile's format when its file name does not tell (e.g. a pipe): uv.lock, "
+        "pylock.toml, requirements or poetry.lock",
+    )
+    parser.add_argument(
         "--policy",
         metavar="FILE",
         type=Path,
@@ -158,8 +165,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         action="append",
         default=[],
         choices=["attestations", "bundles", "tags"],
-        help="tolerate absent evidence of KIND (repeatable; KIND: attestations). Absent "
-        "evidence is then SKIPPED, and shown; evidence that exists must still verify",
+        help="tolerate absent evidence of KIND (repeatable; KIND: attestations, bundles, "
+        "tags). Absent evidence is then SKIPPED, and shown; evidence that exists must still "
+        "verify",
     )
     evidence.add_argument(
         "--require",
@@ -387,7 +395,22 @@ class _Session:
         if args.jobs < 1:
             raise UsageError("--jobs must be at least 1")
         self.args = args
+        for flag, value in (
+            ("--allowed-signers", args.allowed_signers),
+            ("--gpg-keyring", args.gpg_keyring),
+        ):
+            if value is not None and not value.is_file():
+                raise UsageError(f"{flag} {value}: no such file")
+        if args.osv_url is not None:
+            from verifier.http import check_url
+
+            check_url(args.osv_url)
         self.policy_file = _policy_file(args)
+        if self.policy_file is not None:
+            from verifier.checks.vulns import check_expiry
+
+            # An expired ignore is a decision to revisit: say so before any work is done.
+            check_expiry(self.policy_file.ignores)
         policy = _base_policy(args)
         if args.trusted_root is not None:
             self.root = load_custom(args.trusted_root)
@@ -453,7 +476,7 @@ class _Session:
             from verifier.chain import LockfileRun
             from verifier.lockfiles import parse_lockfile
 
-            lock = parse_lockfile(args.lockfile)
+            lock = parse_lockfile(args.lockfile, args.lockfile_format)
             run = LockfileRun(self.chain, policy_file=self.policy_file, jobs=args.jobs)
             return run.run(lock), list(lock.packages)
         target: str = args.target
@@ -546,6 +569,8 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         raise UsageError("name a release (NAME==VERSION), a distribution file, or --lockfile FILE")
     if args.lockfile is not None and args.target is not None:
         raise UsageError("give either a target or --lockfile, not both")
+    if args.lockfile is not None and args.provenance is not None:
+        raise UsageError("--provenance applies to a local file target, not --lockfile")
     session = _Session(args, record=record)
     try:
         reports, packages = session.releases()

@@ -111,7 +111,8 @@ class GitRepo:
         except GitCommandError as exc:
             raise UpstreamError(f"git {args[0]} failed: {exc.stderr.strip()[:200]}") from None
         if check and status != 0:
-            raise UpstreamError(f"git {args[0]} failed: {str(err).strip().splitlines()[-1:]}")
+            lines = str(err).strip().splitlines()
+            raise UpstreamError(f"git {args[0]} failed: {lines[-1] if lines else f'exit {status}'}")
         return int(status), str(out), str(err)
 
     @classmethod
@@ -136,6 +137,12 @@ class GitRepo:
             opts = ["fetch", "--filter=blob:none"]
         repo.run([*opts, "--quiet", "--no-tags", "--force", url, "+refs/tags/*:refs/tags/*"])
         return repo
+
+    def check(self) -> None:
+        """Refuse a path that is not a git repository, with git's own words."""
+        status, _, err = self.run(["rev-parse", "--git-dir"], check=False)
+        if status != 0:
+            raise UpstreamError(f"{self.path} is not a git repository ({err.strip() or status})")
 
     def tag_exists(self, tag: str) -> bool:
         """Whether ``refs/tags/TAG`` exists."""
@@ -232,6 +239,8 @@ def _verify_detail(fmt: str, output: str, good: bool) -> str:
         ):
             return "signed by an SSH key that is not among the trusted signers"
         return "the SSH signature did not verify"
+    if fmt == "x509":
+        return "the x509 (gpgsm) signature did not verify"
     if "NO_PUBKEY" in output:
         keyid = re.search(r"NO_PUBKEY (\S+)", output)
         return f"signed by an OpenPGP key that is not trusted here ({keyid[1] if keyid else '?'})"

@@ -8,7 +8,8 @@ the rules for untrusted remote services live, once:
   per second never trips a read timeout);
 - a size cap on every body, checked against Content-Length first and then while streaming, on
   the *decoded* bytes (so a compression bomb is cut off at the cap);
-- bounded retries on connection errors, 429 and 5xx, honouring Retry-After up to a ceiling;
+- bounded retries on connection errors, 429 and 5xx, honouring Retry-After up to a ceiling
+  (timeouts are not retried: a stalled server would multiply the wait);
 - redirects are followed by hand, to the same host only (unless a caller explicitly allows
   another host, in which case credentials are never forwarded there).
 

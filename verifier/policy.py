@@ -92,6 +92,11 @@ def parse_repository_url(
     if path.endswith(".git"):
         path = path[:-4]
     kind = _FORGES.get(host)
+    if parts.scheme == "https" and kind is not None and path and "/" not in path:
+        raise PolicyError(
+            f"{url!r} does not name a repository (OWNER/REPO)",
+            hint=f"pass it as https://{host}/{path}/REPOSITORY",
+        )
     if parts.scheme != "https" or kind is None or not _SLUG.match(path):
         raise PolicyError(
             f"{url!r} is not a GitHub or GitLab repository URL",
@@ -103,13 +108,9 @@ def parse_repository_url(
     if kind == "GitHub":
         if segments[0].lower() in _GITHUB_RESERVED:
             raise PolicyError(f"{url!r} is a GitHub page, not a repository")
-        if len(segments) < 2:
-            raise PolicyError(f"{url!r} does not name a repository (OWNER/REPO)")
         segments = segments[:2]
-    if workflow is not None and ("/" in workflow if kind == "GitHub" else False):
-        raise PolicyError(
-            f"--workflow {workflow!r}: give the workflow's file name (e.g. release.yml), not a path"
-        )
+    if workflow is not None:
+        check_workflow(kind, workflow, flag="--workflow")
     return ExpectedPublisher(
         kind=kind,
         repository="/".join(segments),
@@ -117,6 +118,14 @@ def parse_repository_url(
         environment=environment,
         source=source,
     )
+
+
+def check_workflow(kind: str, workflow: str, *, flag: str) -> None:
+    """A GitHub workflow is a file name under .github/workflows, never a path."""
+    if kind == "GitHub" and ("/" in workflow or "\\" in workflow):
+        raise PolicyError(
+            f"{flag} {workflow!r}: give the workflow's file name (e.g. release.yml), not a path"
+        )
 
 
 _URL_KEYS = (
@@ -386,6 +395,9 @@ def load_policy_file(path: Path) -> PolicyFile:
                 _string(item, path, [*where, key])
         if not isinstance(entry.get("pinned", False), bool):
             raise PolicyError(f"{_where(path, [*where, 'pinned'])} must be true or false")
+        if isinstance(workflow, str):
+            kind = "GitHub" if "github.com" in repository.lower() else "GitLab"
+            check_workflow(kind, workflow, flag=_where(path, [*where, "workflow"]))
         try:
             publisher = parse_repository_url(
                 repository,

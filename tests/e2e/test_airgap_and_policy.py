@@ -240,3 +240,76 @@ def test_policy_file_rules_apply(
     )
     assert result.code == 0, result.out
     assert "SKIPPED      attestation" in result.out
+
+
+def test_an_expired_ignore_stops_the_run_before_any_work(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    policy = _policy(
+        tmp_path,
+        '[[vulnerabilities.ignore]]\nid = "GHSA-x"\nreason = "old"\nexpires = 2020-01-01\n',
+    )
+    result = run(
+        capsys,
+        "foo==1.0",
+        "--policy",
+        str(policy),
+        "-q",
+        "--offline",
+        "--index-url",
+        "http://127.0.0.1:9",
+        *SKIPS,
+    )
+    assert result.code == 3
+    assert "ignore for GHSA-x expired on 2020-01-01" in result.err
+
+
+def test_a_policy_workflow_path_names_the_workflow_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    policy = _policy(
+        tmp_path,
+        '[publishers.x]\nrepository = "https://github.com/o/r"\n'
+        'workflow = ".github/workflows/release.yml"\n',
+    )
+    result = run(
+        capsys,
+        "foo==1.0",
+        "--policy",
+        str(policy),
+        "-q",
+        "--offline",
+        "--index-url",
+        "http://127.0.0.1:9",
+    )
+    assert result.code == 3
+    assert (
+        "verify-release.toml: publishers.x.workflow '.github/workflows/release.yml': give "
+        "the workflow's file name" in result.err
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--allowed-signers", "/nonexistent/allowed_signers"],
+            "--allowed-signers /nonexistent/allowed_signers: no such file",
+        ),
+        (
+            ["--gpg-keyring", "/nonexistent/keys.asc"],
+            "--gpg-keyring /nonexistent/keys.asc: no such file",
+        ),
+        (
+            ["--lockfile", "requirements.txt", "--provenance", "p.json"],
+            "--provenance applies to a local file target, not --lockfile",
+        ),
+    ],
+)
+def test_bad_flag_combinations_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    target = [] if "--lockfile" in args else ["foo==1.0"]
+    result = run(capsys, *target, *args, "-q", "--offline", "--index-url", "http://127.0.0.1:9")
+    assert result.code == 3
+    assert message in result.err

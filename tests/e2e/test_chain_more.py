@@ -353,3 +353,18 @@ def test_distribution_attached_to_the_release_must_equal_the_index_file(
     world.github.close()
     assert bad.code == 1, bad.out
     assert "the copy attached to the GitHub release differs from the index's file" in bad.out
+
+
+def test_git_repo_that_is_not_a_repository_is_unverifiable(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, tmp_path: Path
+) -> None:
+    world = build_world(tmp_path, index)
+    not_a_repo = tmp_path / "plain-directory"
+    not_a_repo.mkdir()
+    args = [str(not_a_repo) if a == str(world.repo) else a for a in world.args()]
+    try:
+        result = run(capsys, *args)
+    finally:
+        world.github.close()
+    assert result.code == 2, result.out
+    assert f"{not_a_repo} is not a git repository" in result.out

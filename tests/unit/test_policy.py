@@ -67,10 +67,8 @@ def test_parse_repository_url_accepts_forge_urls(url: str, kind: str, repository
         "https://github.com.evil.example/pypa/sampleproject",
         "https://github.com@evil.example/pypa/sampleproject",
         "https://evilgithub.com/pypa/sampleproject",
-        "https://github.com/pypa",
         "https://github.com/",
         "https://github.com",
-        "https://gitlab.com/group",
         "https://github.com/pypa/sample project",
         "https://github.com/pypa/sampleproject/.git",
         "github.com/pypa/sampleproject",
@@ -84,6 +82,18 @@ def test_parse_repository_url_refuses_everything_else_with_a_hint(url: str) -> N
     assert str(info.value) == f"{url!r} is not a GitHub or GitLab repository URL"
     assert info.value.hint == NOT_A_REPO_HINT
     assert isinstance(info.value, UsageError)
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [("https://github.com/pypa", "https://github.com/pypa/REPOSITORY"),
+     ("https://gitlab.com/group", "https://gitlab.com/group/REPOSITORY")],
+)
+def test_an_owner_alone_is_not_a_repository(url: str, hint: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_repository_url(url, source="command line")
+    assert str(info.value) == f"{url!r} does not name a repository (OWNER/REPO)"
+    assert info.value.hint == f"pass it as {hint}"
 
 
 def test_parse_repository_url_keeps_workflow_environment_and_source() -> None:

@@ -107,7 +107,7 @@ def audit(
         raise UsageError(f"an OSV URL was given, but the vulnerability service is {service}")
     if timeout <= 0:
         raise UsageError(f"the vulnerability audit timeout must be positive, not {timeout:g}")
-    _check_expiry(ignores, today or datetime.now(timezone.utc).date())
+    check_expiry(ignores, today or datetime.now(timezone.utc).date())
 
     runner = _Runner(
         command=tuple(pip_audit) if pip_audit is not None else (sys.executable, "-m", "pip_audit"),
@@ -146,7 +146,9 @@ def audit(
     return [finding for index in sorted(results) for finding in results[index]]
 
 
-def _check_expiry(ignores: Sequence[VulnIgnore], today: date) -> None:
+def check_expiry(ignores: Sequence[VulnIgnore], today: date | None = None) -> None:
+    """Raise ``PolicyError`` for the first ignore whose expiry date has passed."""
+    today = today or datetime.now(timezone.utc).date()
     for ignore in ignores:
         if ignore.expires < today:
             raise PolicyError(
