@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -577,6 +578,7 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         reports = _audit(session, reports, packages)
     finally:
         session.close()
+        _progress.finish()
     findings = [f for r in reports for f in r.findings]
     report = Report(
         releases=tuple(reports),
@@ -594,8 +596,37 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
     return report.verdict.exit_code
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+class _Progress:
+    """Progress on standard error: one self-updating line on a terminal, plain lines in CI.
+
+    Counter lines (``[n/total] ...``) redraw in place on a terminal so a 200-package lockfile
+    does not scroll the report away; everything else (and everything in CI logs, where a
+    carriage return garbles the output) is printed as a line of its own.
+    """
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty() and not os.environ.get("CI")
+        self._open = False
+
+    def __call__(self, message: str) -> None:
+        if self.live and message.startswith("["):
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            sys.stderr.write("\r" + message[:width].ljust(width))
+            sys.stderr.flush()
+            self._open = True
+            return
+        self.finish()
+        print(message, file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        """End an open self-updating line."""
+        if self._open:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self._open = False
+
+
+_progress = _Progress()
 
 
 def _emit(text: str, output: Path | None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,3 +27,14 @@ def test_readme_starts_with_the_two_commands() -> None:
 def test_ci_runs_the_exact_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert _readme_commands()[1] in ci
+
+
+def test_progress_is_plain_lines_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from verifier.cli import _Progress
+
+    progress = _Progress()
+    assert not progress.live  # pytest's captured stderr is not a terminal
+    progress("[1/2] a==1")
+    progress("[2/2] b==1")
+    progress.finish()
+    assert capsys.readouterr().err == "[1/2] a==1\n[2/2] b==1\n"
