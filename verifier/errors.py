@@ -49,3 +49,13 @@ class NotFoundError(UpstreamError):
 
 class TrustRootError(VerifierError):
     """No trustworthy Sigstore trust root could be loaded."""
+
+
+def one_line(exc: BaseException, *, limit: int = 240) -> str:
+    """An exception as one short line for a report: whitespace collapsed, long dumps cut.
+
+    Library errors about hostile material can embed whole structures (sigstore prints an
+    inclusion proof as Python bytes); the report needs the gist, not 2 KB of it.
+    """
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from verifier.certificates import GITHUB_ACTIONS_ISSUER, GITLAB_ISSUER, evidence
-from verifier.errors import UsageError
+from verifier.errors import UsageError, one_line
 from verifier.models import CertificateEvidence, Check, Finding, Outcome
 from verifier.policy import ExpectedPublisher, Policy
 from verifier.pypi import same_distribution
@@ -65,8 +65,7 @@ class _AcceptAnyCertificate:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return one_line(exc)
 
 
 def _validation_summary(exc: Any) -> str:
@@ -251,20 +250,28 @@ class AttestationChecker:
         digest: str,
         expected: ExpectedPublisher | None,
     ) -> AttestationResult:
-        from pypi_attestations import ConversionError
         from sigstore.errors import VerificationError
 
         try:
+            # Parsing hostile material: pypi-attestations, sigstore and cryptography raise
+            # many types (InvalidEnvelope, InvalidBundle, DuplicateExtension, InvalidVersion,
+            # ValueError ...) for malformed input. Every one of them is a refusal here.
             bundle = attestation.to_bundle()
-        except ConversionError as exc:
-            raise _Failure(f"attestation cannot be read: {_first_line(exc)}") from None
-        unverified = evidence(bundle.signing_certificate)
+            unverified = evidence(bundle.signing_certificate)
+        except Exception as exc:
+            raise _Failure(
+                f"attestation cannot be read: {type(exc).__name__}: {_first_line(exc)}"
+            ) from None
         identity, want = self._identity_policy(expected, record, unverified)
         try:
             payload_type, payload = self._verifier.verify_dsse(bundle, identity)
         except VerificationError as exc:
             raise self._explain(bundle, exc, want=want, cert=unverified) from None
-        cert = evidence(bundle.signing_certificate)
+        except Exception as exc:
+            raise _Failure(
+                f"signature verification failed: {type(exc).__name__}: {_first_line(exc)}"
+            ) from None
+        cert = unverified
         if payload_type != DSSE_PAYLOAD_TYPE:
             raise _Failure("unexpected DSSE payload type", DSSE_PAYLOAD_TYPE, payload_type)
         predicate = self._check_statement(payload, filename=filename, digest=digest)
@@ -393,11 +400,9 @@ class AttestationChecker:
 
 def _verifies(verifier: Verifier, bundle: Any) -> bool:
     """Whether ``bundle`` is cryptographically sound under ``verifier``, whoever signed it."""
-    from sigstore.errors import VerificationError
-
     try:
         verifier.verify_dsse(bundle, _AcceptAnyCertificate())
-    except VerificationError:
+    except Exception:  # VerificationError, or anything malformed material provokes
         return False
     return True
 

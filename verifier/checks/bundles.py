@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verifier.certificates import GITHUB_ACTIONS_ISSUER, evidence
-from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
+from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError, one_line
 from verifier.models import CertificateEvidence, Check, Finding, Outcome, ReleaseFile
 from verifier.policy import Policy
 
@@ -93,19 +93,22 @@ def verify_bundle(
     staging: StagingDetector | None = None,
 ) -> CertificateEvidence:
     """Verify one bundle for the artifact with sha256 ``digest``; raise ``BundleFailure``."""
-    from sigstore.errors import Error as SigstoreError
     from sigstore.errors import VerificationError
     from sigstore.hashes import Hashed
     from sigstore.models import Bundle
     from sigstore_models.common.v1 import HashAlgorithm
 
     try:
+        # Parsing hostile material: sigstore, pydantic and cryptography raise many types
+        # (InvalidBundle, InvalidEnvelope, ValidationError, DuplicateExtension ...) for it.
         bundle = Bundle.from_json(raw)
-    except (SigstoreError, ValueError) as exc:
-        raise BundleFailure(f"not a valid Sigstore bundle: {_first_line(exc)}") from None
-    cert = evidence(bundle.signing_certificate)
+        cert = evidence(bundle.signing_certificate)
+        is_dsse = bundle._dsse_envelope is not None
+    except Exception as exc:
+        raise BundleFailure(
+            f"not a valid Sigstore bundle: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     policy = identity.policy()
-    is_dsse = bundle._dsse_envelope is not None
     try:
         if is_dsse:
             payload_type, payload = verifier.verify_dsse(bundle, policy)
@@ -124,11 +127,16 @@ def verify_bundle(
             staging=staging,
             is_dsse=is_dsse,
         ) from None
+    except BundleFailure:
+        raise
+    except Exception as exc:
+        raise BundleFailure(
+            f"signature verification failed: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     return cert
 
 
 def _verify_any(verifier: Verifier, bundle: Any, digest: str, is_dsse: bool) -> bool:
-    from sigstore.errors import VerificationError
     from sigstore.hashes import Hashed
     from sigstore_models.common.v1 import HashAlgorithm
 
@@ -138,7 +146,7 @@ def _verify_any(verifier: Verifier, bundle: Any, digest: str, is_dsse: bool) -> 
         else:
             hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest))
             verifier.verify_artifact(hashed, bundle, _AnyCertificate())
-    except VerificationError:
+    except Exception:  # VerificationError, or anything malformed material provokes
         return False
     return True
 
@@ -194,8 +202,7 @@ def _check_dsse_subject(payload_type: str, payload: bytes, digest: str) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return one_line(exc)
 
 
 def find_bundle(release: GitHubRelease, filename: str) -> str | None:
