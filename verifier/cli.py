@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING
 
 from verifier import __version__
 from verifier.errors import UsageError, VerifierError
-from verifier.models import EXIT_USAGE, Check, Finding, Outcome, ReleaseReport, Verdict
+from verifier.models import (
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    Check,
+    Finding,
+    Outcome,
+    ReleaseReport,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from verifier.lockfiles import PinnedPackage
@@ -48,6 +56,7 @@ exit codes:
   1  failed        at least one check found evidence that contradicts the release
   2  unverifiable  nothing failed, but some required evidence was missing or unreachable
   3  usage error   bad arguments or input (no such release, unreadable file, bad flag)
+  4  internal error a bug in verify-release (or an interrupt): nothing was verified
 
 subcommands:
   verify-release fetch (NAME==VERSION | --lockfile FILE) --out DIR
@@ -820,8 +829,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             _emit(json.dumps(document, indent=2) + "\n", args.output)
         return code
+    except KeyboardInterrupt:
+        print("verify-release: interrupted; nothing was verified", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point.
+
+    A bug must never look like a verdict: Python's default exit code for an uncaught exception
+    is 1, which here means FAILED. Anything unexpected exits 4 instead, says nothing was
+    verified, and keeps the traceback for the bug report.
+    """
+    try:
+        code = main()
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print(
+            f"verify-release: internal error (a bug in verify-release {__version__}); nothing was "
+            "verified. Please report it with the traceback above.",
+            file=sys.stderr,
+        )
+        code = EXIT_INTERNAL
+    sys.exit(code)

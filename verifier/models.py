@@ -48,6 +48,10 @@ class Verdict(str, enum.Enum):
 EXIT_USAGE = 3
 """Exit code for usage and input errors: the question itself could not be asked."""
 
+EXIT_INTERNAL = 4
+"""Exit code for a bug or an interrupt: distinct from every verdict, so a crash never reads
+as FAILED (Python's own code for an uncaught exception would be 1)."""
+
 
 class Check(str, enum.Enum):
     """The kinds of evidence; each has one module under ``verifier/checks``."""

@@ -38,3 +38,22 @@ def test_progress_is_plain_lines_off_a_terminal(capsys: pytest.CaptureFixture[st
     progress("[2/2] b==1")
     progress.finish()
     assert capsys.readouterr().err == "[1/2] a==1\n[2/2] b==1\n"
+
+
+def test_a_bug_exits_4_never_a_verdict_code(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import verifier.cli
+
+    def broken(*_: object, **__: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(verifier.cli, "_run", broken)
+    monkeypatch.setattr("sys.argv", ["verify-release", "foo==1.0"])
+    with pytest.raises(SystemExit) as info:
+        verifier.cli.entry()
+    assert info.value.code == 4
+    err = capsys.readouterr().err
+    assert "RuntimeError: boom" in err
+    assert "internal error (a bug in verify-release" in err
+    assert "nothing was verified" in err
