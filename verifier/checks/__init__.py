@@ -2,3 +2,34 @@
 
 A check that cannot get its evidence yields an UNVERIFIABLE finding; a bug raises.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CheckFailure(Exception):
+    """Evidence did not verify; carries the fields of the FAILED finding it becomes.
+
+    Control flow inside a check only: every ``CheckFailure`` is turned into a finding before
+    the check returns, so it never reaches the command line.
+    """
+
+    def __init__(
+        self, message: str, expected: str | None = None, actual: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.actual = actual
+
+
+class AcceptAnyCertificate:
+    """A sigstore policy that accepts every identity.
+
+    Used only *after* a refusal, to explain it (was the signature sound but by someone else?
+    was it made by the staging instance?); never to accept evidence.
+    """
+
+    def verify(self, cert: Any) -> None:
+        """Accept: the question asked with this policy is about the signature, not the signer."""

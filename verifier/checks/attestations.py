@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from verifier.certificates import GITHUB_ACTIONS_ISSUER, GITLAB_ISSUER, evidence
+from verifier.checks import AcceptAnyCertificate, CheckFailure
 from verifier.errors import UsageError, one_line
 from verifier.models import CertificateEvidence, Check, Finding, Outcome
 from verifier.policy import ExpectedPublisher, Policy
 from verifier.pypi import same_distribution
 
 if TYPE_CHECKING:
-    from cryptography.x509 import Certificate
     from pypi_attestations import Attestation
     from sigstore.verify import Verifier
     from sigstore.verify.policy import VerificationPolicy
@@ -36,18 +36,6 @@ IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 
-class _Failure(Exception):
-    """One attestation did not verify; carries the finding's fields."""
-
-    def __init__(
-        self, message: str, expected: str | None = None, actual: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.expected = expected
-        self.actual = actual
-
-
 @dataclass(frozen=True)
 class AttestationResult:
     """What one verified attestation proved."""
@@ -57,17 +45,6 @@ class AttestationResult:
     publisher: Mapping[str, str | None]
 
 
-class _AcceptAnyCertificate:
-    """Used only to ask "would *staging* have accepted this?" after production refused it."""
-
-    def verify(self, cert: Certificate) -> None:
-        """Accept: the question is about the trust root, not the identity."""
-
-
-def _first_line(exc: BaseException) -> str:
-    return one_line(exc)
-
-
 def _validation_summary(exc: Any) -> str:
     """One line from a pydantic ValidationError: where, and what was wrong."""
     try:
@@ -75,7 +52,7 @@ def _validation_summary(exc: Any) -> str:
         loc = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
         return f"{loc}: {first.get('msg', 'invalid')}"
     except (AttributeError, IndexError, TypeError):
-        return _first_line(exc)
+        return one_line(exc)
 
 
 def publisher_record(publisher: Any) -> dict[str, str | None]:
@@ -215,7 +192,7 @@ class AttestationChecker:
                         attestation, record, filename=filename, digest=digest, expected=expected
                     )
                 )
-            except _Failure as failure:
+            except CheckFailure as failure:
                 return self._fail(
                     filename, prefix + failure.message, failure.expected, failure.actual
                 )
@@ -259,8 +236,8 @@ class AttestationChecker:
             bundle = attestation.to_bundle()
             unverified = evidence(bundle.signing_certificate)
         except Exception as exc:
-            raise _Failure(
-                f"attestation cannot be read: {type(exc).__name__}: {_first_line(exc)}"
+            raise CheckFailure(
+                f"attestation cannot be read: {type(exc).__name__}: {one_line(exc)}"
             ) from None
         identity, want = self._identity_policy(expected, record, unverified)
         try:
@@ -268,17 +245,17 @@ class AttestationChecker:
         except VerificationError as exc:
             raise self._explain(bundle, exc, want=want, cert=unverified) from None
         except Exception as exc:
-            raise _Failure(
-                f"signature verification failed: {type(exc).__name__}: {_first_line(exc)}"
+            raise CheckFailure(
+                f"signature verification failed: {type(exc).__name__}: {one_line(exc)}"
             ) from None
         cert = unverified
         if payload_type != DSSE_PAYLOAD_TYPE:
-            raise _Failure("unexpected DSSE payload type", DSSE_PAYLOAD_TYPE, payload_type)
+            raise CheckFailure("unexpected DSSE payload type", DSSE_PAYLOAD_TYPE, payload_type)
         predicate = self._check_statement(payload, filename=filename, digest=digest)
         if expected is not None and expected.environment is not None:
             got = None if record is None else getattr(record, "environment", None)
             if got != expected.environment:
-                raise _Failure(
+                raise CheckFailure(
                     "publishing environment differs (PyPI's publisher record; environments are "
                     "not in the certificate)",
                     expected=expected.environment,
@@ -294,11 +271,11 @@ class AttestationChecker:
         try:
             statement = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _Failure(f"signed statement is not JSON: {exc}") from None
+            raise CheckFailure(f"signed statement is not JSON: {exc}") from None
         if not isinstance(statement, dict):
-            raise _Failure("signed statement is not a JSON object")
+            raise CheckFailure("signed statement is not a JSON object")
         if statement.get("_type") != IN_TOTO_STATEMENT_V1:
-            raise _Failure(
+            raise CheckFailure(
                 "signed statement has the wrong type",
                 IN_TOTO_STATEMENT_V1,
                 str(statement.get("_type")),
@@ -306,51 +283,51 @@ class AttestationChecker:
         subjects = statement.get("subject")
         if not isinstance(subjects, list) or len(subjects) != 1:
             count = len(subjects) if isinstance(subjects, list) else 0
-            raise _Failure(
+            raise CheckFailure(
                 "statement must have exactly one subject", "1 subject", f"{count} subjects"
             )
         subject = subjects[0] if isinstance(subjects[0], dict) else {}
         name = subject.get("name")
         if not isinstance(name, str) or not same_distribution(name, filename):
-            raise _Failure("attestation is for another file", filename, str(name))
+            raise CheckFailure("attestation is for another file", filename, str(name))
         digests = subject.get("digest")
         sha = digests.get("sha256") if isinstance(digests, dict) else None
         if sha != digest:
-            raise _Failure(
+            raise CheckFailure(
                 "attested sha256 differs from the file's",
                 f"sha256:{digest}",
                 f"sha256:{sha}" if sha else "(no sha256 in the statement)",
             )
         predicate_type = statement.get("predicateType")
         if predicate_type not in KNOWN_PREDICATES:
-            raise _Failure(
+            raise CheckFailure(
                 "unknown attestation type", " or ".join(KNOWN_PREDICATES), str(predicate_type)
             )
         return KNOWN_PREDICATES[str(predicate_type)]
 
     def _explain(
         self, bundle: Any, exc: Exception, *, want: str, cert: CertificateEvidence
-    ) -> _Failure:
+    ) -> CheckFailure:
         """Say *why* verification failed: wrong identity, staging signer, or bad cryptography.
 
         Only called after a refusal, so the extra verifications cost nothing on the happy path
         and can never turn a refusal into an acceptance.
         """
-        detail = _first_line(exc)
+        detail = one_line(exc)
         if _verifies(self._verifier, bundle):
             # Sound signature and chain: the identity policy is what refused it.
             message = "the certificate's identity does not match the expected publisher"
             if "<Extension" not in detail:
                 message += f" ({detail})"
-            return _Failure(message, expected=want, actual=_describe_cert(cert))
+            return CheckFailure(message, expected=want, actual=_describe_cert(cert))
         if self._staging is not None and _verifies(self._staging.verifier, bundle):
-            return _Failure(
+            return CheckFailure(
                 "signed by Sigstore's *staging* instance, which is test infrastructure, "
                 "not production; refusing it",
                 expected="a certificate chaining to the production Fulcio root",
                 actual="a certificate chaining to the staging Fulcio root",
             )
-        return _Failure(f"signature verification failed: {detail}")
+        return CheckFailure(f"signature verification failed: {detail}")
 
     def _identity_policy(
         self, expected: ExpectedPublisher | None, record: Any, cert: CertificateEvidence
@@ -368,7 +345,7 @@ class AttestationChecker:
             return record._as_policy(), _describe_record(record)
         kind = getattr(record, "kind", None)
         if record is not None and kind != expected.kind:
-            raise _Failure(
+            raise CheckFailure(
                 "published by another kind of Trusted Publisher",
                 expected=f"{expected.kind} {expected.url}",
                 actual=f"{kind} {_describe_record(record)}",
@@ -401,7 +378,7 @@ class AttestationChecker:
 def _verifies(verifier: Verifier, bundle: Any) -> bool:
     """Whether ``bundle`` is cryptographically sound under ``verifier``, whoever signed it."""
     try:
-        verifier.verify_dsse(bundle, _AcceptAnyCertificate())
+        verifier.verify_dsse(bundle, AcceptAnyCertificate())
     except Exception:  # VerificationError, or anything malformed material provokes
         return False
     return True

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verifier.certificates import GITHUB_ACTIONS_ISSUER, evidence
+from verifier.checks import AcceptAnyCertificate, CheckFailure
 from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError, one_line
 from verifier.models import CertificateEvidence, Check, Finding, Outcome, ReleaseFile
 from verifier.policy import Policy
@@ -67,23 +68,6 @@ class BundleIdentity:
         return sp.AllOf(parts)
 
 
-class BundleFailure(Exception):
-    """A bundle did not verify; carries the finding's fields."""
-
-    def __init__(
-        self, message: str, expected: str | None = None, actual: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.expected = expected
-        self.actual = actual
-
-
-class _AnyCertificate:
-    def verify(self, cert: Any) -> None:
-        """Accept: used only to explain a refusal, never to accept."""
-
-
 def verify_bundle(
     verifier: Verifier,
     raw: bytes,
@@ -92,7 +76,7 @@ def verify_bundle(
     identity: BundleIdentity,
     staging: StagingDetector | None = None,
 ) -> CertificateEvidence:
-    """Verify one bundle for the artifact with sha256 ``digest``; raise ``BundleFailure``."""
+    """Verify one bundle for the artifact with sha256 ``digest``; raise ``CheckFailure``."""
     from sigstore.errors import VerificationError
     from sigstore.hashes import Hashed
     from sigstore.models import Bundle
@@ -105,8 +89,8 @@ def verify_bundle(
         cert = evidence(bundle.signing_certificate)
         is_dsse = bundle._dsse_envelope is not None
     except Exception as exc:
-        raise BundleFailure(
-            f"not a valid Sigstore bundle: {type(exc).__name__}: {_first_line(exc)}"
+        raise CheckFailure(
+            f"not a valid Sigstore bundle: {type(exc).__name__}: {one_line(exc)}"
         ) from None
     policy = identity.policy()
     try:
@@ -127,11 +111,11 @@ def verify_bundle(
             staging=staging,
             is_dsse=is_dsse,
         ) from None
-    except BundleFailure:
+    except CheckFailure:
         raise
     except Exception as exc:
-        raise BundleFailure(
-            f"signature verification failed: {type(exc).__name__}: {_first_line(exc)}"
+        raise CheckFailure(
+            f"signature verification failed: {type(exc).__name__}: {one_line(exc)}"
         ) from None
     return cert
 
@@ -142,10 +126,10 @@ def _verify_any(verifier: Verifier, bundle: Any, digest: str, is_dsse: bool) -> 
 
     try:
         if is_dsse:
-            verifier.verify_dsse(bundle, _AnyCertificate())
+            verifier.verify_dsse(bundle, AcceptAnyCertificate())
         else:
             hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest))
-            verifier.verify_artifact(hashed, bundle, _AnyCertificate())
+            verifier.verify_artifact(hashed, bundle, AcceptAnyCertificate())
     except Exception:  # VerificationError, or anything malformed material provokes
         return False
     return True
@@ -161,30 +145,30 @@ def _explain(
     cert: CertificateEvidence,
     staging: StagingDetector | None,
     is_dsse: bool,
-) -> BundleFailure:
+) -> CheckFailure:
     """Wrong signer, staging signer, or broken signature/other artifact: say which."""
-    detail = _first_line(exc)
+    detail = one_line(exc)
     if _verify_any(verifier, bundle, digest, is_dsse):
         got = f"identity {cert.identity}, issuer {cert.issuer}"
-        return BundleFailure(
+        return CheckFailure(
             f"the bundle was signed by someone else ({detail})",
             expected=identity.describe(),
             actual=got,
         )
     if staging is not None and _verify_any(staging.verifier, bundle, digest, is_dsse):
-        return BundleFailure(
+        return CheckFailure(
             "signed by Sigstore's *staging* instance, not production",
             expected="a certificate chaining to the production Fulcio root",
             actual="a certificate chaining to the staging Fulcio root",
         )
-    return BundleFailure(
+    return CheckFailure(
         f"signature verification failed: {detail}", expected=f"a signature over sha256:{digest}"
     )
 
 
 def _check_dsse_subject(payload_type: str, payload: bytes, digest: str) -> None:
     if payload_type != "application/vnd.in-toto+json":
-        raise BundleFailure(
+        raise CheckFailure(
             "unexpected DSSE payload type", "application/vnd.in-toto+json", payload_type
         )
     try:
@@ -192,17 +176,13 @@ def _check_dsse_subject(payload_type: str, payload: bytes, digest: str) -> None:
         subjects = statement["subject"]
         digests = [s["digest"].get("sha256") for s in subjects]
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise BundleFailure("the bundle's in-toto statement is malformed") from None
+        raise CheckFailure("the bundle's in-toto statement is malformed") from None
     if digest not in digests:
-        raise BundleFailure(
+        raise CheckFailure(
             "the bundle's statement is for other bytes",
             f"sha256:{digest}",
             ", ".join(f"sha256:{d}" for d in digests if d) or "(no sha256)",
         )
-
-
-def _first_line(exc: BaseException) -> str:
-    return one_line(exc)
 
 
 def find_bundle(release: GitHubRelease, filename: str) -> str | None:
@@ -334,7 +314,7 @@ class BundleChecker:
             cert = verify_bundle(
                 self._verifier, raw, digest=sha256, identity=identity, staging=self._staging
             )
-        except BundleFailure as failure:
+        except CheckFailure as failure:
             return Finding(
                 check=Check.BUNDLE,
                 outcome=Outcome.FAILED,
@@ -396,3 +376,7 @@ def find_release(github: GitHubClient, repository: str, tags: Sequence[str]) -> 
         except NotFoundError:
             continue
     raise NotFoundError(f"no GitHub release of {repository} for tag {' or '.join(tags)}")
+
+
+BundleFailure = CheckFailure
+"""The name callers (the ``bundle`` subcommand) know bundle refusals by."""

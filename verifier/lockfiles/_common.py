@@ -17,12 +17,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
 
@@ -224,19 +220,6 @@ def _plain(name: str) -> bool:
         or len(name) > 255
         or not name.isprintable()
     )
-
-
-def dist_version(filename: str) -> tuple[NormalizedName, Version] | None:
-    """Project name and version of a wheel or sdist file name; ``None`` for anything else."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, _, _ = parse_wheel_filename(filename)
-            return name, version
-        if filename.endswith((".tar.gz", ".zip")):
-            return parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return None
 
 
 def redact(url: str) -> str:

@@ -18,7 +18,6 @@ from verifier.lockfiles import Location, Lockfile, LockfileError, PinnedFile, Pi
 from verifier.lockfiles._common import (
     Section,
     Where,
-    dist_version,
     file_name,
     load_toml,
     normal_version,
@@ -28,6 +27,7 @@ from verifier.lockfiles._common import (
     sections,
     sha256_hex,
 )
+from verifier.pypi import dist_version
 
 if TYPE_CHECKING:
     from packaging.pylock import Package

@@ -30,13 +30,13 @@ from packaging.utils import NormalizedName, canonicalize_name
 from verifier.lockfiles import Location, Lockfile, LockfileError, PinnedFile, PinnedPackage
 from verifier.lockfiles._common import (
     Where,
-    dist_version,
     normal_version,
     project_name,
     read_text,
     redact,
     split_hash,
 )
+from verifier.pypi import dist_version
 
 FORMAT = "requirements"
 MAX_INCLUDE_DEPTH = 10
