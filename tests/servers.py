@@ -27,6 +27,8 @@ SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 INTEGRITY_JSON = "application/vnd.pypi.integrity.v1+json"
 MAX_REQUEST_BODY = 1024 * 1024
 """The largest request body (POST) the server reads; larger ones are answered 413."""
+ENDLESS_LIMIT = 60.0
+"""Seconds after which an endless body (``Route.endless``) gives up on a client that never stops."""
 
 Responder = Callable[[bytes], tuple[int, bytes, str]]
 """A dynamic route: receives the request body, returns ``(status, body, content_type)``."""
@@ -57,6 +59,8 @@ class Route:
     """Close the socket without answering."""
     redirect_to: str | None = None
     gzip_body: bool = False
+    endless: bool = False
+    """Stream 64 KiB blocks of ASCII zeros, chunked, until the client hangs up (an endless body)."""
     respond: Responder | None = None
     """Answer from this callable instead of ``body``/``status``/``content_type``.
 
@@ -174,6 +178,9 @@ class LoopbackServer:
             status, answer, content_type = route.respond(request_body)
             self._send(handler, status, answer, content_type, dict(route.headers))
             return
+        if route.endless:
+            self._stream_forever(handler, route)
+            return
         body = route.body
         headers = dict(route.headers)
         if route.gzip_body:
@@ -193,6 +200,30 @@ class LoopbackServer:
         self._send(
             handler, route.status, body, route.content_type, headers, declared=route.declared_length
         )
+
+    @staticmethod
+    def _stream_forever(handler: BaseHTTPRequestHandler, route: Route) -> None:
+        """Send a chunked body that never ends; stop when the client closes the connection.
+
+        A client that stops reading without closing blocks the write; the socket timeout then
+        ends it, and ``ENDLESS_LIMIT`` bounds the stream even against a client that reads forever.
+        """
+        block = b"0" * 65536
+        chunk = f"{len(block):x}\r\n".encode() + block + b"\r\n"
+        handler.close_connection = True
+        deadline = time.monotonic() + ENDLESS_LIMIT
+        try:
+            handler.connection.settimeout(5)
+            handler.send_response(route.status)
+            handler.send_header("Content-Type", route.content_type)
+            handler.send_header("Transfer-Encoding", "chunked")
+            for key, value in route.headers.items():
+                handler.send_header(key, value)
+            handler.end_headers()
+            while time.monotonic() < deadline:
+                handler.wfile.write(chunk)
+        except OSError:
+            pass
 
     @staticmethod
     def _send(

@@ -431,7 +431,9 @@ class _Session:
         cache_root = args.cache_dir or _default_cache_dir()
         evidence_dir = record or args.evidence
         self.http = HttpClient(
-            HttpConfig(read_timeout=args.timeout),
+            # The wall-clock deadline per request scales with --timeout, so a server dripping
+            # one byte at a time cannot hold a request much longer than the user asked for.
+            HttpConfig(read_timeout=args.timeout, deadline=max(60.0, 10 * args.timeout)),
             cache=None if (args.no_cache or args.evidence) else ResponseStore(cache_root / "http"),
             evidence=ResponseStore(evidence_dir / "http") if evidence_dir else None,
             replay=args.evidence is not None,

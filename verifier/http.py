@@ -674,7 +674,10 @@ def _give_up(
     attempts = f"after {attempt + 1} attempt{'s' if attempt else ''}"
     reset = headers.get("X-RateLimit-Reset")
     if status in (403, 429) and reset and reset.isdigit():
-        when = time.strftime("%H:%M:%S UTC", time.gmtime(int(reset)))
+        try:
+            when = time.strftime("%H:%M:%S UTC", time.gmtime(int(reset)))
+        except (OverflowError, OSError, ValueError):  # a hostile, out-of-range timestamp
+            when = f"an unusable time ({reset[:20]})"
         return UpstreamError(
             f"{what}: rate limited by {_host(url)} (HTTP {status}, {attempts}); the limit "
             f"resets at {when}",

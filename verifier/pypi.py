@@ -138,9 +138,10 @@ class IndexClient:
         the caller reports that no identity could be taken from the index.
         """
         url = self._url("pypi", name, version, "json").rstrip("/")
-        data = self.http.get(url, what=f"release metadata for {name}=={version}").json(
-            what=f"release metadata for {name}=={version}"
-        )
+        what = f"release metadata for {name}=={version}"
+        data = self.http.get(
+            url, what=what, content_types=("application/json",), cache="revalidate"
+        ).json(what=what)
         info = data.get("info") if isinstance(data, dict) else None
         if not isinstance(info, dict):
             raise UpstreamError(f"release metadata for {name}=={version}: missing 'info' object")
