@@ -86,8 +86,10 @@ def test_parse_repository_url_refuses_everything_else_with_a_hint(url: str) -> N
 
 @pytest.mark.parametrize(
     ("url", "hint"),
-    [("https://github.com/pypa", "https://github.com/pypa/REPOSITORY"),
-     ("https://gitlab.com/group", "https://gitlab.com/group/REPOSITORY")],
+    [
+        ("https://github.com/pypa", "https://github.com/pypa/REPOSITORY"),
+        ("https://gitlab.com/group", "https://gitlab.com/group/REPOSITORY"),
+    ],
 )
 def test_an_owner_alone_is_not_a_repository(url: str, hint: str) -> None:
     with pytest.raises(PolicyError) as info:
