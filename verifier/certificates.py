@@ -19,37 +19,44 @@ GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
 GITLAB_ISSUER = "https://gitlab.com"
 
 
-def _raw(cert: Certificate, suffix: int) -> str | None:
+def _claims(cert: Certificate) -> dict[int, bytes]:
+    """The raw values of every Fulcio claim extension, keyed by the OID's last arc.
+
+    Read once per certificate: looking extensions up one by one re-walks them every time.
+    """
+    claims: dict[int, bytes] = {}
+    for ext in cert.extensions:
+        dotted = ext.oid.dotted_string
+        if dotted.startswith(_BASE):
+            value = getattr(ext.value, "value", None)
+            tail = dotted[len(_BASE) :]
+            if isinstance(value, bytes) and tail.isdigit():
+                claims[int(tail)] = value
+    return claims
+
+
+def _raw(claims: dict[int, bytes], suffix: int) -> str | None:
     """A legacy claim: the extension value is the raw UTF-8 string."""
-    from cryptography import x509
+    value = claims.get(suffix)
+    return None if value is None else value.decode("utf-8", errors="replace")
 
-    try:
-        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(f"{_BASE}{suffix}"))
-    except x509.ExtensionNotFound:
+
+def _der(claims: dict[int, bytes], suffix: int) -> str | None:
+    """A newer claim: the extension value is a DER UTF8String (tag 0x0C, then its length)."""
+    value = claims.get(suffix)
+    if value is None or len(value) < 2 or value[0] != 0x0C:
         return None
-    value = getattr(ext.value, "value", None)
-    if not isinstance(value, bytes):
-        return None
-    return value.decode("utf-8", errors="replace")
-
-
-def _der(cert: Certificate, suffix: int) -> str | None:
-    """A newer claim: the extension value is a DER UTF8String."""
-    from cryptography import x509
-    from pyasn1.codec.der.decoder import decode
-    from pyasn1.error import PyAsn1Error
-    from pyasn1.type.char import UTF8String
-
-    try:
-        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(f"{_BASE}{suffix}"))
-    except x509.ExtensionNotFound:
-        return None
-    value = getattr(ext.value, "value", None)
-    if not isinstance(value, bytes):
+    length, offset = value[1], 2
+    if length & 0x80:  # long form: the low bits say how many length bytes follow
+        count = length & 0x7F
+        if count == 0 or count > 4 or len(value) < 2 + count:
+            return None
+        length, offset = int.from_bytes(value[2 : 2 + count], "big"), 2 + count
+    if offset + length != len(value):
         return None
     try:
-        return str(decode(value, UTF8String)[0].decode())
-    except PyAsn1Error:
+        return value[offset:].decode("utf-8")
+    except UnicodeDecodeError:
         return None
 
 
@@ -70,19 +77,20 @@ def san_identity(cert: Certificate) -> str | None:
 
 def evidence(cert: Certificate) -> CertificateEvidence:
     """Every claim later checks cross-link on, preferring the DER OIDs over the legacy ones."""
-    repository = _der(cert, 12)
-    legacy_repo = _raw(cert, 5)
+    claims = _claims(cert)
+    repository = _der(claims, 12)
+    legacy_repo = _raw(claims, 5)
     if repository is None and legacy_repo is not None:
         repository = f"https://github.com/{legacy_repo}"
     return CertificateEvidence(
-        issuer=_der(cert, 8) or _raw(cert, 1),
+        issuer=_der(claims, 8) or _raw(claims, 1),
         identity=san_identity(cert),
         repository=repository,
-        workflow_ref=_der(cert, 9),
-        build_config_uri=_der(cert, 18),
-        ref=_der(cert, 14) or _raw(cert, 6),
-        commit=_der(cert, 13) or _raw(cert, 3),
-        runner_environment=_der(cert, 11),
-        trigger=_der(cert, 20) or _raw(cert, 2),
-        run_url=_der(cert, 21),
+        workflow_ref=_der(claims, 9),
+        build_config_uri=_der(claims, 18),
+        ref=_der(claims, 14) or _raw(claims, 6),
+        commit=_der(claims, 13) or _raw(claims, 3),
+        runner_environment=_der(claims, 11),
+        trigger=_der(claims, 20) or _raw(claims, 2),
+        run_url=_der(claims, 21),
     )

@@ -19,6 +19,7 @@ the rules for untrusted remote services live, once:
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
 import ipaddress
 import json
@@ -178,8 +179,13 @@ class HttpClient:
 
             session = requests.Session()
             session.headers["User-Agent"] = USER_AGENT
-            # trust_env stays on so proxies and CA bundles from the environment work; ~/.netrc
-            # credentials are kept out by an explicit no-op auth on every request instead.
+            # The environment's proxies and CA bundle are honoured, but resolved here (CA
+            # bundle) and once per host (proxies) rather than by requests on every request,
+            # which rescans os.environ each time; trust_env off also keeps ~/.netrc out.
+            session.trust_env = False
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle:
+                session.verify = bundle
             self._session = session
         return self._session
 
@@ -432,6 +438,7 @@ class HttpClient:
             try:
                 response = self.session.get(
                     current,
+                    proxies=_proxies_for(current),
                     headers=hop_headers,
                     stream=True,
                     allow_redirects=False,
@@ -646,6 +653,19 @@ def _chunks(response: requests.Response) -> Iterator[bytes]:
         if not chunk:
             return
         yield chunk
+
+
+@functools.lru_cache(maxsize=256)
+def _proxies_for_origin(scheme: str, netloc: str) -> tuple[tuple[str, str], ...]:
+    from requests.utils import get_environ_proxies
+
+    return tuple(sorted(get_environ_proxies(f"{scheme}://{netloc}/").items()))
+
+
+def _proxies_for(url: str) -> dict[str, str]:
+    """The environment's proxies for ``url`` (HTTPS_PROXY, NO_PROXY ...), cached per origin."""
+    parts = urlsplit(url)
+    return dict(_proxies_for_origin(parts.scheme, parts.netloc))
 
 
 def _no_auth(request: Any) -> Any:
