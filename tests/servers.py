@@ -174,6 +174,10 @@ class LoopbackServer:
         if route.redirect_to is not None:
             self._send(handler, 302, b"", "text/plain", {"Location": route.redirect_to})
             return
+        etag = route.headers.get("ETag")
+        if etag is not None and handler.headers.get("If-None-Match") == etag:
+            self._send(handler, 304, b"", route.content_type, {"ETag": etag})
+            return
         if route.respond is not None:
             status, answer, content_type = route.respond(request_body)
             self._send(handler, status, answer, content_type, dict(route.headers))
@@ -328,9 +332,15 @@ class FakeIndex:
                     for f in files
                 ],
             }
+        body = json.dumps(page).encode()
+        # As PyPI serves simple pages: a validator and a short max-age.
+        cache_headers = {
+            "ETag": f'"{hashlib.sha256(body).hexdigest()[:16]}"',
+            "Cache-Control": "max-age=600, public",
+        }
         self.server.route(
             self.simple_path(project),
-            Route(body=json.dumps(page).encode(), content_type=SIMPLE_JSON),
+            Route(body=body, content_type=SIMPLE_JSON, headers=cache_headers),
         )
         for f in files:
             self.server.route(self.file_path(f.filename), Route(body=f.content))

@@ -37,7 +37,7 @@ from urllib.parse import urljoin, urlsplit
 from verifier import __version__
 from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
 from verifier.secrets import Secret
-from verifier.store import ResponseStore, response_key
+from verifier.store import ResponseStore, max_age, response_key
 
 if TYPE_CHECKING:
     import requests
@@ -323,7 +323,16 @@ class HttpClient:
             result = HttpResponse(
                 url=final, status=status, headers=response_headers, content=sink.data()
             )
-            if self.cache is not None and cache != "none":
+            reusable = cache == "immutable" or (
+                cache == "revalidate"
+                and (
+                    response_headers.get("etag") is not None
+                    or max_age(response_headers.get("cache-control")) is not None
+                )
+            )
+            if self.cache is not None and reusable:
+                # Without a validator or a max-age a stored page could never be reused: skip
+                # the write instead of paying for it on every run.
                 self.cache.save(
                     key,
                     url=final,

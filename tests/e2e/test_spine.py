@@ -541,3 +541,42 @@ def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for line in ("0  verified", "1  failed", "2  unverifiable", "3  usage error"):
         assert line in out
+
+
+def test_second_run_reuses_the_cache_but_rehashes_files(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    serve_sdist(index, material)
+    first = verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO)
+    assert first.code == 0
+    before = len(index.server.requests)
+    second = verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO)
+    assert second.code == 0, second.out
+    again = index.server.paths_requested()[before:]
+    # The page is fresh (max-age), the provenance immutable, the file re-hashed from disk.
+    assert index.simple_path("pypi-attestations") not in again
+    assert index.provenance_path("pypi-attestations", "0.0.19", SDIST) not in again
+    assert index.file_path(SDIST) not in again
+    assert "sha256 matches the index (cached copy re-hashed)" in second.out
+
+
+def test_stale_page_is_revalidated_with_its_etag(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    serve_sdist(index, material)
+    route = index.server.routes[index.simple_path("pypi-attestations")]
+    route.headers["Cache-Control"] = "max-age=0"
+    assert (
+        verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO).code == 0
+    )
+    before = len(index.server.requests)
+    assert (
+        verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO).code == 0
+    )
+    revalidations = [
+        r
+        for r in index.server.requests[before:]
+        if r.path == index.simple_path("pypi-attestations")
+    ]
+    assert len(revalidations) == 1
+    assert revalidations[0].headers.get("If-None-Match") == route.headers["ETag"]
