@@ -45,7 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.conftest import SECRET_ENV, Material, _fetch_material  # noqa: E402
+from _measure import Sample, Scratch, measure  # noqa: E402
+
+from tests.conftest import Material, _fetch_material  # noqa: E402
 from tests.servers import DistFile, FakeIndex, LoopbackServer  # noqa: E402
 from tests.sigstore_local import GITHUB_ISSUER, GitHubClaims, LocalSigstore  # noqa: E402
 
@@ -69,76 +71,6 @@ REAL_IDENTITY = f"{REAL_REPO}/.github/workflows/release.yml@refs/tags/v0.0.19"
 
 
 # -- measuring one child (the same helper as bench_spine.py) ------------------------------------
-
-
-@dataclass(frozen=True)
-class Sample:
-    seconds: float
-    max_rss_kb: int
-    code: int
-    out: str
-    err: str
-
-
-class Scratch:
-    """Fresh, empty directories under one temporary root (removed at the end)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._count = 0
-
-    def fresh(self, prefix: str) -> Path:
-        self._count += 1
-        path = self.root / f"{prefix}-{self._count}"
-        path.mkdir(parents=True)
-        return path
-
-    def env(self) -> dict[str, str]:
-        """The caller's environment with empty XDG directories and no tokens."""
-        home = self.fresh("xdg")
-        env = dict(os.environ)
-        for var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
-            env[var] = str(home / var.lower())
-        for var in (*SECRET_ENV, "VERIFY_RELEASE_INDEX_URL"):
-            env.pop(var, None)
-        return env
-
-
-# On Linux a child's ru_maxrss starts at the peak RSS of the process that forked it, and this
-# script holds sigstore, pydantic and 400 signed files. The fork therefore happens in a slim
-# helper (python -I -S, about 8 MB), which spawns the command, reaps it with os.wait4 and
-# writes wall time, exit code and ru_maxrss to a file. See bench_spine.py.
-_SPAWN_HELPER = """\
-import os, sys, time
-result, argv = sys.argv[1], sys.argv[2:]
-start = time.perf_counter()
-pid = os.posix_spawn(argv[0], argv, os.environ)
-_, status, usage = os.wait4(pid, 0)
-elapsed = time.perf_counter() - start
-with open(result, "w") as handle:
-    handle.write(f"{elapsed!r} {os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
-"""
-
-
-def measure(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Sample:
-    """Run ``argv`` once; wall time from spawn to reap, and that child's own peak RSS."""
-    with (
-        tempfile.TemporaryFile() as out,
-        tempfile.TemporaryFile() as err,
-        tempfile.NamedTemporaryFile("r", suffix=".result") as result,
-    ):
-        helper = [sys.executable, "-I", "-S", "-c", _SPAWN_HELPER, result.name, *argv]
-        subprocess.run(helper, stdout=out, stderr=err, env=env, cwd=cwd, check=True)
-        seconds, code, max_rss_kb = result.read().split()
-        out.seek(0)
-        err.seek(0)
-        return Sample(
-            seconds=float(seconds),
-            max_rss_kb=int(max_rss_kb),  # kilobytes on Linux
-            code=int(code),
-            out=out.read().decode(errors="replace"),
-            err=err.read().decode(errors="replace"),
-        )
 
 
 def last_line(sample: Sample) -> str:
