@@ -45,6 +45,13 @@ if TYPE_CHECKING:
 _logger = logging.getLogger(__name__)
 
 USER_AGENT = f"verify-release/{__version__}"
+_BASE_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept-Encoding": "gzip, deflate",
+    "Accept": "*/*",
+    "Connection": "keep-alive",
+}
+"""What requests' default session headers would add, with our User-Agent."""
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 """Cap for JSON/HTML bodies: the largest PyPI simple pages are a few MB."""
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
@@ -178,7 +185,12 @@ class HttpClient:
             import requests
 
             session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
+            # Every request carries its full headers (see _BASE_HEADERS) and its proxies, so
+            # the session holds none: requests then skips merging per-session settings, which
+            # on Python < 3.12 costs several slow runtime-protocol isinstance checks per GET.
+            session.headers = None  # type: ignore[assignment]
+            session.params = None  # type: ignore[assignment]
+            session.proxies = None  # type: ignore[assignment]
             # The environment's proxies and CA bundle are honoured, but resolved here (CA
             # bundle) and once per host (proxies) rather than by requests on every request,
             # which rescans os.environ each time; trust_env off also keeps ~/.netrc out.
@@ -440,7 +452,7 @@ class HttpClient:
         current = url
         while True:
             started = time.monotonic()
-            hop_headers = dict(headers)
+            hop_headers = {**_BASE_HEADERS, **headers}
             if token is not None and _same_origin_host(current, token.host):
                 # The token goes to its own host only: never to a redirect target elsewhere.
                 hop_headers["Authorization"] = f"Bearer {token.get()}"
