@@ -8,7 +8,7 @@ counts the same gap twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from verifier.git import TagSignature
 from verifier.models import Check, Finding, Outcome
@@ -137,7 +137,7 @@ def _tag_link(
     name: str,
     key: str,
     label: str,
-    value: object,
+    value: Callable[[TagSignature], str],
 ) -> Finding:
     if tag is None or not tag.good or not certs:
         return _link(
@@ -146,7 +146,7 @@ def _tag_link(
             f"{name}: certificate {label} == signed tag not proven (no verified signed "
             "tag or no verified certificate)",
         )
-    want = value(tag) if callable(value) else None
+    want = value(tag)
     for cert in certs:
         got = cert.evidence.get(key)
         if got is None:
