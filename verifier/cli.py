@@ -522,26 +522,30 @@ def _audit(
     import dataclasses
 
     args = session.args
-    rules = session.chain.policy
-    skip = "vulnerabilities" in rules.skip or (
-        session.policy_file is not None and "vulnerabilities" in session.policy_file.rules.skip
-    )
+    base = session.chain.policy
     auditable = [p for p in packages if p.skip_reason is None]
     if not auditable:
         return reports
-    if skip:
-        findings = [
-            Finding(
-                check=Check.VULNERABILITY,
-                outcome=Outcome.SKIPPED,
-                subject=f"{p.name}=={p.version}",
-                message="vulnerabilities not checked",
-                policy="--skip vulnerabilities",
-            )
-            for p in auditable
-        ]
-    elif args.evidence is not None:
-        findings = [
+
+    def skipped(package: PinnedPackage) -> bool:
+        # The command line, the policy file's global rules, or the package's own rules.
+        rules = base.for_package(package.name, session.policy_file)
+        return "vulnerabilities" in rules.skip
+
+    to_skip = [p for p in auditable if skipped(p)]
+    to_audit = [p for p in auditable if not skipped(p)]
+    findings = [
+        Finding(
+            check=Check.VULNERABILITY,
+            outcome=Outcome.SKIPPED,
+            subject=f"{p.name}=={p.version}",
+            message="vulnerabilities not checked",
+            policy="--skip vulnerabilities (command line or policy file)",
+        )
+        for p in to_skip
+    ]
+    if to_audit and args.evidence is not None:
+        findings += [
             Finding(
                 check=Check.VULNERABILITY,
                 outcome=Outcome.UNVERIFIABLE,
@@ -549,15 +553,15 @@ def _audit(
                 message="the vulnerability service cannot be asked without a network",
                 policy="vulnerabilities are checked unless --skip vulnerabilities",
             )
-            for p in auditable
+            for p in to_audit
         ]
-    else:
+    elif to_audit:
         from verifier.checks.vulns import audit
 
-        session.chain.progress(f"auditing {len(auditable)} packages for known vulnerabilities")
+        session.chain.progress(f"auditing {len(to_audit)} packages for known vulnerabilities")
         ignores = session.policy_file.ignores if session.policy_file else ()
-        findings = audit(
-            auditable, service=args.vuln_service, osv_url=args.osv_url, ignores=ignores
+        findings += audit(
+            to_audit, service=args.vuln_service, osv_url=args.osv_url, ignores=ignores
         )
     by_label: dict[str, list[Finding]] = {}
     for finding in findings:

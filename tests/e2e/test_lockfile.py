@@ -276,3 +276,45 @@ def test_real_uv_lock_with_one_pin_changed_fails_at_that_line(
     assert "is not one the index publishes for rfc8785==0.1.2" in result.out
     assert f"got:      sha256:{'f' * 64}" in result.out
     assert real not in result.out.split("got:")[1].splitlines()[0]
+
+
+def test_a_package_can_skip_the_vulnerability_audit_in_the_policy_file(
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+    material: Material,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    serve_all(index, material)
+    policy = tmp_path / "verify-release.toml"
+    policy.write_text('[packages.gitlab-oidc-project]\nskip = ["vulnerabilities"]\n')
+    osv_server = LoopbackServer()
+    try:
+        osv = FakeOSV(osv_server)
+        lock = write_lock(tmp_path / "requirements.txt", material)
+        result = lock_run(
+            capsys,
+            index,
+            tmp_path,
+            lock,
+            "--skip",
+            "bundles",
+            "--skip",
+            "tags",
+            "--osv-url",
+            osv.query_url,
+            "--policy",
+            str(policy),
+            "--format",
+            "json",
+        )
+    finally:
+        osv_server.close()
+    assert result.code == 0, result.out
+    vulns = {
+        r["subject"]: [f["outcome"] for f in r["findings"] if f["check"] == "vulnerability"]
+        for r in result.json()["releases"]
+    }
+    assert vulns["gitlab-oidc-project==0.0.3"] == ["skipped"]
+    assert vulns["pypi-attestations==0.0.19"] == ["verified"]
