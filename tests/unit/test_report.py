@@ -336,15 +336,18 @@ def test_failed_package_result() -> None:
     }
 
 
-def test_unverifiable_package_without_location_gets_a_logical_location() -> None:
+def test_unverifiable_package_without_location_gets_a_pseudo_path_and_a_logical_location() -> None:
     result = _results(_sarif(sample_report()))["gone==2.0"]
     assert result["level"] == "warning"
     assert result["ruleId"] == "verify-release/attestation"
     assert result["locations"] == [
         {
+            "physicalLocation": {
+                "artifactLocation": {"uri": "gone==2.0", "uriBaseId": "%SRCROOT%"}
+            },
             "logicalLocations": [
                 {"name": "gone", "fullyQualifiedName": "gone==2.0", "kind": "package"}
-            ]
+            ],
         }
     ]
     assert result["message"]["text"] == (

@@ -178,9 +178,13 @@ def _location(label: str, findings: list[Finding], worst: Outcome) -> dict[str, 
     ranked = sorted(findings, key=lambda f: f.outcome is not worst)
     where = next((f.location for f in ranked if f.location), None)
     if where is None:
+        # A release named on the command line has no file to point at. GitHub code scanning
+        # refuses a whole upload if any result lacks a physical location, so the package is
+        # given a pseudo-path (its pin) as well as its logical location.
         name = label.split("==", 1)[0]
         return {
-            "logicalLocations": [{"name": name, "fullyQualifiedName": label, "kind": "package"}]
+            "physicalLocation": {"artifactLocation": {"uri": label, "uriBaseId": "%SRCROOT%"}},
+            "logicalLocations": [{"name": name, "fullyQualifiedName": label, "kind": "package"}],
         }
     path, line = parse_location(where)
     physical: dict[str, Any] = {"artifactLocation": artifact_location(path)}
