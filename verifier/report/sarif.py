@@ -13,9 +13,9 @@ taken (and keep reopening it on every run). Their counts are in the result-free 
 
 Locations come from ``Finding.location`` (``path:line`` in the lockfile). A relative path becomes
 a ``%SRCROOT%``-relative URI with forward slashes; an absolute one a ``file:`` URI. A package
-without any location (a pin given on the command line) gets a logical location naming it;
-GitHub code scanning only ingests results with a physical location, so such logs are for other
-SARIF consumers.
+without any location (a pin given on the command line) gets a logical location naming it and,
+because GitHub code scanning refuses results without a physical location, a pseudo-path: its
+pin (``NAME==VERSION``) under ``%SRCROOT%``.
 """
 
 from __future__ import annotations
