@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from packaging.utils import NormalizedName
 
 from verifier.errors import PolicyError
+from verifier.models import Outcome
 
 ALLOWABLE_MISSING = ("attestations", "bundles", "tags")
 REQUIRABLE = ("bundles", "tags")
@@ -177,6 +178,18 @@ class Policy:
         if kind in self.allow_missing:
             return f"--allow-missing {kind}: missing {kind} are tolerated"
         return f"{kind} are required (default); --allow-missing {kind} tolerates their absence"
+
+    def missing_outcome(self, kind: str) -> tuple[Outcome, str]:
+        """The one rule for absent evidence of ``kind``, and the sentence that names it.
+
+        Required (``--require``) is FAILED, and wins over a tolerance: fail closed when the
+        two contradict. Tolerated (``--allow-missing``) is SKIPPED; otherwise UNVERIFIABLE.
+        """
+        if kind in self.required:
+            return Outcome.FAILED, f"--require {kind}"
+        if kind in self.allow_missing:
+            return Outcome.SKIPPED, self.missing_rule(kind)
+        return Outcome.UNVERIFIABLE, self.missing_rule(kind)
 
     def for_package(
         self,

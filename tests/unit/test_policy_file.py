@@ -228,3 +228,15 @@ def test_any_text_loads_or_raises_policy_error(tmp_path: Path, text: str) -> Non
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     with contextlib.suppress(VerifierError):
         load_policy_file(path)
+
+
+def test_missing_evidence_has_one_rule_and_require_wins() -> None:
+    from verifier.models import Outcome
+
+    assert Policy().missing_outcome("tags")[0] is Outcome.UNVERIFIABLE
+    assert Policy(allow_missing=frozenset({"tags"})).missing_outcome("tags") == (
+        Outcome.SKIPPED,
+        "--allow-missing tags: missing tags are tolerated",
+    )
+    both = Policy(allow_missing=frozenset({"bundles"}), required=frozenset({"bundles"}))
+    assert both.missing_outcome("bundles") == (Outcome.FAILED, "--require bundles")

@@ -148,13 +148,9 @@ class AttestationChecker:
                 policy="pinned publisher: a package that stops being attested fails; if "
                 "intended, remove its [publishers] entry or run `verify-release pin` again",
             )
-        allowed = "attestations" in policy.allow_missing
+        outcome, rule = policy.missing_outcome("attestations")
         return Finding(
-            check=Check.ATTESTATION,
-            outcome=Outcome.SKIPPED if allowed else Outcome.UNVERIFIABLE,
-            subject=filename,
-            message=reason,
-            policy=policy.missing_rule("attestations"),
+            check=Check.ATTESTATION, outcome=outcome, subject=filename, message=reason, policy=rule
         )
 
     # -- internals ----------------------------------------------------------------------------

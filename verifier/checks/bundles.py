@@ -213,12 +213,10 @@ class BundleChecker:
         self, files: Sequence[ReleaseFile], message: str, policy: Policy, *, missing: bool
     ) -> list[Finding]:
         """One finding per file when the release (or repository) cannot be used."""
-        allowed = missing and "bundles" in policy.allow_missing
-        outcome = Outcome.SKIPPED if allowed else Outcome.UNVERIFIABLE
-        rule = policy.missing_rule("bundles") if missing else "the GitHub API must answer"
-        if "bundles" in policy.required and not allowed and missing:
-            outcome = Outcome.FAILED
-            rule = "--require bundles"
+        if missing:
+            outcome, rule = policy.missing_outcome("bundles")
+        else:
+            outcome, rule = Outcome.UNVERIFIABLE, "the GitHub API must answer"
         return [
             Finding(
                 check=Check.BUNDLE,

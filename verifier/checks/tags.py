@@ -188,20 +188,6 @@ def check_tag(
 
 
 def missing_tag(subject: str, message: str, policy: Policy) -> Finding:
-    """No tag to check: FAILED when required, SKIPPED when tolerated, else UNVERIFIABLE."""
-    if "tags" in policy.required:
-        return Finding(
-            check=Check.TAG,
-            outcome=Outcome.FAILED,
-            subject=subject,
-            message=message,
-            policy="--require tags",
-        )
-    allowed = "tags" in policy.allow_missing
-    return Finding(
-        check=Check.TAG,
-        outcome=Outcome.SKIPPED if allowed else Outcome.UNVERIFIABLE,
-        subject=subject,
-        message=message,
-        policy=policy.missing_rule("tags"),
-    )
+    """No tag to check: judged by ``Policy.missing_outcome``."""
+    outcome, rule = policy.missing_outcome("tags")
+    return Finding(check=Check.TAG, outcome=outcome, subject=subject, message=message, policy=rule)
