@@ -33,3 +33,23 @@ class AcceptAnyCertificate:
 
     def verify(self, cert: Any) -> None:
         """Accept: the question asked with this policy is about the signature, not the signer."""
+
+
+def signature_sound(verifier: Any, bundle: Any, *, sha256: str | None = None) -> bool:
+    """Whether ``bundle`` verifies under ``verifier`` whoever signed it (explanations only).
+
+    DSSE bundles carry their own payload; a message signature needs the artifact's ``sha256``.
+    Any error, including what malformed material provokes deep in sigstore, means "no".
+    """
+    try:
+        if sha256 is None:
+            verifier.verify_dsse(bundle, AcceptAnyCertificate())
+        else:
+            from sigstore.hashes import Hashed
+            from sigstore_models.common.v1 import HashAlgorithm
+
+            hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(sha256))
+            verifier.verify_artifact(hashed, bundle, AcceptAnyCertificate())
+    except Exception:
+        return False
+    return True

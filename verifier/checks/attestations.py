@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from verifier.certificates import GITHUB_ACTIONS_ISSUER, GITLAB_ISSUER, evidence
-from verifier.checks import AcceptAnyCertificate, CheckFailure
+from verifier.checks import CheckFailure, signature_sound
 from verifier.errors import UsageError, one_line
 from verifier.models import CertificateEvidence, Check, Finding, Outcome
 from verifier.policy import ExpectedPublisher, Policy
@@ -310,13 +310,13 @@ class AttestationChecker:
         and can never turn a refusal into an acceptance.
         """
         detail = one_line(exc)
-        if _verifies(self._verifier, bundle):
+        if signature_sound(self._verifier, bundle):
             # Sound signature and chain: the identity policy is what refused it.
             message = "the certificate's identity does not match the expected publisher"
             if "<Extension" not in detail:
                 message += f" ({detail})"
             return CheckFailure(message, expected=want, actual=_describe_cert(cert))
-        if self._staging is not None and _verifies(self._staging.verifier, bundle):
+        if self._staging is not None and signature_sound(self._staging.verifier, bundle):
             return CheckFailure(
                 "signed by Sigstore's *staging* instance, which is test infrastructure, "
                 "not production; refusing it",
@@ -369,15 +369,6 @@ class AttestationChecker:
         if expected.kind == "GitHub":
             return GitHubPublisher(repository=repository, workflow=workflow)._as_policy(), want
         return GitLabPublisher(repository=repository, workflow_filepath=workflow)._as_policy(), want
-
-
-def _verifies(verifier: Verifier, bundle: Any) -> bool:
-    """Whether ``bundle`` is cryptographically sound under ``verifier``, whoever signed it."""
-    try:
-        verifier.verify_dsse(bundle, AcceptAnyCertificate())
-    except Exception:  # VerificationError, or anything malformed material provokes
-        return False
-    return True
 
 
 def _describe_record(record: Any) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verifier.certificates import GITHUB_ACTIONS_ISSUER, evidence
-from verifier.checks import AcceptAnyCertificate, CheckFailure
+from verifier.checks import CheckFailure, signature_sound
 from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError, one_line
 from verifier.models import CertificateEvidence, Check, Finding, Outcome, ReleaseFile
 from verifier.policy import Policy
@@ -120,21 +120,6 @@ def verify_bundle(
     return cert
 
 
-def _verify_any(verifier: Verifier, bundle: Any, digest: str, is_dsse: bool) -> bool:
-    from sigstore.hashes import Hashed
-    from sigstore_models.common.v1 import HashAlgorithm
-
-    try:
-        if is_dsse:
-            verifier.verify_dsse(bundle, AcceptAnyCertificate())
-        else:
-            hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest))
-            verifier.verify_artifact(hashed, bundle, AcceptAnyCertificate())
-    except Exception:  # VerificationError, or anything malformed material provokes
-        return False
-    return True
-
-
 def _explain(
     verifier: Verifier,
     bundle: Any,
@@ -148,14 +133,15 @@ def _explain(
 ) -> CheckFailure:
     """Wrong signer, staging signer, or broken signature/other artifact: say which."""
     detail = one_line(exc)
-    if _verify_any(verifier, bundle, digest, is_dsse):
+    sha256 = None if is_dsse else digest  # a DSSE bundle carries its own payload
+    if signature_sound(verifier, bundle, sha256=sha256):
         got = f"identity {cert.identity}, issuer {cert.issuer}"
         return CheckFailure(
             f"the bundle was signed by someone else ({detail})",
             expected=identity.describe(),
             actual=got,
         )
-    if staging is not None and _verify_any(staging.verifier, bundle, digest, is_dsse):
+    if staging is not None and signature_sound(staging.verifier, bundle, sha256=sha256):
         return CheckFailure(
             "signed by Sigstore's *staging* instance, not production",
             expected="a certificate chaining to the production Fulcio root",
