@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _measure import Sample, Scratch, measure  # noqa: E402
+from _measure import Sample, Scratch, compile_project, measure  # noqa: E402
 
 from tests.conftest import Material, _fetch_material  # noqa: E402
 from tests.e2e.helpers import base_args  # noqa: E402
@@ -467,6 +467,7 @@ def bench_imports(scratch: Scratch) -> None:
 def main() -> int:
     started = time.perf_counter()
     header()
+    compile_project()
     material = Material(_fetch_material())
     with tempfile.TemporaryDirectory(prefix="bench-spine-") as tmp:
         scratch = Scratch(Path(tmp))

@@ -108,6 +108,12 @@ class Chain:
         other.policy = policy
         return other
 
+    def with_attestations(self, attestations: AttestationChecker) -> Chain:
+        """The same collaborators with another attestation checker (worker processes)."""
+        other = copy.copy(self)
+        other.attestations = attestations
+        return other
+
     # -- identity ----------------------------------------------------------------------------
 
     def choose_identity(
@@ -475,38 +481,64 @@ class LockfileRun:
     only a file's name and digest, so no distribution whose pin is published is downloaded.
     """
 
-    def __init__(self, chain: Chain, *, policy_file: PolicyFile | None, jobs: int) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        *,
+        policy_file: PolicyFile | None,
+        jobs: int,
+        processes: int | None = None,
+    ) -> None:
+        """Set up a run; nothing is fetched yet.
+
+        ``jobs``: threads doing network work. ``processes``: verification worker processes
+        (None: one fewer than the cores for lockfiles of ``workers.MIN_FILES`` files or more;
+        0: verify in this process).
+        """
         self.chain = chain
         self.policy_file = policy_file
         self.jobs = max(1, jobs)
+        self.processes = processes
+        self.processes_used = 0
+        """How many worker processes the last ``run`` verified with."""
+        self.in_process_reason: str | None = None
+        """Why the last ``run`` verified in-process although workers were wanted."""
 
     def run(self, lock: Lockfile) -> list[ReleaseReport]:
         """One report per package, in lockfile order."""
         from concurrent.futures import ThreadPoolExecutor
 
+        from verifier.workers import VerificationPool, default_processes
+
         total = len(lock.packages)
         done = 0
         lock_ = threading.Lock()
+        files = sum(len(pkg.files) for pkg in lock.packages if pkg.skip_reason is None)
+        wanted = default_processes(files) if self.processes is None else self.processes
+        # The workers are forked before the network threads exist (see verifier.workers).
+        with VerificationPool(self.chain.attestations, wanted) as workers:
+            self.processes_used = workers.processes
+            self.in_process_reason = workers.reason
+            chain = self.chain.with_attestations(workers.checker)
 
-        def one(pkg: PinnedPackage) -> ReleaseReport:
-            nonlocal done
-            report = self.package(pkg)
-            with lock_:
-                done += 1
-                self.chain.progress(f"[{done}/{total}] {pkg.name}=={pkg.version}")
-            return report
+            def one(pkg: PinnedPackage) -> ReleaseReport:
+                nonlocal done
+                report = self.package(pkg, chain)
+                with lock_:
+                    done += 1
+                    chain.progress(f"[{done}/{total}] {pkg.name}=={pkg.version}")
+                return report
 
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            return list(pool.map(one, lock.packages))
+            with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+                return list(pool.map(one, lock.packages))
 
-    def package(self, pkg: PinnedPackage) -> ReleaseReport:
+    def package(self, pkg: PinnedPackage, base: Chain | None = None) -> ReleaseReport:
         """Lockfile pins, attestations (and bundles/tags) for one pinned package."""
         label = f"{pkg.name}=={pkg.version}" if pkg.version else f"{pkg.name} ({pkg.source})"
         where = str(pkg.location)
-        policy = self.chain.policy.for_package(
-            pkg.name, self.policy_file, pkg.attestation_identities
-        )
-        chain = self.chain.with_policy(policy)
+        base = base or self.chain
+        policy = base.policy.for_package(pkg.name, self.policy_file, pkg.attestation_identities)
+        chain = base.with_policy(policy)
         if pkg.skip_reason is not None:
             finding = Finding(
                 check=Check.LOCKFILE,

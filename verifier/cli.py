@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from verifier.lockfiles import PinnedPackage
     from verifier.policy import Policy, PolicyFile
 
+_logger = logging.getLogger("verifier")
+
 _EPILOG = """\
 what is checked, for every file of the release:
   index-hash   the file is downloaded and its sha256 recomputed; it must equal the digest the
@@ -278,7 +280,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="N",
         type=int,
         default=8,
-        help="packages verified in parallel for --lockfile (default: 8)",
+        help="packages fetched in parallel for --lockfile (default: 8)",
+    )
+    sources.add_argument(
+        "--verify-processes",
+        metavar="N",
+        type=int,
+        default=None,
+        help="worker processes that verify signatures for --lockfile (default: one fewer than "
+        "the CPU cores, for 8 or more files; 0 verifies in this process). Verification is CPU "
+        "work, so threads alone cannot use more than one core; workers are forked on Linux",
     )
     sources.add_argument(
         "--no-cache",
@@ -404,6 +415,8 @@ class _Session:
             raise UsageError("--timeout must be a positive number of seconds")
         if args.jobs < 1:
             raise UsageError("--jobs must be at least 1")
+        if args.verify_processes is not None and args.verify_processes < 0:
+            raise UsageError("--verify-processes must be 0 or more")
         self.args = args
         for flag, value in (
             ("--allowed-signers", args.allowed_signers),
@@ -489,8 +502,18 @@ class _Session:
             from verifier.lockfiles import parse_lockfile
 
             lock = parse_lockfile(args.lockfile, args.lockfile_format)
-            run = LockfileRun(self.chain, policy_file=self.policy_file, jobs=args.jobs)
-            return run.run(lock), list(lock.packages)
+            run = LockfileRun(
+                self.chain,
+                policy_file=self.policy_file,
+                jobs=args.jobs,
+                processes=args.verify_processes,
+            )
+            reports = run.run(lock)
+            if run.processes_used:
+                _logger.info("verified with %d worker processes", run.processes_used)
+            elif run.in_process_reason:
+                _logger.info("verified in-process: %s", run.in_process_reason)
+            return reports, list(lock.packages)
         target: str = args.target
         local = "==" not in target and (os.sep in target or target.endswith(_DIST_SUFFIXES))
         if local:
