@@ -738,6 +738,30 @@ def test_requirements_random_words(text: str) -> None:
     check_never_crashes("requirements", text)
 
 
+OPTION_PIECES = st.sampled_from(
+    ["--hash=sha256:", "ab12", " ", "\t", "\\", '"', "'", "\u00a0", "\x0b", "#", "=", "-", "é"]
+)
+
+
+@given(st.one_of(st.text(), st.lists(OPTION_PIECES, max_size=20).map("".join)))
+def test_the_fast_option_split_is_exactly_shlex(text: str) -> None:
+    """Options text split without shlex only where shlex would split it the same way."""
+    import shlex
+
+    from verifier.lockfiles.requirements import _NOT_PLAIN
+
+    if _NOT_PLAIN.search(text) is None:
+        assert text.split() == shlex.split(text)
+
+
+def test_a_long_unbalanced_options_line_fails_cleanly(tmp_path: Path) -> None:
+    """A regression guard: an earlier fast-path regex backtracked exponentially on this."""
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("pkg==1.0 --hash=sha256:" + "a" * 5000 + "'\n")
+    with pytest.raises(LockfileError, match="cannot split the options"):
+        parse_lockfile(lock, "requirements")
+
+
 @given(st.sampled_from(sorted(PARSERS)), st.text())
 def test_toml_parsers_random_text(kind: str, text: str) -> None:
     check_never_crashes(kind, text)
