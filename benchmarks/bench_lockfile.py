@@ -6,17 +6,20 @@ Run from anywhere with the project's virtualenv::
 
 One run measures, side by side: ``verify-release --lockfile`` on a hash-pinned requirements
 file of 200 synthetic packages (one wheel and one sdist each) served by the loopback index with
-PEP 740 provenance signed by one local Sigstore stack (cold cache, ``--jobs 8`` and
-``--jobs 1``, against the loopback index as it is and against one that waits 20 ms before
-every answer), and the per-file way of verifying today (``sigstore verify identity`` on a
-sample of the same files, ``pypi-attestations verify`` on real production material), with the
-per-file costs extrapolated to 400 files. Then it times the parts of one serial lockfile run
-in-process, and profiles one run with the table's arguments.
+PEP 740 provenance signed by one local Sigstore stack (cold cache, ``--jobs 8`` with and
+without verification worker processes and ``--jobs 1``, warm cache, against the loopback index
+as it is and against one that waits 20 ms before every answer), and the per-file way of
+verifying today (``sigstore verify identity`` on a sample of the same files,
+``pypi-attestations verify`` on real production material), with the per-file costs
+extrapolated to 400 files. It also sums the memory of verify-release's process tree in one
+untimed run. Then it times the parts of one serial lockfile run in one process, and profiles
+one run with the table's arguments.
 
 Every figure printed is measured in this run; nothing is hard-coded. Each command is a fresh
 subprocess with its own empty XDG cache/data/config directories, timed wall-clock from spawn to
 reap, with its peak RSS read from the rusage ``os.wait4`` returns for that one child (the same
-helper as bench_spine.py).
+helper as bench_spine.py). The bytecode of ``verifier/`` is compiled first, as a wheel install
+does.
 
 See benchmarks/README.md for what each row means and the figures of a reference run.
 """
