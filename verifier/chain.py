@@ -499,10 +499,6 @@ class LockfileRun:
         self.policy_file = policy_file
         self.jobs = max(1, jobs)
         self.processes = processes
-        self.processes_used = 0
-        """How many worker processes the last ``run`` verified with."""
-        self.in_process_reason: str | None = None
-        """Why the last ``run`` verified in-process although workers were wanted."""
 
     def run(self, lock: Lockfile) -> list[ReleaseReport]:
         """One report per package, in lockfile order."""
@@ -517,8 +513,6 @@ class LockfileRun:
         wanted = default_processes(files) if self.processes is None else self.processes
         # The workers are forked before the network threads exist (see verifier.workers).
         with VerificationPool(self.chain.attestations, wanted) as workers:
-            self.processes_used = workers.processes
-            self.in_process_reason = workers.reason
             chain = self.chain.with_attestations(workers.checker)
 
             def one(pkg: PinnedPackage) -> ReleaseReport:
@@ -532,11 +526,13 @@ class LockfileRun:
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
                 return list(pool.map(one, lock.packages))
 
-    def package(self, pkg: PinnedPackage, base: Chain | None = None) -> ReleaseReport:
-        """Lockfile pins, attestations (and bundles/tags) for one pinned package."""
+    def package(self, pkg: PinnedPackage, base: Chain) -> ReleaseReport:
+        """Lockfile pins, attestations (and bundles/tags) for one pinned package.
+
+        ``base`` is the run's chain (with the worker pool's checker, when there is one).
+        """
         label = f"{pkg.name}=={pkg.version}" if pkg.version else f"{pkg.name} ({pkg.source})"
         where = str(pkg.location)
-        base = base or self.chain
         policy = base.policy.for_package(pkg.name, self.policy_file, pkg.attestation_identities)
         chain = base.with_policy(policy)
         if pkg.skip_reason is not None:

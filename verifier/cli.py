@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from verifier.lockfiles import PinnedPackage
     from verifier.policy import Policy, PolicyFile
 
-_logger = logging.getLogger("verifier")
-
 _EPILOG = """\
 what is checked, for every file of the release:
   index-hash   the file is downloaded and its sha256 recomputed; it must equal the digest the
@@ -508,12 +506,7 @@ class _Session:
                 jobs=args.jobs,
                 processes=args.verify_processes,
             )
-            reports = run.run(lock)
-            if run.processes_used:
-                _logger.info("verified with %d worker processes", run.processes_used)
-            elif run.in_process_reason:
-                _logger.info("verified in-process: %s", run.in_process_reason)
-            return reports, list(lock.packages)
+            return run.run(lock), list(lock.packages)
         target: str = args.target
         local = "==" not in target and (os.sep in target or target.endswith(_DIST_SUFFIXES))
         if local:

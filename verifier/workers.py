@@ -20,6 +20,7 @@ bug and propagates, exactly as it would in-process (exit 4).
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -33,6 +34,8 @@ from verifier.models import Check, Finding, Outcome
 
 if TYPE_CHECKING:
     from verifier.policy import ExpectedPublisher, Policy
+
+_logger = logging.getLogger(__name__)
 
 MIN_FILES = 8
 """Below this many files a lockfile run verifies in-process: forking would save nothing."""
@@ -144,6 +147,7 @@ class VerificationPool:
             return
         self.reason = fork_unsafe_reason()
         if self.reason is not None:
+            _logger.info("verifying in-process: %s", self.reason)
             return
         import gc
         import multiprocessing
@@ -165,6 +169,7 @@ class VerificationPool:
         self._executor = executor
         self.processes = processes
         self.checker = PooledAttestationChecker(checker, executor)
+        _logger.info("verifying with %d worker processes", processes)
 
     def close(self) -> None:
         """Stop the workers (cancelling queued work when the run was interrupted)."""

@@ -89,7 +89,7 @@ def test_workers_and_in_process_give_the_same_report(
     lock = serve(index, material, tmp_path)
     pooled, pooled_log = verify(index, lock, tmp_path, "2")
     alone, alone_log = verify(index, lock, tmp_path, "0")
-    assert "verified with 2 worker processes" in pooled_log
+    assert "verifying with 2 worker processes" in pooled_log
     assert "worker processes" not in alone_log
     assert pooled["releases"] == alone["releases"]
     assert pooled["verdict"] == alone["verdict"] == "failed"
