@@ -23,7 +23,11 @@ from verifier.errors import UsageError, VerifierError
 from verifier.models import (
     EXIT_INTERNAL,
     EXIT_USAGE,
+    MISSING_ALLOWABLE,
+    REQUIRABLE,
+    SKIPPABLE,
     Check,
+    EvidenceKind,
     Finding,
     Outcome,
     ReleaseReport,
@@ -174,7 +178,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="KIND",
         action="append",
         default=[],
-        choices=["attestations", "bundles", "tags"],
+        choices=EvidenceKind.names(MISSING_ALLOWABLE),
         help="tolerate absent evidence of KIND (repeatable; KIND: attestations, bundles, "
         "tags). Absent evidence is then SKIPPED, and shown; evidence that exists must still "
         "verify",
@@ -184,7 +188,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="KIND",
         action="append",
         default=[],
-        choices=["bundles", "tags"],
+        choices=EvidenceKind.names(REQUIRABLE),
         help="make absent or unverified evidence of KIND (bundles, tags) FAILED instead of "
         "UNVERIFIABLE (repeatable)",
     )
@@ -193,7 +197,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="KIND",
         action="append",
         default=[],
-        choices=["bundles", "tags", "vulnerabilities"],
+        choices=EvidenceKind.names(SKIPPABLE),
         help="do not look for evidence of KIND (bundles, tags, vulnerabilities) at all; "
         "shown as SKIPPED",
     )

@@ -70,6 +70,35 @@ class Check(str, enum.Enum):
         return self.value
 
 
+class EvidenceKind(str, enum.Enum):
+    """A kind of evidence a policy can require, tolerate missing, or skip.
+
+    One enum serves argparse (``--require``/``--allow-missing``/``--skip``) and the policy
+    file, so the two can never disagree about which kinds exist.
+    """
+
+    ATTESTATIONS = "attestations"
+    BUNDLES = "bundles"
+    TAGS = "tags"
+    VULNERABILITIES = "vulnerabilities"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def names(cls, kinds: Iterable[EvidenceKind]) -> tuple[str, ...]:
+        """The kinds as the user types them."""
+        return tuple(k.value for k in kinds)
+
+
+MISSING_ALLOWABLE = (EvidenceKind.ATTESTATIONS, EvidenceKind.BUNDLES, EvidenceKind.TAGS)
+"""Kinds whose absence ``--allow-missing`` may tolerate."""
+REQUIRABLE = (EvidenceKind.BUNDLES, EvidenceKind.TAGS)
+"""Kinds ``--require`` may make mandatory (attestations are always required)."""
+SKIPPABLE = (EvidenceKind.BUNDLES, EvidenceKind.TAGS, EvidenceKind.VULNERABILITIES)
+"""Kinds ``--skip`` may leave unchecked."""
+
+
 @dataclass(frozen=True)
 class ReleaseFile:
     """One distribution file as the index describes it."""

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 from packaging.utils import NormalizedName
 
 from verifier.errors import PolicyError
-from verifier.models import Outcome
+from verifier.models import MISSING_ALLOWABLE, REQUIRABLE, SKIPPABLE, EvidenceKind, Outcome
 
-ALLOWABLE_MISSING = ("attestations", "bundles", "tags")
-REQUIRABLE = ("bundles", "tags")
+ALLOWABLE_MISSING = EvidenceKind.names(MISSING_ALLOWABLE)
 """Evidence kinds a user may declare optional with ``--allow-missing``."""
+REQUIRABLE_KINDS = EvidenceKind.names(REQUIRABLE)
 
 _SLUG = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 _FORGES = {"github.com": "GitHub", "gitlab.com": "GitLab"}
@@ -243,8 +243,8 @@ def publisher_from_identities(identities: tuple[dict[str, str], ...]) -> Expecte
 
 # -- policy files ------------------------------------------------------------------------------
 
-CHECK_KINDS = ("attestations", "bundles", "tags")
-SKIPPABLE = ("bundles", "tags", "vulnerabilities")
+CHECK_KINDS = ALLOWABLE_MISSING
+SKIPPABLE_KINDS = EvidenceKind.names(SKIPPABLE)
 PIN_BEGIN = (
     "# --- publisher pins: managed by `verify-release pin`; edit or re-pin to accept a change ---"
 )
@@ -341,8 +341,8 @@ def _rules(table: Mapping[str, object], path: Path, keys: list[str]) -> Rules:
         allow_missing=_kinds(
             table.get("allow-missing", []), CHECK_KINDS, path, [*keys, "allow-missing"]
         ),
-        require=_kinds(table.get("require", []), REQUIRABLE, path, [*keys, "require"]),
-        skip=_kinds(table.get("skip", []), SKIPPABLE, path, [*keys, "skip"]),
+        require=_kinds(table.get("require", []), REQUIRABLE_KINDS, path, [*keys, "require"]),
+        skip=_kinds(table.get("skip", []), SKIPPABLE_KINDS, path, [*keys, "skip"]),
     )
 
 
