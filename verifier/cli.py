@@ -1,4 +1,4 @@
-"""Command line: parse -> policy + clients -> chain -> render -> exit code.
+"""Command line: parse -> policy + clients -> pipeline -> render -> exit code.
 
 This is the only module that prints or exits. The report goes to stdout (or ``--output``);
 progress, warnings and errors go to stderr. Heavy libraries (sigstore, requests, pydantic) are
@@ -28,8 +28,6 @@ from verifier.models import (
     SKIPPABLE,
     Check,
     EvidenceKind,
-    Finding,
-    Outcome,
     ReleaseReport,
     Verdict,
 )
@@ -391,24 +389,30 @@ def _base_policy(args: argparse.Namespace) -> Policy:
 
 
 def _policy_file(args: argparse.Namespace) -> PolicyFile | None:
+    import dataclasses
+
     from verifier.policy import find_policy_file, load_policy_file
 
     if args.policy is not None:
         return load_policy_file(args.policy)
     found = find_policy_file(Path.cwd())
-    return load_policy_file(found) if found is not None else None
+    if found is None:
+        return None
+    # Named in every rule it contributes, with how it was found: an implicit file in the
+    # working directory changes the verdict, so the report must say which one did.
+    return dataclasses.replace(load_policy_file(found), found_implicitly=True)
 
 
 class _Session:
-    """Everything one run shares: trust root, HTTP client, caches, clients, the chain."""
+    """Everything one run shares: trust root, HTTP client, caches, clients, the pipeline."""
 
     def __init__(self, args: argparse.Namespace, *, record: Path | None = None) -> None:
-        from verifier.chain import Chain, SourceOptions
         from verifier.checks.attestations import AttestationChecker
         from verifier.checks.bundles import BundleChecker
         from verifier.checks.hashes import FileCache
         from verifier.github import GitHubClient
         from verifier.http import HttpClient, HttpConfig
+        from verifier.pipeline import Pipeline, SourceOptions
         from verifier.pypi import IndexClient
         from verifier.store import ResponseStore
         from verifier.trust import StagingDetector, load_custom, load_production
@@ -476,13 +480,18 @@ class _Session:
                 workdir=Path(self._workdir.name),
                 offline_git=args.evidence is not None,
             )
-            self.chain = Chain(
+            self.pipeline = Pipeline(
                 index=IndexClient(self.http, args.index_url),
                 cache=cache,
                 attestations=AttestationChecker(self.root.verifier, staging=staging),
                 policy=policy,
                 progress=(lambda _m: None) if args.quiet else _progress,
                 sources=sources,
+                policy_file=self.policy_file,
+                allow_unindexed={
+                    name: f"--allow-unindexed {name}"
+                    for name in getattr(args, "allow_unindexed", None) or ()
+                },
             )
         except BaseException:
             self.close()
@@ -492,103 +501,112 @@ class _Session:
         self.http.close()
         self._workdir.cleanup()
 
-    def releases(self) -> tuple[list[ReleaseReport], list[PinnedPackage]]:
-        """Run the chain on the target or lockfile; also return the packages to audit."""
-        from verifier.lockfiles import Location as LockLocation
-        from verifier.lockfiles import PinnedFile, PinnedPackage
+    def releases(self) -> list[tuple[ReleaseReport, PinnedPackage | None, Policy]]:
+        """Every subject through the one pipeline: (report, package to audit, its policy)."""
         from verifier.pypi import parse_pin
 
         args = self.args
+        pipeline = self.pipeline
         if args.lockfile is not None:
-            from verifier.chain import LockfileRun
             from verifier.lockfiles import parse_lockfile
+            from verifier.pipeline import LockfileRun
 
             lock = parse_lockfile(args.lockfile, args.lockfile_format)
-            run = LockfileRun(
-                self.chain,
-                policy_file=self.policy_file,
-                jobs=args.jobs,
-                processes=args.verify_processes,
-            )
-            return run.run(lock), list(lock.packages)
+            # Conflicting rules for any package are a usage error before any work is done.
+            for pkg in lock.packages:
+                pipeline.policy_for(pkg.name, pkg.attestation_identities)
+            run = LockfileRun(pipeline, jobs=args.jobs, processes=args.verify_processes)
+            return [
+                (report, audit, pipeline.policy_for(pkg.name, pkg.attestation_identities))
+                for (report, audit), pkg in zip(run.run(lock), lock.packages, strict=True)
+            ]
         target: str = args.target
         local = "==" not in target and (os.sep in target or target.endswith(_DIST_SUFFIXES))
         if local:
-            report = self.chain.verify_local(
+            if args.offline:
+                # Nothing is fetched for a local file under --offline: say so per kind, through
+                # the same rule as --skip, so --require with --offline is a visible conflict.
+                import dataclasses
+
+                kinds = ("bundles", "tags", "vulnerabilities")
+                pipeline.policy = dataclasses.replace(
+                    pipeline.policy,
+                    skip=pipeline.policy.skip | frozenset(kinds),
+                    sources={
+                        **{("skip", k): "--offline (nothing is fetched)" for k in kinds},
+                        **pipeline.policy.sources,
+                    },
+                )
+            subject = pipeline.resolve_local(
                 Path(target), provenance=args.provenance, offline=args.offline
             )
-            return [report], []
-        name, version = parse_pin(target)
-        if args.provenance is not None:
-            raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
-        self.chain.policy = self.chain.policy.for_package(name, self.policy_file)
-        report = self.chain.verify_pin(name, version)
-        pins = tuple(
-            PinnedFile(sha256=f.sha256, filename=f.filename) for f in report.files if f.sha256
-        )
-        package = PinnedPackage(
-            name=name, version=str(version), files=pins, location=LockLocation(target)
-        )
-        return [report], [package]
+        else:
+            name, version = parse_pin(target)
+            if args.provenance is not None:
+                raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
+            subject = pipeline.resolve_pin(name, version)
+        return [(pipeline.verify(subject), subject.audit, subject.policy)]
 
 
 _DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
 
 
 def _audit(
-    session: _Session, reports: list[ReleaseReport], packages: list[PinnedPackage]
+    session: _Session, runs: list[tuple[ReleaseReport, PinnedPackage | None, Policy]]
 ) -> list[ReleaseReport]:
-    """Known vulnerabilities (pip-audit) for every audited package, merged into its report."""
+    """Known vulnerabilities (pip-audit) for every audited package, judged into its report."""
     import dataclasses
 
+    from verifier.judge import judge
+    from verifier.models import CheckResult, EvidenceKind, Status
+
     args = session.args
-    base = session.chain.policy
-    auditable = [p for p in packages if p.skip_reason is None]
-    if not auditable:
-        return reports
-
-    def skipped(package: PinnedPackage) -> bool:
-        # The command line, the policy file's global rules, or the package's own rules.
-        rules = base.for_package(package.name, session.policy_file)
-        return "vulnerabilities" in rules.skip
-
-    to_skip = [p for p in auditable if skipped(p)]
-    to_audit = [p for p in auditable if not skipped(p)]
-    findings = [
-        Finding(
-            check=Check.VULNERABILITY,
-            outcome=Outcome.SKIPPED,
-            subject=f"{p.name}=={p.version}",
-            message="vulnerabilities not checked",
-            policy="--skip vulnerabilities (command line or policy file)",
-        )
-        for p in to_skip
-    ]
-    if to_audit and args.evidence is not None:
-        findings += [
-            Finding(
-                check=Check.VULNERABILITY,
-                outcome=Outcome.UNVERIFIABLE,
-                subject=f"{p.name}=={p.version}",
-                message="the vulnerability service cannot be asked without a network",
-                policy="vulnerabilities are checked unless --skip vulnerabilities",
-            )
-            for p in to_audit
-        ]
-    elif to_audit:
+    results: dict[int, list[CheckResult]] = {}
+    to_audit: list[tuple[int, PinnedPackage]] = []
+    for index, (_report, package, policy) in enumerate(runs):
+        if package is None:
+            continue
+        label = f"{package.name}=={package.version}"
+        if "vulnerabilities" in policy.skip:
+            results[index] = [
+                CheckResult(
+                    check=Check.VULNERABILITY,
+                    status=Status.NOT_CHECKED,
+                    kind=EvidenceKind.VULNERABILITIES,
+                    subject=label,
+                    message="vulnerabilities not checked",
+                )
+            ]
+        elif args.evidence is not None:
+            results[index] = [
+                CheckResult(
+                    check=Check.VULNERABILITY,
+                    status=Status.UNREACHABLE,
+                    subject=label,
+                    message="the vulnerability service cannot be asked without a network",
+                )
+            ]
+        else:
+            to_audit.append((index, package))
+    if to_audit:
         from verifier.checks.vulns import audit
 
-        session.chain.progress(f"auditing {len(to_audit)} packages for known vulnerabilities")
+        session.pipeline.progress(f"auditing {len(to_audit)} packages for known vulnerabilities")
         ignores = session.policy_file.ignores if session.policy_file else ()
-        findings += audit(
-            to_audit, service=args.vuln_service, osv_url=args.osv_url, ignores=ignores
+        found = audit(
+            [p for _, p in to_audit],
+            service=args.vuln_service,
+            osv_url=args.osv_url,
+            ignores=ignores,
         )
-    by_label: dict[str, list[Finding]] = {}
-    for finding in findings:
-        by_label.setdefault(finding.subject, []).append(finding)
+        by_label: dict[str, list[CheckResult]] = {}
+        for result in found:
+            by_label.setdefault(result.subject, []).append(result)
+        for index, package in to_audit:
+            results[index] = by_label.get(f"{package.name}=={package.version}", [])
     merged = []
-    for report in reports:
-        extra = by_label.pop(report.label, [])
+    for index, (report, _package, policy) in enumerate(runs):
+        extra = [judge(r, policy) for r in results.get(index, [])]
         if extra:
             where = next((f.location for f in report.findings if f.location), None)
             extra = [dataclasses.replace(f, location=f.location or where) for f in extra]
@@ -609,8 +627,7 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         raise UsageError("--provenance applies to a local file target, not --lockfile")
     session = _Session(args, record=record)
     try:
-        reports, packages = session.releases()
-        reports = _audit(session, reports, packages)
+        reports = _audit(session, session.releases())
     finally:
         session.close()
         _progress.finish()
@@ -619,7 +636,7 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         releases=tuple(reports),
         trust_root=session.root.info,
         verdict=compute_verdict(findings),
-        warnings=tuple(session.chain.warnings),
+        warnings=tuple(session.pipeline.warnings),
     )
     _emit(render(report, args.format), args.output)
     if args.sarif is not None:
@@ -805,12 +822,12 @@ def _pin(args: argparse.Namespace) -> int:
     session = _Session(args)
     if session.policy_file is not None:
         # Observe afresh: PyPI's record, not the old pins, decides what verifies now.
-        session.policy_file = dataclasses.replace(
+        session.pipeline.policy_file = dataclasses.replace(
             session.policy_file, publishers={}, pinned=frozenset()
         )
-    session.chain.identity_from_index = False
+    session.pipeline.identity_from_index = False
     try:
-        reports, _ = session.releases()
+        reports = [report for report, _, _ in session.releases()]
     finally:
         session.close()
     changes = write_pins(path, existing, observed_publishers(reports))

@@ -162,11 +162,116 @@ class CertificateEvidence:
 
 
 @dataclass(frozen=True)
+class PublisherRecord:
+    """PyPI's record of the Trusted Publisher that uploaded a file (unsigned index metadata).
+
+    ``fields`` holds every key PyPI recorded (``repository``, ``workflow``, ``environment``,
+    ``workflow_filepath`` ...) as strings; ``kind`` is ``GitHub``, ``GitLab``, ``Google`` ...
+    """
+
+    kind: str | None
+    fields: Mapping[str, str | None] = field(default_factory=dict)
+
+    def get(self, key: str) -> str | None:
+        """One recorded field, or None."""
+        return self.fields.get(key)
+
+    def describe(self) -> str:
+        """``GitHub publisher (repository=..., workflow=...)`` for messages."""
+        inner = ", ".join(f"{k}={v}" for k, v in self.fields.items() if v is not None)
+        return f"{self.kind} publisher ({inner})"
+
+
+@dataclass(frozen=True)
+class TagEvidence:
+    """What git's verifier said about the release tag (read by the cross-links)."""
+
+    tag: str
+    commit: str
+    signer: str | None
+    signature_format: str | None
+    tagger: str | None
+    trust: str
+
+
+class Status(str, enum.Enum):
+    """What a check found, before any policy is applied (the judge turns it into an Outcome).
+
+    Checks only ever say what the evidence is; whether a gap is tolerated, fatal or allowed is
+    the judge's decision alone (``verifier.judge``).
+    """
+
+    PROVEN = "proven"
+    """The evidence exists and verifies."""
+    CONTRADICTED = "contradicted"
+    """The evidence exists and contradicts the release."""
+    ABSENT = "absent"
+    """The evidence does not exist (not published, not in the lockfile)."""
+    UNPROVEN = "unproven"
+    """The evidence exists but could not be proven (an unsigned tag, an untrusted key, a
+    signature with no publisher to compare it with)."""
+    UNREACHABLE = "unreachable"
+    """The evidence could not be fetched or read."""
+    NOT_CHECKED = "not-checked"
+    """The check was not run because a policy said to skip it."""
+
+
+class Gap(str, enum.Enum):
+    """Which policy rule an ABSENT or UNPROVEN result is judged by, when not an EvidenceKind."""
+
+    INDEX_DIGEST = "index-digest"
+    """The index publishes no sha256 (never tolerated)."""
+    HASH_PIN = "hash-pin"
+    """A lockfile entry without a comparable hash (never tolerated)."""
+    UNINDEXED = "unindexed"
+    """A lockfile package not from an index (allowed only for packages named by a policy)."""
+    IDENTITY = "identity"
+    """No expected publisher from the user, a pin or the index (never tolerated)."""
+    ORIGIN = "origin"
+    """A lockfile that installs a package from elsewhere than the index compared with."""
+    UNSUPPORTED_FILE = "unsupported-file"
+    """A file of the release the tool cannot verify (an unparseable or legacy file name)."""
+    LINK_END = "link-end"
+    """A cross-link with a missing end: the missing evidence is judged by its own result."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's typed finding about one subject, with no outcome chosen.
+
+    ``kind`` names the rule a gap is judged by (an ``EvidenceKind`` the user can require,
+    tolerate or skip, or a ``Gap`` no flag can tolerate). ``hint`` travels from the error that
+    produced the result into the finding.
+    """
+
+    check: Check
+    status: Status
+    subject: str
+    message: str
+    kind: EvidenceKind | Gap | None = None
+    expected: str | None = None
+    actual: str | None = None
+    certificate: CertificateEvidence | None = None
+    certificates: tuple[CertificateEvidence, ...] = ()
+    """Every verified certificate (a file may carry several attestations)."""
+    publisher: PublisherRecord | None = None
+    tag: TagEvidence | None = None
+    details: Mapping[str, str | None] = field(default_factory=dict)
+    location: str | None = None
+    hint: str | None = None
+    rule: str | None = None
+    """For CONTRADICTED only: the fact that was contradicted, when the check's default rule
+    does not name it (e.g. "a signed tag must carry the name it is published under")."""
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One check's conclusion about one subject (usually a file).
+    """One check's conclusion about one subject (usually a file), as judged by the policy.
 
     ``expected``/``actual`` hold the exact values that disagreed (or agreed); ``policy`` names the
-    rule that made a non-verified outcome count, so a user knows which knob to turn.
+    rule that made a non-verified outcome count and ``policy_source`` where that rule came from
+    (a flag, a policy file by path, a pin, the default), so a user knows which knob to turn.
+    Only ``verifier.judge`` builds findings.
     """
 
     check: Check
@@ -176,9 +281,15 @@ class Finding:
     expected: str | None = None
     actual: str | None = None
     policy: str | None = None
-    evidence: Mapping[str, str | None] = field(default_factory=dict)
+    policy_source: str | None = None
+    certificate: CertificateEvidence | None = None
+    certificates: tuple[CertificateEvidence, ...] = ()
+    publisher: PublisherRecord | None = None
+    tag: TagEvidence | None = None
+    details: Mapping[str, str | None] = field(default_factory=dict)
     location: str | None = None
     """``path:line`` in the input (a lockfile) this finding is about, when there is one."""
+    hint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -38,15 +38,17 @@ def observed_publishers(reports: Sequence[ReleaseReport]) -> dict[NormalizedName
         attestations = [f for f in report.findings if f.check is Check.ATTESTATION]
         if not attestations or any(f.outcome is not Outcome.VERIFIED for f in attestations):
             continue
-        ev = attestations[0].evidence
-        repository = ev.get("certificate.repository")
+        first = attestations[0]
+        repository = first.certificate.repository if first.certificate else None
         if not repository:
             continue
         if not _pinnable(repository):
             continue  # Google/CircleCI publishers name no GitHub/GitLab repository
-        workflow = ev.get("publisher.workflow") or ev.get("publisher.workflow_filepath")
+        record = first.publisher
+        workflow = (record.get("workflow") or record.get("workflow_filepath")) if record else None
+        environment = record.get("environment") if record else None
         name = canonicalize_name(report.label.split("==", 1)[0])
-        found[name] = Observed(repository, workflow, ev.get("publisher.environment"))
+        found[name] = Observed(repository, workflow, environment)
     return found
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from packaging.utils import NormalizedName
 
 from verifier.errors import PolicyError
-from verifier.models import MISSING_ALLOWABLE, REQUIRABLE, SKIPPABLE, EvidenceKind, Outcome
+from verifier.models import MISSING_ALLOWABLE, REQUIRABLE, SKIPPABLE, EvidenceKind
 
 ALLOWABLE_MISSING = EvidenceKind.names(MISSING_ALLOWABLE)
 """Evidence kinds a user may declare optional with ``--allow-missing``."""
@@ -162,7 +162,13 @@ def publisher_from_project_urls(urls: Mapping[str, str]) -> ExpectedPublisher | 
 
 @dataclass(frozen=True)
 class Policy:
-    """What the run requires; every non-verified outcome is judged against this."""
+    """What the run requires for one release; the judge (``verifier.judge``) reads only this.
+
+    Every instruction remembers where it came from (``sources``: a flag, a policy file by path
+    and key, a pin), so each judged finding can name it. Contradictory instructions for one kind
+    of evidence (``--require tags`` with ``--skip tags`` or ``--allow-missing tags``, from any
+    mix of flags and files) refuse to exist: a ``PolicyError`` (exit 3), never a silent winner.
+    """
 
     expected: ExpectedPublisher | None = None
     allow_missing: frozenset[str] = field(default_factory=frozenset)
@@ -172,52 +178,92 @@ class Policy:
     """Evidence kinds not checked at all (``--skip``); reported as SKIPPED."""
     pinned: bool = False
     """The publisher was recorded by ``verify-release pin``: losing attestations is FAILED."""
+    sources: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """(action, kind) -> where that instruction came from; absent means the command-line flag
+    (``--require tags``)."""
+    pin_source: str | None = None
+    """The policy file holding this package's pin, when ``pinned``."""
+    unindexed: str | None = None
+    """Where this package was allowed to come from outside an index (None: it was not)."""
+    ignores: tuple[VulnIgnore, ...] = ()
+    """Known vulnerabilities the user accepts (from the policy file named in ``ignores_source``)."""
+    ignores_source: str | None = None
 
-    def missing_rule(self, kind: str) -> str:
-        """The sentence a report shows next to missing evidence of ``kind``."""
-        if kind in self.allow_missing:
-            return f"--allow-missing {kind}: missing {kind} are tolerated"
-        return f"{kind} are required (default); --allow-missing {kind} tolerates their absence"
+    def __post_init__(self) -> None:
+        for kind in sorted(self.required & (self.skip | self.allow_missing)):
+            other = "skip" if kind in self.skip else "allow-missing"
+            raise PolicyError(
+                f"conflicting instructions for {kind}: {self.source('require', kind)} "
+                f"and {self.source(other, kind)}",
+                hint=f"keep one of them: {kind} cannot be both required and "
+                f"{'skipped' if other == 'skip' else 'tolerated when missing'}",
+            )
 
-    def missing_outcome(self, kind: str) -> tuple[Outcome, str]:
-        """The one rule for absent evidence of ``kind``, and the sentence that names it.
-
-        Required (``--require``) is FAILED, and wins over a tolerance: fail closed when the
-        two contradict. Tolerated (``--allow-missing``) is SKIPPED; otherwise UNVERIFIABLE.
-        """
-        if kind in self.required:
-            return Outcome.FAILED, f"--require {kind}"
-        if kind in self.allow_missing:
-            return Outcome.SKIPPED, self.missing_rule(kind)
-        return Outcome.UNVERIFIABLE, self.missing_rule(kind)
+    def source(self, action: str, kind: str) -> str:
+        """Where the instruction ``action kind`` (``require tags``) came from."""
+        return self.sources.get((action, kind), f"--{action} {kind}")
 
     def for_package(
         self,
         name: NormalizedName,
         policy_file: PolicyFile | None,
         identities: tuple[dict[str, str], ...] = (),
+        *,
+        allow_unindexed: Mapping[NormalizedName, str] | None = None,
     ) -> Policy:
         """The command-line policy, extended by the policy file's rules for ``name``.
 
         The expected publisher is, strongest first: the command line, the policy file (pinned
         or written by hand), the lockfile's PEP 751 ``attestation-identities``.
+        ``allow_unindexed``: packages the command line allows from outside an index, with the
+        flag that did.
         """
-        rules = Rules(self.allow_missing, self.required, self.skip)
+        allow = set(self.allow_missing)
+        require = set(self.required)
+        skip = set(self.skip)
+        sources = dict(self.sources)
         expected = self.expected
         pinned = False
+        pin_source = None
+        unindexed = (allow_unindexed or {}).get(name)
+        ignores: tuple[VulnIgnore, ...] = ()
+        ignores_source = None
         if policy_file is not None:
-            rules = rules.merged(policy_file.rules_for(name))
+            where = policy_file.describe()
+            prefix = "tool.verify-release." if policy_file.path.name == "pyproject.toml" else ""
+            for table, rules in (
+                (prefix, policy_file.rules),
+                (f"{prefix}packages.{name}.", policy_file.packages.get(name, Rules())),
+            ):
+                for action, kinds, into in (
+                    ("allow-missing", rules.allow_missing, allow),
+                    ("require", rules.require, require),
+                    ("skip", rules.skip, skip),
+                ):
+                    for kind in kinds:
+                        into.add(kind)
+                        sources.setdefault((action, kind), f"{where}: {table}{action}")
             if expected is None and name in policy_file.publishers:
                 expected = policy_file.publishers[name]
                 pinned = name in policy_file.pinned
+                pin_source = f"{where}: {prefix}publishers.{name}"
+            if unindexed is None and name in getattr(policy_file, "unindexed", frozenset()):
+                unindexed = f"{where}: {prefix}packages.{name}.allow-unindexed"
+            ignores = policy_file.ignores
+            ignores_source = where
         if expected is None:
             expected = publisher_from_identities(identities)
         return Policy(
             expected=expected,
-            allow_missing=rules.allow_missing,
-            required=rules.require,
-            skip=rules.skip,
+            allow_missing=frozenset(allow),
+            required=frozenset(require),
+            skip=frozenset(skip),
             pinned=pinned,
+            sources=sources,
+            pin_source=pin_source,
+            unindexed=unindexed,
+            ignores=ignores,
+            ignores_source=ignores_source,
         )
 
 
@@ -292,6 +338,13 @@ class PolicyFile:
     allowed_signers: Path | None = None
     gpg_keyring: Path | None = None
     ignores: tuple[VulnIgnore, ...] = ()
+    found_implicitly: bool = False
+    """Found in the working directory rather than named with ``--policy``."""
+
+    def describe(self) -> str:
+        """The file as reports name it (a rule's source)."""
+        how = " (found in the working directory)" if self.found_implicitly else ""
+        return f"policy file {self.path}{how}"
 
     def rules_for(self, name: NormalizedName) -> Rules:
         """Global rules extended by the package's own."""

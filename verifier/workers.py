@@ -30,10 +30,10 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 from verifier.checks.attestations import AttestationChecker
-from verifier.models import Check, Finding, Outcome
+from verifier.models import Check, CheckResult, EvidenceKind, Status
 
 if TYPE_CHECKING:
-    from verifier.policy import ExpectedPublisher, Policy
+    from verifier.policy import ExpectedPublisher
 
 _logger = logging.getLogger(__name__)
 
@@ -78,12 +78,16 @@ def _install(checker: AttestationChecker) -> None:
 
 
 def _check_in_worker(
-    raw: bytes, filename: str, digest: str, policy: Policy, expected: ExpectedPublisher | None
-) -> Finding:
+    raw: bytes,
+    filename: str,
+    digest: str,
+    expected: ExpectedPublisher | None,
+    record_trusted: bool,
+) -> CheckResult:
     if _worker_checker is None:  # pragma: no cover - _install always runs first
         raise RuntimeError("verification worker started without a checker")
     return _worker_checker.check_provenance(
-        raw, filename=filename, digest=digest, policy=policy, expected=expected
+        raw, filename=filename, digest=digest, expected=expected, record_trusted=record_trusted
     )
 
 
@@ -101,9 +105,9 @@ class PooledAttestationChecker(AttestationChecker):
         *,
         filename: str,
         digest: str,
-        policy: Policy,
         expected: ExpectedPublisher | None,
-    ) -> Finding:
+        record_trusted: bool = True,
+    ) -> CheckResult:
         """Verify in a worker, and wait for it; never after a worker has died.
 
         The calling thread waits rather than verifying in-process when the workers are busy:
@@ -114,7 +118,7 @@ class PooledAttestationChecker(AttestationChecker):
             return _lost(filename)
         try:
             future = self._executor.submit(
-                _check_in_worker, raw, filename, digest, policy, expected
+                _check_in_worker, raw, filename, digest, expected, record_trusted
             )
             return future.result()
         except BrokenProcessPool:
@@ -122,14 +126,15 @@ class PooledAttestationChecker(AttestationChecker):
             return _lost(filename)
 
 
-def _lost(filename: str) -> Finding:
-    return Finding(
+def _lost(filename: str) -> CheckResult:
+    return CheckResult(
         check=Check.ATTESTATION,
-        outcome=Outcome.UNVERIFIABLE,
+        status=Status.UNREACHABLE,
+        kind=EvidenceKind.ATTESTATIONS,
         subject=filename,
         message="a verification worker process exited unexpectedly, so this file's "
         "attestations were not verified (rerun with --verify-processes 0 to verify in-process)",
-        policy="every attestation must be verified",
+        rule="every attestation must be verified",
     )
 
 

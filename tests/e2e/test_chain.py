@@ -254,7 +254,7 @@ def test_unsigned_tags_fail_only_when_required(
     world = build_world(strict_dir, FakeIndex(index.server), sign=sign, lightweight=lightweight)
     strict = _run(capsys, world, "--require", "tags")
     assert strict.code == 1, strict.out
-    assert "--require tags: an unverified tag fails" in strict.out
+    assert "policy: tags are required: an unverified tag fails [--require tags]" in strict.out
 
 
 def test_tag_signed_by_an_untrusted_key(

@@ -45,8 +45,14 @@ def test_local_file_with_a_bare_attestation_needs_and_uses_repository(
     attestation = tmp_path / "a.json"
     attestation.write_bytes(material.read(f"{name}.publish.attestation"))
     without = run(capsys, str(dist), "--provenance", str(attestation), *OFFLINE_LOCAL)
-    assert without.code == 3
-    assert "a bare attestation names no publisher to verify against" in without.err
+    # The attestation travels with the file: it cannot name its own expected publisher.
+    assert without.code == 2, without.out
+    assert "UNVERIFIABLE attestation" in without.out
+    assert (
+        "the signature verifies, but nothing says who should have signed: the provenance's own "
+        "publisher record is part of what is under test" in without.out
+    )
+    assert "hint: pass --repository https://github.com/OWNER/REPO" in without.out
     with_repo = run(
         capsys,
         str(dist),

@@ -110,24 +110,26 @@ _CRASH_SCRIPT = textwrap.dedent(
     """
     import os, sys
     from verifier.checks.attestations import AttestationChecker
+    from verifier.judge import judge
     from verifier.policy import Policy
     from verifier.workers import VerificationPool
 
     class DiesOnOneFile(AttestationChecker):
         # Stands in for a worker killed mid-check (a crash, the OOM killer); the pool's
         # handling is what is tested, not any verification.
-        def check_provenance(self, raw, *, filename, digest, policy, expected):
+        def check_provenance(self, raw, *, filename, digest, expected, record_trusted=True):
             if filename == "crash.tar.gz":
                 os._exit(9)
-            return self.missing(filename, "no provenance (test)", policy)
+            return self.missing(filename, "no provenance (test)")
 
     tolerant = Policy(allow_missing=frozenset({"attestations"}))
     with VerificationPool(DiesOnOneFile(None, staging=None), 1) as pool:
         assert pool.processes == 1, pool.reason
         for name in ("before.tar.gz", "crash.tar.gz", "after.tar.gz"):
-            finding = pool.checker.check_provenance(
-                b"", filename=name, digest="0" * 64, policy=tolerant, expected=None
+            result = pool.checker.check_provenance(
+                b"", filename=name, digest="0" * 64, expected=None
             )
+            finding = judge(result, tolerant)
             print(name, finding.outcome.value, finding.message)
     """
 )

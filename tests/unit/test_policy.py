@@ -7,7 +7,6 @@ import pytest
 from verifier.errors import PolicyError, UsageError
 from verifier.policy import (
     ExpectedPublisher,
-    Policy,
     parse_repository_url,
     publisher_from_project_urls,
 )
@@ -222,22 +221,3 @@ def test_github_pages_that_are_not_repositories_are_refused() -> None:
 )
 def test_no_forge_url_means_no_publisher(urls: dict[str, str]) -> None:
     assert publisher_from_project_urls(urls) is None
-
-
-# -- Policy.missing_rule ------------------------------------------------------------------------
-
-
-def test_missing_rule_by_default_requires_the_evidence() -> None:
-    assert Policy().missing_rule("attestations") == (
-        "attestations are required (default); --allow-missing attestations tolerates their absence"
-    )
-
-
-def test_missing_rule_when_allowed() -> None:
-    policy = Policy(allow_missing=frozenset({"attestations"}))
-    assert policy.missing_rule("attestations") == (
-        "--allow-missing attestations: missing attestations are tolerated"
-    )
-    assert policy.missing_rule("signatures") == (
-        "signatures are required (default); --allow-missing signatures tolerates their absence"
-    )

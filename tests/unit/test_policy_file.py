@@ -121,13 +121,59 @@ def test_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> No
 
 
 def test_command_line_policy_is_extended_per_package(tmp_path: Path) -> None:
-    file = load_policy_file(_write(tmp_path, GOOD))
-    cli = Policy(allow_missing=frozenset({"tags"}))
+    path = _write(tmp_path, GOOD)
+    file = load_policy_file(path)
+    cli = Policy(skip=frozenset({"bundles"}))
     mine = cli.for_package("requests", file)  # type: ignore[arg-type]
-    assert mine.allow_missing == {"tags", "bundles"}
+    assert mine.allow_missing == {"bundles"}
+    assert mine.required == {"tags"}
+    assert mine.skip == {"bundles", "vulnerabilities"}
+    # Every rule names where it came from: the flag, or the file by path and key.
+    assert mine.source("skip", "bundles") == "--skip bundles"
+    assert mine.source("require", "tags") == f"policy file {path}: require"
     assert mine.expected is not None
     assert mine.expected.url == "https://github.com/psf/requests"
     assert not mine.pinned
+    legacy = cli.for_package("legacy-lib", file)  # type: ignore[arg-type]
+    assert legacy.source("allow-missing", "attestations") == (
+        f"policy file {path}: packages.legacy-lib.allow-missing"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            {"allow_missing": frozenset({"tags"})},
+            "conflicting instructions for tags: policy file {path}: require and "
+            "--allow-missing tags",
+        ),
+        (
+            {"skip": frozenset({"tags"})},
+            "conflicting instructions for tags: policy file {path}: require and --skip tags",
+        ),
+    ],
+)
+def test_conflicting_flag_and_file_rules_are_a_usage_error(
+    tmp_path: Path, flags: dict[str, frozenset[str]], message: str
+) -> None:
+    path = _write(tmp_path, GOOD)
+    cli = Policy(**flags)  # type: ignore[arg-type]
+    with pytest.raises(PolicyError) as info:
+        cli.for_package("requests", load_policy_file(path))  # type: ignore[arg-type]
+    assert str(info.value) == message.format(path=path)
+
+
+def test_conflicting_rules_within_one_file_are_a_usage_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'require = ["tags"]\n[packages.foo]\nskip = ["tags"]\n')
+    file = load_policy_file(path)
+    Policy().for_package("bar", file)  # type: ignore[arg-type]
+    with pytest.raises(PolicyError) as info:
+        Policy().for_package("foo", file)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"conflicting instructions for tags: policy file {path}: require and "
+        f"policy file {path}: packages.foo.skip"
+    )
 
 
 def test_pep751_identities_are_the_fallback_publisher() -> None:
@@ -230,13 +276,21 @@ def test_any_text_loads_or_raises_policy_error(tmp_path: Path, text: str) -> Non
         load_policy_file(path)
 
 
-def test_missing_evidence_has_one_rule_and_require_wins() -> None:
-    from verifier.models import Outcome
+def test_missing_evidence_has_one_rule_and_a_conflict_is_refused() -> None:
+    from verifier.judge import judge
+    from verifier.models import Check, CheckResult, EvidenceKind, Outcome, Status
 
-    assert Policy().missing_outcome("tags")[0] is Outcome.UNVERIFIABLE
-    assert Policy(allow_missing=frozenset({"tags"})).missing_outcome("tags") == (
-        Outcome.SKIPPED,
-        "--allow-missing tags: missing tags are tolerated",
+    absent = CheckResult(
+        check=Check.TAG, status=Status.ABSENT, kind=EvidenceKind.TAGS, subject="x", message="m"
     )
-    both = Policy(allow_missing=frozenset({"bundles"}), required=frozenset({"bundles"}))
-    assert both.missing_outcome("bundles") == (Outcome.FAILED, "--require bundles")
+    assert judge(absent, Policy()).outcome is Outcome.UNVERIFIABLE
+    tolerated = judge(absent, Policy(allow_missing=frozenset({"tags"})))
+    assert (tolerated.outcome, tolerated.policy, tolerated.policy_source) == (
+        Outcome.SKIPPED,
+        "missing tags are tolerated",
+        "--allow-missing tags",
+    )
+    required = judge(absent, Policy(required=frozenset({"tags"})))
+    assert (required.outcome, required.policy_source) == (Outcome.FAILED, "--require tags")
+    with pytest.raises(PolicyError, match="conflicting instructions for bundles"):
+        Policy(allow_missing=frozenset({"bundles"}), required=frozenset({"bundles"}))

@@ -21,10 +21,21 @@ from tests.conftest import TOKEN_CANARY
 from tests.osv import FakeOSV
 from tests.servers import LoopbackServer
 from verifier.checks import vulns
-from verifier.checks.vulns import VulnIgnore, audit, ignore_applies
+from verifier.checks.vulns import VulnIgnore, ignore_applies
 from verifier.errors import PolicyError, UsageError
+from verifier.judge import judge
 from verifier.lockfiles import Location, PinnedFile, PinnedPackage
 from verifier.models import Check, Finding, Outcome
+from verifier.policy import Policy
+
+IGNORES_SOURCE = "policy file verify-release.toml"
+
+
+def audit(packages: list[PinnedPackage], **kwargs: Any) -> list[Finding]:
+    """The check's results as the judge turns them into findings (ignores included)."""
+    policy = Policy(ignores=tuple(kwargs.get("ignores", ())), ignores_source=IGNORES_SOURCE)
+    return [judge(result, policy) for result in vulns.audit(packages, **kwargs)]
+
 
 # sha256 of the real files, as https://pypi.org/simple/<project>/ publishes them.
 REQUESTS_2_31_0 = {
@@ -109,7 +120,9 @@ def test_vulnerable_pin_fails_and_clean_pin_verifies(osv: FakeOSV) -> None:
         message="CVE-2024-35195 (GHSA-9wx4-h78v-vm56): fixed in 2.32.0",
         expected="no known vulnerabilities",
         actual="CVE-2024-35195",
-        evidence={
+        policy="no known vulnerabilities",
+        policy_source="default",
+        details={
             "id": "CVE-2024-35195",
             "aliases": "GHSA-9wx4-h78v-vm56",
             "fix_versions": "2.32.0",
@@ -159,7 +172,7 @@ def test_pins_without_hashes_are_audited_in_a_run_of_their_own(osv: FakeOSV) -> 
         ("requests==2.30.0", Outcome.FAILED, TEMP_FILE),
         (
             "my-app==0.1.0",
-            Outcome.SKIPPED,
+            Outcome.UNVERIFIABLE,  # no policy names it: a package from outside an index
             "not audited: a git package has no index version to look up: git dependency",
         ),
         (
@@ -172,7 +185,7 @@ def test_pins_without_hashes_are_audited_in_a_run_of_their_own(osv: FakeOSV) -> 
     assert [f.location for f in findings] == ["uv.lock:1"] * 3 + ["uv.lock:2"] + [
         "uv.lock:3"
     ] * 4 + ["uv.lock:4", "uv.lock:5"]
-    description = findings[4].evidence["description"]
+    description = findings[4].details["description"]
     assert description is not None
     assert description.startswith("Requests is a HTTP library. Since Requests 2.3.0")
     assert len(description) == vulns.DESCRIPTION_LIMIT
@@ -205,10 +218,15 @@ def test_an_ignore_turns_a_failure_into_a_skip_until_it_expires(osv: FakeOSV) ->
         today=TODAY,
     )
 
-    assert [(f.outcome, f.message, f.policy) for f in findings] == [
-        (Outcome.FAILED, NETRC, None),
-        (Outcome.SKIPPED, VERIFY_FALSE, "ignored until 2026-06-30: we never send verify=False"),
-        (Outcome.FAILED, TEMP_FILE, None),
+    assert [(f.outcome, f.message, f.policy, f.policy_source) for f in findings] == [
+        (Outcome.FAILED, NETRC, "no known vulnerabilities", "default"),
+        (
+            Outcome.SKIPPED,
+            VERIFY_FALSE,
+            "ignored until 2026-06-30: we never send verify=False",
+            IGNORES_SOURCE,
+        ),
+        (Outcome.FAILED, TEMP_FILE, "no known vulnerabilities", "default"),
     ]
     assert findings[1].actual == "CVE-2024-35195"
 
@@ -262,7 +280,7 @@ def test_an_osv_server_error_is_unverifiable(osv: FakeOSV) -> None:
         (label, Outcome.UNVERIFIABLE, f"could not audit for known vulnerabilities (osv): {reason}")
         for label in ("requests==2.31.0", "idna==3.10")
     ]
-    assert findings[0].evidence == {"service": "osv", "reason": reason}
+    assert findings[0].details == {"service": "osv", "reason": reason}
 
 
 def test_a_stalling_osv_server_is_unverifiable(osv: FakeOSV) -> None:

@@ -11,15 +11,22 @@ an expected-vs-got message.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from verifier.certificates import GITHUB_ACTIONS_ISSUER, GITLAB_ISSUER, evidence
-from verifier.checks import CheckFailure, signature_sound
+from verifier.checks import AcceptAnyCertificate, CheckFailure, signature_sound
 from verifier.errors import UsageError, one_line
-from verifier.models import CertificateEvidence, Check, Finding, Outcome
-from verifier.policy import ExpectedPublisher, Policy
+from verifier.models import (
+    CertificateEvidence,
+    Check,
+    CheckResult,
+    EvidenceKind,
+    Gap,
+    PublisherRecord,
+    Status,
+)
+from verifier.policy import ExpectedPublisher
 from verifier.pypi import same_distribution
 
 if TYPE_CHECKING:
@@ -42,7 +49,7 @@ class AttestationResult:
 
     predicate: str
     certificate: CertificateEvidence
-    publisher: Mapping[str, str | None]
+    publisher: PublisherRecord | None
 
 
 def _validation_summary(exc: Any) -> str:
@@ -55,14 +62,45 @@ def _validation_summary(exc: Any) -> str:
         return one_line(exc)
 
 
-def publisher_record(publisher: Any) -> dict[str, str | None]:
+def publisher_record(publisher: Any) -> PublisherRecord:
     """PyPI's record of the Trusted Publisher, as plain strings (it is unsigned metadata)."""
     data = publisher.model_dump()
-    return {str(k): (None if v is None else str(v)) for k, v in data.items()}
+    fields = {str(k): (None if v is None else str(v)) for k, v in data.items()}
+    kind = fields.pop("kind", None)
+    return PublisherRecord(kind=kind, fields=fields)
+
+
+def _record_key(publisher: Any) -> tuple[str, ...]:
+    """A publisher record as a comparable key (None: no record)."""
+    if publisher is None:
+        return ("",)
+    record = publisher_record(publisher)
+    return (str(record.kind), *(f"{k}={v}" for k, v in sorted(record.fields.items())))
+
+
+def _contradicted(
+    filename: str, message: str, expected: str | None = None, actual: str | None = None
+) -> CheckResult:
+    return CheckResult(
+        check=Check.ATTESTATION,
+        status=Status.CONTRADICTED,
+        kind=EvidenceKind.ATTESTATIONS,
+        subject=filename,
+        message=message,
+        expected=expected,
+        actual=actual,
+    )
 
 
 class AttestationChecker:
-    """Verifies provenance objects with one shared sigstore ``Verifier``."""
+    """Verifies provenance objects with one shared sigstore ``Verifier``.
+
+    Returns typed results and never chooses an outcome (the judge does). The expected publisher
+    comes from the caller (the user, a pin, the index); PyPI's publisher record inside a
+    provenance object is used only when the caller says it came from the index
+    (``record_trusted``): a provenance file handed over with the artifact is part of what is
+    under test, so its own publisher record proves nothing about who should have signed.
+    """
 
     def __init__(self, verifier: Verifier, *, staging: StagingDetector | None) -> None:
         self._verifier = verifier
@@ -76,9 +114,9 @@ class AttestationChecker:
         *,
         filename: str,
         digest: str,
-        policy: Policy,
         expected: ExpectedPublisher | None,
-    ) -> Finding:
+        record_trusted: bool = True,
+    ) -> CheckResult:
         """Verify every attestation in a PEP 740 provenance object for one file."""
         from pydantic import ValidationError
         from pypi_attestations import Provenance
@@ -86,7 +124,7 @@ class AttestationChecker:
         try:
             provenance = Provenance.model_validate_json(raw)
         except ValidationError as exc:
-            return self._fail(
+            return _contradicted(
                 filename, f"provenance is not a valid PEP 740 object: {_validation_summary(exc)}"
             )
         pairs = [
@@ -95,7 +133,11 @@ class AttestationChecker:
             for att in bundle.attestations
         ]
         return self._check_all(
-            pairs, filename=filename, digest=digest, policy=policy, expected=expected
+            pairs,
+            filename=filename,
+            digest=digest,
+            expected=expected,
+            record_trusted=record_trusted,
         )
 
     def check_attestation_file(
@@ -104,25 +146,27 @@ class AttestationChecker:
         *,
         filename: str,
         digest: str,
-        policy: Policy,
         expected: ExpectedPublisher | None,
-    ) -> Finding:
-        """A local ``--provenance`` file: a provenance object or a single attestation."""
+    ) -> CheckResult:
+        """A local ``--provenance`` file: a provenance object or a single attestation.
+
+        The file travels with the artifact, so its publisher record is never the identity.
+        """
         from pydantic import ValidationError
         from pypi_attestations import Attestation
 
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return self._fail(filename, f"provenance file is not JSON: {exc}")
+            return _contradicted(filename, f"provenance file is not JSON: {exc}")
         if isinstance(data, dict) and "attestation_bundles" in data:
             return self.check_provenance(
-                raw, filename=filename, digest=digest, policy=policy, expected=expected
+                raw, filename=filename, digest=digest, expected=expected, record_trusted=False
             )
         try:
             attestation = Attestation.model_validate(data)
         except ValidationError as exc:
-            return self._fail(
+            return _contradicted(
                 filename,
                 "file is neither a PEP 740 provenance object nor an "
                 f"attestation: {_validation_summary(exc)}",
@@ -131,42 +175,22 @@ class AttestationChecker:
             [(None, attestation)],
             filename=filename,
             digest=digest,
-            policy=policy,
             expected=expected,
+            record_trusted=False,
         )
 
-    def missing(self, filename: str, reason: str, policy: Policy) -> Finding:
-        """No provenance: SKIPPED when the policy tolerates it, UNVERIFIABLE otherwise."""
-        if policy.pinned:
-            return Finding(
-                check=Check.ATTESTATION,
-                outcome=Outcome.FAILED,
-                subject=filename,
-                message=f"{reason}, but this package was attested when its publisher was pinned",
-                expected="attestations by the pinned publisher",
-                actual="none",
-                policy="pinned publisher: a package that stops being attested fails; if "
-                "intended, remove its [publishers] entry or run `verify-release pin` again",
-            )
-        outcome, rule = policy.missing_outcome("attestations")
-        return Finding(
-            check=Check.ATTESTATION, outcome=outcome, subject=filename, message=reason, policy=rule
+    @staticmethod
+    def missing(filename: str, reason: str) -> CheckResult:
+        """No provenance for ``filename``: absent evidence, judged by the policy."""
+        return CheckResult(
+            check=Check.ATTESTATION,
+            status=Status.ABSENT,
+            kind=EvidenceKind.ATTESTATIONS,
+            subject=filename,
+            message=reason,
         )
 
     # -- internals ----------------------------------------------------------------------------
-
-    def _fail(
-        self, filename: str, message: str, expected: str | None = None, actual: str | None = None
-    ) -> Finding:
-        return Finding(
-            check=Check.ATTESTATION,
-            outcome=Outcome.FAILED,
-            subject=filename,
-            message=message,
-            expected=expected,
-            actual=actual,
-            policy="attestations that exist must verify",
-        )
 
     def _check_all(
         self,
@@ -174,11 +198,25 @@ class AttestationChecker:
         *,
         filename: str,
         digest: str,
-        policy: Policy,
         expected: ExpectedPublisher | None,
-    ) -> Finding:
+        record_trusted: bool,
+    ) -> CheckResult:
         if not pairs:
-            return self.missing(filename, "the provenance object holds no attestations", policy)
+            return self.missing(filename, "the provenance object holds no attestations")
+        if expected is None and not record_trusted:
+            return self._unpinned(pairs, filename=filename, digest=digest)
+        if expected is None:
+            # Each attestation would be checked against its own bundle's publisher record;
+            # a second bundle naming another publisher must not ride along unnoticed.
+            records = {_record_key(r) for r, _ in pairs}
+            if len(records) > 1:
+                return _contradicted(
+                    filename,
+                    "the attestations name different Trusted Publishers and no publisher is "
+                    "pinned to choose between them",
+                    expected="one publisher",
+                    actual="; ".join(sorted(_describe_record(r) for r, _ in pairs)),
+                )
         results: list[AttestationResult] = []
         for index, (record, attestation) in enumerate(pairs, start=1):
             prefix = f"attestation {index} of {len(pairs)}: " if len(pairs) > 1 else ""
@@ -189,29 +227,95 @@ class AttestationChecker:
                     )
                 )
             except CheckFailure as failure:
-                return self._fail(
+                return _contradicted(
                     filename, prefix + failure.message, failure.expected, failure.actual
                 )
         first = results[0]
         cert = first.certificate
         kinds = ", ".join(dict.fromkeys(r.predicate for r in results))
+        signers = list(
+            dict.fromkeys(
+                r.certificate.build_config_uri
+                or r.certificate.repository
+                or r.certificate.identity
+                or "?"
+                for r in results
+            )
+        )
         where = cert.repository or cert.identity or "?"
         workflow = cert.build_config_uri or cert.workflow_ref or cert.identity
         message = (
             f"{len(results)} attestation{'s' if len(results) > 1 else ''} verified "
             f"({kinds}) from {where}"
         )
-        ev: dict[str, str | None] = {f"certificate.{k}": v for k, v in cert.as_dict().items()}
-        ev.update({f"publisher.{k}": v for k, v in first.publisher.items()})
-        ev["predicates"] = kinds
-        return Finding(
+        if len(signers) > 1:
+            message += f"; signers: {', '.join(signers)}"
+        return CheckResult(
             check=Check.ATTESTATION,
-            outcome=Outcome.VERIFIED,
+            status=Status.PROVEN,
+            kind=EvidenceKind.ATTESTATIONS,
             subject=filename,
             message=message,
             expected=f"sha256:{digest}",
             actual=f"sha256:{digest}",
-            evidence=ev | {"workflow": workflow},
+            certificate=cert,
+            certificates=tuple(r.certificate for r in results),
+            publisher=first.publisher,
+            details={"predicates": kinds, "workflow": workflow},
+        )
+
+    def _unpinned(
+        self, pairs: list[tuple[Any, Attestation]], *, filename: str, digest: str
+    ) -> CheckResult:
+        """No expected publisher: prove what can be proven, then say who must be pinned.
+
+        Signatures and subjects are still checked (a broken one is a contradiction whoever the
+        signer is); the identity is not taken from the provenance under test.
+        """
+        signers: list[str] = []
+        for index, (_record, attestation) in enumerate(pairs, start=1):
+            prefix = f"attestation {index} of {len(pairs)}: " if len(pairs) > 1 else ""
+            try:
+                bundle = attestation.to_bundle()
+                cert = evidence(bundle.signing_certificate)
+            except Exception as exc:
+                return _contradicted(
+                    filename,
+                    f"{prefix}attestation cannot be read: {type(exc).__name__}: {one_line(exc)}",
+                )
+            try:
+                payload_type, payload = self._verifier.verify_dsse(bundle, AcceptAnyCertificate())
+                if payload_type != DSSE_PAYLOAD_TYPE:
+                    raise CheckFailure(
+                        "unexpected DSSE payload type", DSSE_PAYLOAD_TYPE, payload_type
+                    )
+                self._check_statement(payload, filename=filename, digest=digest)
+            except CheckFailure as failure:
+                return _contradicted(
+                    filename, prefix + failure.message, failure.expected, failure.actual
+                )
+            except Exception as exc:
+                if self._staging is not None and signature_sound(self._staging.verifier, bundle):
+                    return _contradicted(
+                        filename,
+                        f"{prefix}signed by Sigstore's *staging* instance, which is test "
+                        "infrastructure, not production; refusing it",
+                    )
+                return _contradicted(
+                    filename, f"{prefix}signature verification failed: {one_line(exc)}"
+                )
+            signers.append(_describe_cert(cert))
+        return CheckResult(
+            check=Check.ATTESTATION,
+            status=Status.UNPROVEN,
+            kind=Gap.IDENTITY,
+            subject=filename,
+            message="the signature verifies, but nothing says who should have signed: the "
+            "provenance's own publisher record is part of what is under test",
+            expected="a publisher you pin (--repository URL, a policy [publishers] entry)",
+            actual="; ".join(dict.fromkeys(signers)),
+            hint="pass --repository https://github.com/OWNER/REPO (and --workflow FILE) for the "
+            "expected Trusted Publisher",
         )
 
     def _verify_one(
@@ -260,7 +364,7 @@ class AttestationChecker:
         return AttestationResult(
             predicate=predicate,
             certificate=cert,
-            publisher=publisher_record(record) if record is not None else {},
+            publisher=publisher_record(record) if record is not None else None,
         )
 
     def _check_statement(self, payload: bytes, *, filename: str, digest: str) -> str:
@@ -372,10 +476,9 @@ class AttestationChecker:
 
 
 def _describe_record(record: Any) -> str:
-    fields = publisher_record(record)
-    kind = fields.pop("kind", None)
-    inner = ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-    return f"{kind} publisher ({inner})"
+    if record is None:
+        return "(no publisher record)"
+    return publisher_record(record).describe()
 
 
 def _describe_cert(cert: CertificateEvidence) -> str:

@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any
 from verifier.certificates import GITHUB_ACTIONS_ISSUER, evidence
 from verifier.checks import CheckFailure, signature_sound
 from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError, one_line
-from verifier.models import CertificateEvidence, Check, Finding, Outcome, ReleaseFile
-from verifier.policy import Policy
+from verifier.models import (
+    CertificateEvidence,
+    Check,
+    CheckResult,
+    EvidenceKind,
+    ReleaseFile,
+    Status,
+)
 
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
@@ -195,21 +201,24 @@ class BundleChecker:
         self._cache = cache_root
         self._staging = staging
 
+    @staticmethod
     def unavailable(
-        self, files: Sequence[ReleaseFile], message: str, policy: Policy, *, missing: bool
-    ) -> list[Finding]:
-        """One finding per file when the release (or repository) cannot be used."""
-        if missing:
-            outcome, rule = policy.missing_outcome("bundles")
-        else:
-            outcome, rule = Outcome.UNVERIFIABLE, "the GitHub API must answer"
+        files: Sequence[ReleaseFile], message: str, *, missing: bool, hint: str | None = None
+    ) -> list[CheckResult]:
+        """One result per file when the release (or repository) cannot be used.
+
+        ``missing``: the evidence does not exist (judged by the bundles rule); otherwise it
+        could not be read (always unverifiable).
+        """
         return [
-            Finding(
+            CheckResult(
                 check=Check.BUNDLE,
-                outcome=outcome,
+                status=Status.ABSENT if missing else Status.UNREACHABLE,
+                kind=EvidenceKind.BUNDLES,
                 subject=f.filename,
                 message=message,
-                policy=rule,
+                hint=hint,
+                rule=None if missing else "the GitHub API must answer",
             )
             for f in files
         ]
@@ -219,10 +228,9 @@ class BundleChecker:
         release: GitHubRelease,
         files: Sequence[ReleaseFile],
         identity: BundleIdentity,
-        policy: Policy,
-    ) -> list[Finding]:
-        """Bundle findings (and attached-copy findings) for every file."""
-        findings: list[Finding] = []
+    ) -> list[CheckResult]:
+        """Bundle results (and attached-copy results) for every file."""
+        findings: list[CheckResult] = []
         if not any(find_bundle(release, f.filename) for f in files):
             names = [a.name for a in release.assets]
             hint = ""
@@ -236,17 +244,16 @@ class BundleChecker:
             return self.unavailable(
                 files,
                 f"the GitHub release {release.tag} carries no Sigstore bundles" + hint,
-                policy,
                 missing=True,
             )
         for file in files:
-            findings.extend(self._check_file(release, file, identity, policy))
+            findings.extend(self._check_file(release, file, identity))
         return findings
 
     def _check_file(
-        self, release: GitHubRelease, file: ReleaseFile, identity: BundleIdentity, policy: Policy
-    ) -> list[Finding]:
-        findings: list[Finding] = []
+        self, release: GitHubRelease, file: ReleaseFile, identity: BundleIdentity
+    ) -> list[CheckResult]:
+        findings: list[CheckResult] = []
         name = find_bundle(release, file.filename)
         if name is None:
             findings.extend(
@@ -254,7 +261,6 @@ class BundleChecker:
                     [file],
                     f"no bundle for this file on the GitHub release {release.tag} "
                     f"(looked for {', '.join(file.filename + s for s in BUNDLE_SUFFIXES)})",
-                    policy,
                     missing=True,
                 )
             )
@@ -262,7 +268,7 @@ class BundleChecker:
             asset = release.asset(name)
             if file.sha256 is None or asset is None:
                 findings.extend(
-                    self.unavailable([file], "the index publishes no sha256", policy, missing=False)
+                    self.unavailable([file], "the index publishes no sha256", missing=False)
                 )
             else:
                 findings.append(self._verify(asset, file.filename, file.sha256, identity))
@@ -282,69 +288,69 @@ class BundleChecker:
 
     def _verify(
         self, asset: Asset, filename: str, sha256: str, identity: BundleIdentity
-    ) -> Finding:
+    ) -> CheckResult:
         try:
             path, _ = self._download(asset, "bundles", max_bytes=MAX_BUNDLE_BYTES)
             raw = path.read_bytes()
         except (NetworkError, UpstreamError, UsageError) as exc:
-            return Finding(
+            return CheckResult(
                 check=Check.BUNDLE,
-                outcome=Outcome.UNVERIFIABLE,
+                status=Status.UNREACHABLE,
+                kind=EvidenceKind.BUNDLES,
                 subject=filename,
                 message=str(exc),
-                policy="the GitHub release must be readable",
+                hint=exc.hint,
             )
         try:
             cert = verify_bundle(
                 self._verifier, raw, digest=sha256, identity=identity, staging=self._staging
             )
         except CheckFailure as failure:
-            return Finding(
+            return CheckResult(
                 check=Check.BUNDLE,
-                outcome=Outcome.FAILED,
+                status=Status.CONTRADICTED,
+                kind=EvidenceKind.BUNDLES,
                 subject=filename,
                 message=f"{asset.name}: {failure.message}",
                 expected=failure.expected,
                 actual=failure.actual,
-                policy="bundles that exist must verify",
             )
-        ev: dict[str, str | None] = {f"certificate.{k}": v for k, v in cert.as_dict().items()}
-        ev["bundle"] = asset.name
-        ev["digest"] = sha256
-        return Finding(
+        return CheckResult(
             check=Check.BUNDLE,
-            outcome=Outcome.VERIFIED,
+            status=Status.PROVEN,
+            kind=EvidenceKind.BUNDLES,
             subject=filename,
             message=f"{asset.name} verified for {identity.describe()}",
             expected=f"sha256:{sha256}",
             actual=f"sha256:{sha256}",
-            evidence=ev,
+            certificate=cert,
+            certificates=(cert,),
+            details={"bundle": asset.name, "digest": sha256},
         )
 
-    def _attached_copy(self, asset: Asset, file: ReleaseFile) -> Finding:
+    def _attached_copy(self, asset: Asset, file: ReleaseFile) -> CheckResult:
         try:
             _, actual = self._download(asset, "files", max_bytes=1024 * 1024 * 1024)
         except (NetworkError, UpstreamError, UsageError) as exc:
-            return Finding(
+            return CheckResult(
                 check=Check.RELEASE_ASSET,
-                outcome=Outcome.UNVERIFIABLE,
+                status=Status.UNREACHABLE,
                 subject=file.filename,
                 message=str(exc),
-                policy="an attached distribution must be readable",
+                hint=exc.hint,
             )
         if actual != file.sha256:
-            return Finding(
+            return CheckResult(
                 check=Check.RELEASE_ASSET,
-                outcome=Outcome.FAILED,
+                status=Status.CONTRADICTED,
                 subject=file.filename,
                 message="the copy attached to the GitHub release differs from the index's file",
                 expected=f"sha256:{file.sha256}",
                 actual=f"sha256:{actual}",
-                policy="an attached distribution must equal the index's",
             )
-        return Finding(
+        return CheckResult(
             check=Check.RELEASE_ASSET,
-            outcome=Outcome.VERIFIED,
+            status=Status.PROVEN,
             subject=file.filename,
             message="the copy attached to the GitHub release equals the index's file",
             expected=f"sha256:{file.sha256}",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from verifier.errors import NetworkError, UpstreamError, UsageError
 from verifier.http import DEFAULT_MAX_FILE_BYTES, HttpClient
-from verifier.models import Check, Finding, Outcome, ReleaseFile
+from verifier.models import Check, CheckResult, Gap, ReleaseFile, Status
 from verifier.pypi import check_filename
 
 _SIZE_SLACK = 1024
@@ -42,15 +42,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_file(http: HttpClient, cache: FileCache, file: ReleaseFile) -> Finding:
+def check_file(http: HttpClient, cache: FileCache, file: ReleaseFile) -> CheckResult:
     """Download ``file`` (or reuse the cache) and compare its sha256 with the index's."""
     if file.sha256 is None:
-        return Finding(
+        return CheckResult(
             check=Check.INDEX_HASH,
-            outcome=Outcome.UNVERIFIABLE,
+            status=Status.ABSENT,
+            kind=Gap.INDEX_DIGEST,
             subject=file.filename,
             message="the index publishes no sha256 for this file",
-            policy="index hashes are always required",
         )
     path = cache.path_for(file)
     cached = path.exists()
@@ -66,60 +66,57 @@ def check_file(http: HttpClient, cache: FileCache, file: ReleaseFile) -> Finding
                 file.url, path, what=f"download of {file.filename}", max_bytes=cap
             )
         except (NetworkError, UpstreamError, UsageError) as exc:
-            return Finding(
+            return CheckResult(
                 check=Check.INDEX_HASH,
-                outcome=Outcome.UNVERIFIABLE,
+                status=Status.UNREACHABLE,
                 subject=file.filename,
                 message=str(exc),
-                policy="index hashes are always required",
+                hint=exc.hint,
             )
     if actual != file.sha256:
         path.unlink(missing_ok=True)
-        return Finding(
+        return CheckResult(
             check=Check.INDEX_HASH,
-            outcome=Outcome.FAILED,
+            status=Status.CONTRADICTED,
             subject=file.filename,
             message="the downloaded file does not match the digest the index publishes",
             expected=f"sha256:{file.sha256}",
             actual=f"sha256:{actual}",
-            policy="index hashes are always required",
         )
-    return Finding(
+    return CheckResult(
         check=Check.INDEX_HASH,
-        outcome=Outcome.VERIFIED,
+        status=Status.PROVEN,
         subject=file.filename,
         message="sha256 matches the index" + (" (cached copy re-hashed)" if cached else ""),
         expected=f"sha256:{file.sha256}",
         actual=f"sha256:{actual}",
-        evidence={"path": str(path)},
+        details={"path": str(path)},
     )
 
 
-def check_local(path: Path, file: ReleaseFile | None) -> Finding:
-    """A local distribution against the index's digest for a file of the same name."""
-    actual = sha256_file(path)
+def check_local(path: Path, file: ReleaseFile | None, actual: str) -> CheckResult:
+    """A local distribution (sha256 ``actual``) against the index's digest for its name."""
     if file is None or file.sha256 is None:
-        return Finding(
+        return CheckResult(
             check=Check.INDEX_HASH,
-            outcome=Outcome.UNVERIFIABLE,
+            status=Status.ABSENT,
+            kind=Gap.INDEX_DIGEST,
             subject=path.name,
             message="the index lists no digest for a file of this name",
             actual=f"sha256:{actual}",
-            policy="index hashes are always required",
         )
     if actual != file.sha256:
-        return Finding(
+        return CheckResult(
             check=Check.INDEX_HASH,
-            outcome=Outcome.FAILED,
+            status=Status.CONTRADICTED,
             subject=path.name,
             message="the local file does not match the digest the index publishes",
             expected=f"sha256:{file.sha256}",
             actual=f"sha256:{actual}",
-            policy="index hashes are always required",
         )
-    return Finding(
+    return CheckResult(
         check=Check.INDEX_HASH,
-        outcome=Outcome.VERIFIED,
+        status=Status.PROVEN,
         subject=path.name,
         message="sha256 of the local file matches the index",
         expected=f"sha256:{file.sha256}",

@@ -18,8 +18,7 @@ from packaging.version import InvalidVersion, Version
 
 from verifier.errors import NetworkError, UpstreamError, UsageError
 from verifier.git import GitRepo, TagSignature, safe_env
-from verifier.models import Check, Finding, Outcome
-from verifier.policy import Policy
+from verifier.models import Check, CheckResult, EvidenceKind, Status, TagEvidence
 
 TAG_TEMPLATES = ("v{version}", "{version}")
 
@@ -132,62 +131,60 @@ def _gpg_import(home: Path, keys: list[bytes], *, what: str) -> None:
 
 
 def check_tag(
-    repo: GitRepo, candidates: Sequence[str], trust: TagTrust, policy: Policy, subject: str
-) -> tuple[Finding, TagSignature | None]:
-    """The tag finding for a release, and git's answer (for the cross-links)."""
-    required = "tags" in policy.required
+    repo: GitRepo, candidates: Sequence[str], trust: TagTrust, subject: str
+) -> tuple[CheckResult, TagSignature | None]:
+    """The tag result for a release, and git's answer (for the cross-links)."""
     try:
         tag = next((t for t in candidates if repo.tag_exists(t)), None)
         if tag is None:
-            return missing_tag(
-                subject, f"no tag {' or '.join(candidates)} in the repository", policy
-            ), None
+            return missing_tag(subject, f"no tag {' or '.join(candidates)} in the repository"), None
         answer = repo.verify_tag(tag, env=trust.env, config=trust.config)
     except (UpstreamError, NetworkError) as exc:
-        return Finding(
+        return CheckResult(
             check=Check.TAG,
-            outcome=Outcome.UNVERIFIABLE,
+            status=Status.UNREACHABLE,
+            kind=EvidenceKind.TAGS,
             subject=subject,
             message=str(exc),
-            policy="the repository must be readable",
+            hint=exc.hint,
         ), None
-    evidence = {
-        "tag": tag,
-        "commit": answer.commit,
-        "signer": answer.signer,
-        "signature_format": answer.signature_format,
-        "tagger": answer.tagger,
-        "trust": trust.source,
-    }
+    evidence = TagEvidence(
+        tag=tag,
+        commit=answer.commit,
+        signer=answer.signer,
+        signature_format=answer.signature_format,
+        tagger=answer.tagger,
+        trust=trust.source,
+    )
     if answer.good:
-        return Finding(
+        return CheckResult(
             check=Check.TAG,
-            outcome=Outcome.VERIFIED,
+            status=Status.PROVEN,
+            kind=EvidenceKind.TAGS,
             subject=subject,
             message=f"tag {tag} signed by {answer.signer} (commit {answer.commit}); "
             f"trusted keys: {trust.source}",
-            evidence=evidence,
+            tag=evidence,
         ), answer
-    outcome = Outcome.FAILED if required else Outcome.UNVERIFIABLE
-    rule = (
-        "--require tags: an unverified tag fails"
-        if required
-        else "tags are checked but not required; --require tags makes this FAILED"
-    )
-    expected = f"a tag signed by a trusted key ({trust.source})"
-    return Finding(
+    return CheckResult(
         check=Check.TAG,
-        outcome=outcome,
+        status=Status.UNPROVEN,
+        kind=EvidenceKind.TAGS,
         subject=subject,
         message=f"tag {tag}: {answer.detail}",
-        expected=expected,
+        expected=f"a tag signed by a trusted key ({trust.source})",
         actual=answer.detail if not answer.signer else answer.signer,
-        policy=rule,
-        evidence=evidence,
+        tag=evidence,
     ), answer
 
 
-def missing_tag(subject: str, message: str, policy: Policy) -> Finding:
-    """No tag to check: judged by ``Policy.missing_outcome``."""
-    outcome, rule = policy.missing_outcome("tags")
-    return Finding(check=Check.TAG, outcome=outcome, subject=subject, message=message, policy=rule)
+def missing_tag(subject: str, message: str, *, hint: str | None = None) -> CheckResult:
+    """No tag to check: absent evidence, judged by the tags rule."""
+    return CheckResult(
+        check=Check.TAG,
+        status=Status.ABSENT,
+        kind=EvidenceKind.TAGS,
+        subject=subject,
+        message=message,
+        hint=hint,
+    )

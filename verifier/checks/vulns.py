@@ -34,7 +34,7 @@ from packaging.version import InvalidVersion, Version
 
 from verifier.errors import PolicyError, UsageError
 from verifier.lockfiles import PinnedPackage
-from verifier.models import Check, Finding, Outcome
+from verifier.models import Check, CheckResult, Gap, Status
 from verifier.policy import VulnIgnore
 from verifier.secrets import TOKEN_VARIABLES
 
@@ -86,7 +86,7 @@ def audit(
     ignores: Sequence[VulnIgnore] = (),
     today: date | None = None,
     pip_audit: Sequence[str] | None = None,
-) -> list[Finding]:
+) -> list[CheckResult]:
     """Audit every package from an index for known vulnerabilities, in the order given.
 
     ``osv_url`` is the full OSV query endpoint (pip-audit's ``--osv-url``, by default
@@ -96,7 +96,8 @@ def audit(
 
     Raises ``PolicyError`` for an expired ignore (whether or not it would have matched) and
     ``UsageError`` for an unknown service; everything that goes wrong while auditing becomes
-    UNVERIFIABLE findings instead.
+    unreachable results instead. Ignores are checked for expiry here and applied by the
+    judge (``verifier.judge``), which names the policy file that holds them.
     """
     if service not in SERVICES:
         raise UsageError(
@@ -115,7 +116,7 @@ def audit(
         osv_url=osv_url,
         timeout=timeout,
     )
-    results: dict[int, list[Finding]] = {}
+    results: dict[int, list[CheckResult]] = {}
     entries: dict[tuple[NormalizedName, Version], _Entry] = {}
     for index, package in enumerate(packages):
         if package.source != "index":
@@ -142,7 +143,7 @@ def audit(
         outcome = runner.run(batch)
         for entry in batch:
             for index, package in entry.packages:
-                results[index] = _findings(package, entry, outcome, service, ignores)
+                results[index] = _findings(package, entry, outcome, service)
     return [finding for index in sorted(results) for finding in results[index]]
 
 
@@ -439,8 +440,7 @@ def _findings(
     entry: _Entry,
     outcome: _Report | _AuditFailed,
     service: str,
-    ignores: Sequence[VulnIgnore],
-) -> list[Finding]:
+) -> list[CheckResult]:
     if isinstance(outcome, _AuditFailed):
         return [_unverifiable(package, service, str(outcome))]
     if entry.name in outcome.skipped:
@@ -454,43 +454,34 @@ def _findings(
         hashed = any(_SHA256.fullmatch(h.lower()) for h in package.hashes)
         note = "" if hashed else "; audited by name and version only (no sha256 pinned)"
         return [
-            Finding(
+            CheckResult(
                 check=Check.VULNERABILITY,
-                outcome=Outcome.VERIFIED,
+                status=Status.PROVEN,
                 subject=_label(package),
                 message=f"{NO_VULNERABILITIES} ({service}){note}",
                 expected=NO_VULNERABILITIES,
                 actual=NO_VULNERABILITIES,
-                evidence={"service": service},
+                details={"service": service},
                 location=str(package.location),
             )
         ]
-    return [_vulnerable(package, vuln, service, ignores) for vuln in vulns]
+    return [_vulnerable(package, vuln, service) for vuln in vulns]
 
 
-def _vulnerable(
-    package: PinnedPackage, vuln: _Vuln, service: str, ignores: Sequence[VulnIgnore]
-) -> Finding:
+def _vulnerable(package: PinnedPackage, vuln: _Vuln, service: str) -> CheckResult:
     ids = f"{vuln.id} ({', '.join(vuln.aliases)})" if vuln.aliases else vuln.id
     fixed = f"fixed in {', '.join(vuln.fix_versions)}" if vuln.fix_versions else "no fixed version"
     description = vuln.description
     if len(description) > DESCRIPTION_LIMIT:
         description = description[: DESCRIPTION_LIMIT - 1] + "…"
-    ignore = next(
-        (i for i in ignores if ignore_applies(i, package.name, (vuln.id, *vuln.aliases))),
-        None,
-    )
-    return Finding(
+    return CheckResult(
         check=Check.VULNERABILITY,
-        outcome=Outcome.FAILED if ignore is None else Outcome.SKIPPED,
+        status=Status.CONTRADICTED,
         subject=_label(package),
         message=f"{ids}: {fixed}",
         expected=NO_VULNERABILITIES,
         actual=vuln.id,
-        policy=None
-        if ignore is None
-        else f"ignored until {ignore.expires.isoformat()}: {ignore.reason}",
-        evidence={
+        details={
             "id": vuln.id,
             "aliases": ", ".join(vuln.aliases),
             "fix_versions": ", ".join(vuln.fix_versions),
@@ -501,26 +492,26 @@ def _vulnerable(
     )
 
 
-def _unverifiable(package: PinnedPackage, service: str, reason: str) -> Finding:
-    return Finding(
+def _unverifiable(package: PinnedPackage, service: str, reason: str) -> CheckResult:
+    return CheckResult(
         check=Check.VULNERABILITY,
-        outcome=Outcome.UNVERIFIABLE,
+        status=Status.UNREACHABLE,
         subject=_label(package),
         message=f"could not audit for known vulnerabilities ({service}): {reason}",
         expected=NO_VULNERABILITIES,
-        evidence={"service": service, "reason": reason},
+        details={"service": service, "reason": reason},
         location=str(package.location),
     )
 
 
-def _not_from_index(package: PinnedPackage) -> Finding:
+def _not_from_index(package: PinnedPackage) -> CheckResult:
     why = f": {package.skip_reason}" if package.skip_reason else ""
-    return Finding(
+    return CheckResult(
         check=Check.VULNERABILITY,
-        outcome=Outcome.SKIPPED,
+        status=Status.ABSENT,
+        kind=Gap.UNINDEXED,
         subject=_label(package),
         message=f"not audited: a {package.source} package has no index version to look up{why}",
-        policy="only packages from an index are audited for known vulnerabilities",
         location=str(package.location),
     )
 

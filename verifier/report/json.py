@@ -15,6 +15,34 @@ from verifier.models import Finding, ReleaseReport, Report
 SCHEMA_VERSION = 1
 
 
+def flat_evidence(finding: Finding) -> dict[str, str | None]:
+    """Typed evidence flattened into the report's ``evidence`` keys (the one flattening)."""
+    out: dict[str, str | None] = {}
+    if finding.certificate is not None:
+        out.update({f"certificate.{k}": v for k, v in finding.certificate.as_dict().items()})
+    if finding.publisher is not None:
+        out["publisher.kind"] = finding.publisher.kind
+        out.update({f"publisher.{k}": v for k, v in finding.publisher.fields.items()})
+    if finding.tag is not None:
+        tag = finding.tag
+        out.update(
+            {
+                "tag": tag.tag,
+                "commit": tag.commit,
+                "signer": tag.signer,
+                "signature_format": tag.signature_format,
+                "tagger": tag.tagger,
+                "trust": tag.trust,
+            }
+        )
+    if len(finding.certificates) > 1:
+        out["signers"] = ", ".join(
+            dict.fromkeys(c.build_config_uri or c.identity or "?" for c in finding.certificates)
+        )
+    out.update(finding.details)
+    return out
+
+
 def _finding(finding: Finding) -> dict[str, Any]:
     return {
         "check": finding.check.value,
@@ -24,7 +52,9 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "expected": finding.expected,
         "actual": finding.actual,
         "policy": finding.policy,
-        "evidence": dict(finding.evidence),
+        "policy_source": finding.policy_source,
+        "hint": finding.hint,
+        "evidence": flat_evidence(finding),
         "location": finding.location,
     }
 

@@ -202,6 +202,8 @@ def _describe(finding: Finding) -> str:
         text += f"; got: {finding.actual}"
     if finding.policy:
         text += f"; policy: {finding.policy}"
+        if finding.policy_source:
+            text += f" [{finding.policy_source}]"
     return text
 
 

@@ -141,7 +141,8 @@ def _details(grouped: dict[str, list[Finding]]) -> list[str]:
             if finding.actual is not None:
                 lines.append(f"  - got: {code(finding.actual)}")
             if finding.policy:
-                lines.append(f"  - policy: {escape(finding.policy)}")
+                source = f" [{finding.policy_source}]" if finding.policy_source else ""
+                lines.append(f"  - policy: {escape(finding.policy + source)}")
     if lines:
         lines[0:0] = ["", "### Findings that did not verify"]
     return lines

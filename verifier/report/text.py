@@ -9,16 +9,24 @@ from __future__ import annotations
 from verifier import __version__
 from verifier.models import Check, Finding, Outcome, ReleaseReport, Report
 
-_EVIDENCE_ORDER = (
-    ("certificate.repository", "repository"),
-    ("certificate.build_config_uri", "workflow"),
-    ("certificate.ref", "ref"),
-    ("certificate.commit", "commit"),
-    ("certificate.runner_environment", "runner"),
-    ("certificate.trigger", "trigger"),
-    ("certificate.issuer", "issuer"),
-    ("publisher.environment", "environment (PyPI record)"),
-)
+
+def _evidence_line(finding: Finding) -> str:
+    """The certificate's claims (and PyPI's environment) a verified finding rests on."""
+    cert = finding.certificate
+    shown: list[tuple[str, str | None]] = []
+    if cert is not None:
+        shown += [
+            ("repository", cert.repository),
+            ("workflow", cert.build_config_uri),
+            ("ref", cert.ref),
+            ("commit", cert.commit),
+            ("runner", cert.runner_environment),
+            ("trigger", cert.trigger),
+            ("issuer", cert.issuer),
+        ]
+    if finding.publisher is not None:
+        shown.append(("environment (PyPI record)", finding.publisher.get("environment")))
+    return "; ".join(f"{label} {value}" for label, value in shown if value)
 
 
 def _finding_lines(finding: Finding, width: int) -> list[str]:
@@ -32,16 +40,15 @@ def _finding_lines(finding: Finding, width: int) -> list[str]:
             lines.append(f"{pad}expected: {finding.expected}")
         if finding.actual is not None:
             lines.append(f"{pad}got:      {finding.actual}")
-    if finding.outcome is Outcome.VERIFIED and finding.evidence:
-        shown = [
-            f"{label} {finding.evidence[key]}"
-            for key, label in _EVIDENCE_ORDER
-            if finding.evidence.get(key)
-        ]
+    if finding.outcome is Outcome.VERIFIED:
+        shown = _evidence_line(finding)
         if shown:
-            lines.append(f"{pad}" + "; ".join(shown))
+            lines.append(f"{pad}{shown}")
     if finding.outcome is not Outcome.VERIFIED and finding.policy:
-        lines.append(f"{pad}policy: {finding.policy}")
+        source = f" [{finding.policy_source}]" if finding.policy_source else ""
+        lines.append(f"{pad}policy: {finding.policy}{source}")
+    if finding.outcome in (Outcome.FAILED, Outcome.UNVERIFIABLE) and finding.hint:
+        lines.append(f"{pad}hint: {finding.hint}")
     return lines
 
 

@@ -1,0 +1,810 @@
+"""One pipeline for every subject: a pin, a local file, each package of a lockfile.
+
+Every subject goes through the same sequence, so no flow can leave a check out:
+
+1. **resolve** the subject: its files and digests, where each comes from, and the policy that
+   applies to it (``Subject``); whatever resolution itself proves or fails to prove (a lockfile
+   pin the index does not publish, a local file's digest) is a typed result;
+2. **gather** evidence: index hashes, PEP 740 attestations, release bundles, the signed tag;
+3. **link** it: the cross-links relate the evidence;
+4. **judge** it: ``verifier.judge`` turns every result into a finding under the subject's
+   policy, naming each rule and where it came from.
+
+Checks return ``CheckResult``s and never choose an outcome. ``LockfileRun`` adds concurrency
+and nothing else.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from verifier.certificates import GITHUB_ACTIONS_ISSUER
+from verifier.checks.attestations import AttestationChecker
+from verifier.checks.bundles import BundleChecker, BundleIdentity, find_release
+from verifier.checks.hashes import FileCache, check_file, check_local, sha256_file
+from verifier.checks.tags import check_tag, forge_trust, missing_tag, tag_candidates, user_trust
+from verifier.errors import (
+    NetworkError,
+    NotFoundError,
+    PolicyError,
+    UpstreamError,
+    UsageError,
+    VerifierError,
+)
+from verifier.git import GitRepo, TagSignature
+from verifier.github import GitHubClient, git_base_url
+from verifier.judge import judge_all
+from verifier.links import link_evidence
+from verifier.lockfiles import Lockfile, PinnedFile, PinnedPackage
+from verifier.models import (
+    Check,
+    CheckResult,
+    EvidenceKind,
+    Gap,
+    Release,
+    ReleaseFile,
+    ReleaseReport,
+    Status,
+)
+from verifier.policy import (
+    ExpectedPublisher,
+    Policy,
+    PolicyFile,
+    parse_repository_url,
+    publisher_from_project_urls,
+)
+from verifier.pypi import IndexClient, dist_version, normalize_index_url, same_distribution
+
+MAX_LOCAL_PROVENANCE_BYTES = 2 * 1024 * 1024
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """Default progress sink: say nothing."""
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Where the bundle and tag evidence comes from, and whom it must name."""
+
+    github: GitHubClient | None = None
+    bundle_checker: BundleChecker | None = None
+    cert_identity: str | None = None
+    cert_oidc_issuer: str = GITHUB_ACTIONS_ISSUER
+    git_repo: Path | None = None
+    tag_template: str | None = None
+    allowed_signers: Path | None = None
+    gpg_keyring: Path | None = None
+    gnupghome: str | None = None
+    workdir: Path | None = None
+    offline_git: bool = False
+    """Evidence mode: use clones already in the evidence directory, never fetch."""
+
+
+@dataclass(frozen=True)
+class IdentityChoice:
+    """The expected publisher for one release and where it came from."""
+
+    expected: ExpectedPublisher | None
+    source: str
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A distribution on disk, named on the command line."""
+
+    path: Path
+    sha256: str
+    provenance: Path | None
+
+
+@dataclass
+class Subject:
+    """One thing to verify, resolved: its files, where they come from, and its policy."""
+
+    label: str
+    name: NormalizedName
+    version: str
+    policy: Policy
+    files: tuple[ReleaseFile, ...] = ()
+    """The files whose attestations, bundles and tag are gathered."""
+    release: Release | None = None
+    location: str | None = None
+    local: LocalFile | None = None
+    download: bool = False
+    """Download and re-hash each file (a pin); else compare digests only (a lockfile)."""
+    identity_from_index: bool = True
+    results: list[CheckResult] = field(default_factory=list)
+    """What resolution itself proved or could not prove."""
+    gather: bool = True
+    """False when resolution already showed there is nothing to gather evidence for."""
+    audit: PinnedPackage | None = None
+    """The package to audit for known vulnerabilities (its pinned files), if any."""
+
+
+class Pipeline:
+    """Resolves subjects, gathers their evidence, links and judges it."""
+
+    def __init__(
+        self,
+        *,
+        index: IndexClient,
+        cache: FileCache,
+        attestations: AttestationChecker,
+        policy: Policy,
+        progress: Progress = _quiet,
+        sources: SourceOptions | None = None,
+        policy_file: PolicyFile | None = None,
+        allow_unindexed: Mapping[NormalizedName, str] | None = None,
+    ) -> None:
+        self.sources = sources or SourceOptions()
+        self.identity_from_index = True
+        self.index = index
+        self.cache = cache
+        self.attestations = attestations
+        self.policy = policy
+        self.policy_file = policy_file
+        self.allow_unindexed = dict(allow_unindexed or {})
+        self.progress = progress
+        self.warnings: list[str] = []
+
+    def with_attestations(self, attestations: AttestationChecker) -> Pipeline:
+        """The same collaborators with another attestation checker (worker processes)."""
+        other = copy.copy(self)
+        other.attestations = attestations
+        return other
+
+    def policy_for(
+        self, name: NormalizedName, identities: tuple[dict[str, str], ...] = ()
+    ) -> Policy:
+        """The policy for one package: flags, the policy file, the lockfile's identities."""
+        return self.policy.for_package(
+            name, self.policy_file, identities, allow_unindexed=self.allow_unindexed
+        )
+
+    # -- 1. resolve ------------------------------------------------------------------------------
+
+    def resolve_pin(self, name: NormalizedName, version: Version) -> Subject:
+        """``NAME==VERSION``: every file the index lists for it, downloaded and re-hashed."""
+        from verifier.lockfiles import Location, PinnedFile
+
+        label = f"{name}=={version}"
+        subject = Subject(label, name, str(version), self.policy_for(name), download=True)
+        self.progress(f"{label}: reading the index")
+        try:
+            release = self.index.release(name, version)
+        except NotFoundError as exc:
+            raise UsageError(exc.message, hint=exc.hint) from None
+        except (NetworkError, UpstreamError) as exc:
+            subject.results.append(
+                _unreachable(Check.INDEX_HASH, label, exc, "the index must answer")
+            )
+            subject.gather = False
+            return subject
+        subject.release = release
+        subject.version = release.version
+        subject.files = release.files
+        self._warn_yanked(label, release)
+        pins = tuple(
+            PinnedFile(sha256=f.sha256, filename=f.filename) for f in release.files if f.sha256
+        )
+        subject.audit = PinnedPackage(
+            name=name, version=release.version, files=pins, location=Location(label)
+        )
+        return subject
+
+    def resolve_local(self, path: Path, *, provenance: Path | None, offline: bool) -> Subject:
+        """A distribution on disk: its digest against the index, evidence as for a pin."""
+        from verifier.lockfiles import Location, PinnedFile
+
+        parsed = dist_version(path.name)
+        if parsed is None:
+            raise UsageError(
+                f"{path.name!r} is not a wheel or sdist file name",
+                hint="pass a .whl, .tar.gz or .zip distribution, or NAME==VERSION",
+            )
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+        if offline and provenance is None:
+            raise UsageError(
+                "--offline with a local file needs --provenance FILE",
+                hint="download the provenance first, or drop --offline",
+            )
+        name, version = parsed
+        digest = sha256_file(path)
+        local = LocalFile(path=path, sha256=digest, provenance=provenance)
+        policy = self.policy_for(name)
+        subject = Subject(path.name, name, str(version), policy, local=local)
+        own = ReleaseFile(filename=path.name, url=path.resolve().as_uri(), sha256=digest)
+        subject.files = (own,)
+        subject.release = Release(name=name, version=str(version), files=(own,))
+        subject.audit = PinnedPackage(
+            name=name,
+            version=str(version),
+            files=(PinnedFile(sha256=digest, filename=path.name),),
+            location=Location(str(path)),
+        )
+        if offline:
+            subject.identity_from_index = False
+            subject.results.append(
+                CheckResult(
+                    check=Check.INDEX_HASH,
+                    status=Status.NOT_CHECKED,
+                    kind=None,
+                    subject=path.name,
+                    message="--offline: the index was not consulted",
+                    actual=f"sha256:{digest}",
+                )
+            )
+            return subject
+        self.progress(f"{path.name}: reading the index")
+        try:
+            release = self.index.release(name, version)
+        except (NetworkError, UpstreamError) as exc:
+            subject.results.append(
+                replace(
+                    _unreachable(
+                        Check.INDEX_HASH, path.name, exc, "index hashes are always required"
+                    ),
+                    actual=f"sha256:{digest}",
+                )
+            )
+            return subject
+        match = next((f for f in release.files if f.filename == path.name), None)
+        subject.results.append(check_local(path, match, digest))
+        subject.version = release.version
+        subject.release = Release(
+            name=name, version=release.version, files=(own,), project_urls=release.project_urls
+        )
+        return subject
+
+    def resolve_package(self, pkg: PinnedPackage) -> Subject:
+        """One lockfile package: its pinned hashes against the index, digests only."""
+        label = f"{pkg.name}=={pkg.version}" if pkg.version else f"{pkg.name} ({pkg.source})"
+        where = str(pkg.location)
+        policy = self.policy_for(pkg.name, pkg.attestation_identities)
+        subject = Subject(label, pkg.name, pkg.version, policy, location=where)
+        if pkg.skip_reason is not None or pkg.source != "index":
+            subject.results.append(
+                CheckResult(
+                    check=Check.LOCKFILE,
+                    status=Status.ABSENT,
+                    kind=Gap.UNINDEXED,
+                    subject=label,
+                    message=pkg.skip_reason or f"a {pkg.source} package is not from an index",
+                )
+            )
+            subject.gather = False
+            subject.audit = pkg
+            return subject
+        origin = self._foreign_origin(pkg)
+        if origin is not None:
+            subject.results.append(origin)
+            subject.gather = False
+            return subject
+        subject.audit = pkg
+        try:
+            release = self.index.release(pkg.name, Version(pkg.version))
+        except (NetworkError, UpstreamError, UsageError) as exc:
+            subject.results.append(
+                _unreachable(Check.LOCKFILE, label, exc, "the index must list every pinned release")
+            )
+            subject.gather = False
+            return subject
+        subject.release = release
+        subject.version = release.version
+        subject.results.extend(self._pinned_hashes(label, pkg, release))
+        matched = tuple(
+            dict.fromkeys(
+                f
+                for pin in pkg.files
+                for f in release.files
+                if pin.sha256 is not None
+                and f.sha256 == pin.sha256
+                and (not pin.filename or same_distribution(pin.filename, f.filename))
+            )
+        )
+        subject.files = matched
+        subject.gather = bool(matched)
+        return subject
+
+    def _foreign_origin(self, pkg: PinnedPackage) -> CheckResult | None:
+        """A lockfile that installs this package from elsewhere than the run's index.
+
+        The lockfile's own index lines are honoured by installers; comparing its pins with
+        another index would prove nothing about what gets installed, so such a package is
+        refused (UNVERIFIABLE, naming the origin) rather than silently compared.
+        """
+        from verifier.http import redact_url
+
+        ours = self.index.base_url
+        label = f"{pkg.name}=={pkg.version}"
+        others: list[str] = []
+        index_url = getattr(pkg, "index_url", None)
+        if index_url and _index_root(index_url) != ours:
+            others.append(f"index {redact_url(index_url)}")
+        others += [
+            f"extra index {redact_url(u)}"
+            for u in getattr(pkg, "extra_index_urls", ())
+            if _index_root(u) != ours
+        ]
+        others += [f"find-links {redact_url(u)}" for u in getattr(pkg, "find_links", ())]
+        if getattr(pkg, "no_index", False):
+            others.append("--no-index (local files only)")
+        if not others:
+            return None
+        return CheckResult(
+            check=Check.LOCKFILE,
+            status=Status.UNPROVEN,
+            kind=Gap.ORIGIN,
+            subject=label,
+            message=f"the lockfile installs this package from {', '.join(others)}, not from "
+            f"{redact_url(ours)}, the index verify-release compares with",
+            expected=redact_url(ours),
+            actual=", ".join(others),
+            hint="pass --index-url with the lockfile's index to verify against it",
+        )
+
+    def _pinned_hashes(self, label: str, pkg: PinnedPackage, release: Release) -> list[CheckResult]:
+        """Every hash the lockfile names, against what the index publishes.
+
+        A hash that cannot be compared (another algorithm than sha256) leaves the package
+        unproven: an installer accepts a file matching *any* pinned hash, so an unchecked one
+        could admit another file.
+        """
+        published = {f.sha256: f for f in release.files if f.sha256}
+        results: list[CheckResult] = []
+        proven = 0
+        if not pkg.files:
+            return [
+                CheckResult(
+                    check=Check.LOCKFILE,
+                    status=Status.ABSENT,
+                    kind=Gap.HASH_PIN,
+                    subject=label,
+                    message="the lockfile pins no hash for this package",
+                )
+            ]
+        for pin in pkg.files:
+            results.extend(self._pinned_file(label, pin, published))
+            if pin.sha256 is not None and published.get(pin.sha256) is not None:
+                proven += 1
+        if not results:
+            count = len(pkg.files)
+            what = "the pinned hash is" if count == 1 else f"all {count} pinned hashes are"
+            results.append(
+                CheckResult(
+                    check=Check.LOCKFILE,
+                    status=Status.PROVEN,
+                    subject=label,
+                    message=f"{what} published by the index "
+                    "(files not downloaded: installers enforce the pins)",
+                )
+            )
+        return results
+
+    def _pinned_file(
+        self, label: str, pin: PinnedFile, published: Mapping[str, ReleaseFile]
+    ) -> list[CheckResult]:
+        named = f" for {pin.filename}" if pin.filename else ""
+        hashes: Mapping[str, str] = getattr(pin, "hashes", None) or (
+            {"sha256": pin.sha256} if pin.sha256 else {}
+        )
+        out: list[CheckResult] = []
+        if pin.sha256 is not None:
+            match = published.get(pin.sha256)
+            if match is None:
+                out.append(
+                    CheckResult(
+                        check=Check.LOCKFILE,
+                        status=Status.CONTRADICTED,
+                        subject=label,
+                        message=f"pinned hash{named} is not one the index publishes for {label}",
+                        expected=f"one of the {len(published)} digests the index publishes",
+                        actual=f"sha256:{pin.sha256}",
+                    )
+                )
+            elif pin.filename and not same_distribution(pin.filename, match.filename):
+                out.append(
+                    CheckResult(
+                        check=Check.LOCKFILE,
+                        status=Status.CONTRADICTED,
+                        subject=label,
+                        message="the pinned hash belongs to another file on the index",
+                        expected=pin.filename,
+                        actual=match.filename,
+                    )
+                )
+            elif pin.url and _host(pin.url) not in (None, _host(match.url)):
+                self.warnings.append(
+                    f"{label}: {pin.filename or match.filename} is pinned from "
+                    f"{_host(pin.url)}, not from the index's file host {_host(match.url)}; "
+                    "its sha256 equals the index's"
+                )
+        for algorithm, digest in hashes.items():
+            if algorithm == "sha256":
+                continue
+            out.append(
+                CheckResult(
+                    check=Check.LOCKFILE,
+                    status=Status.UNPROVEN,
+                    kind=Gap.HASH_PIN,
+                    subject=label,
+                    message=f"the lockfile pins {algorithm}:{digest[:16]}…{named}, which cannot "
+                    "be compared with the index (it publishes sha256); an installer would accept "
+                    "a file matching it",
+                    expected="sha256 hashes only",
+                    actual=f"{algorithm}:{digest}",
+                    hint="regenerate the lockfile with sha256 hashes (pip-compile "
+                    "--generate-hashes, uv export, uv lock)",
+                )
+            )
+        return out
+
+    # -- 2. gather, 3. link, 4. judge --------------------------------------------------------------
+
+    def verify(self, subject: Subject) -> ReleaseReport:
+        """Gather, link and judge one resolved subject."""
+        results = list(subject.results)
+        identity = IdentityChoice(None, "")
+        if subject.gather and subject.release is not None:
+            identity = self.choose_identity(subject)
+            gathered = self._gather(subject, identity)
+            results.extend(gathered)
+        findings = judge_all(results, subject.policy)
+        if subject.location:
+            findings = [replace(f, location=f.location or subject.location) for f in findings]
+        return ReleaseReport(
+            label=subject.label,
+            files=subject.files,
+            findings=tuple(findings),
+            identity_source=identity.source or None,
+            expected_identity=identity.expected.as_dict() if identity.expected else {},
+        )
+
+    def choose_identity(self, subject: Subject) -> IdentityChoice:
+        """The user's or a pin's publisher; else the index's project URLs; else PyPI's record.
+
+        A local file handed over with its provenance never supplies its own publisher.
+        """
+        policy = subject.policy
+        if policy.expected is not None:
+            source = policy.expected.source
+            label = {"command line": "command line (--repository)"}.get(source, source)
+            if policy.pinned:
+                label += " (pinned: a change of publisher fails)"
+            return IdentityChoice(policy.expected, label)
+        if self.identity_from_index and subject.identity_from_index:
+            try:
+                urls = self.index.project_urls(subject.name, subject.version)
+            except (NetworkError, UpstreamError) as exc:
+                urls = {}
+                self.warnings.append(f"could not read the project's URLs from the index: {exc}")
+            found = publisher_from_project_urls(urls)
+            if found is not None:
+                return IdentityChoice(
+                    found,
+                    "identity taken from the index (project URLs; weaker: whoever controls the "
+                    "project can change them; pin it with --repository)",
+                )
+        if subject.local is not None and subject.local.provenance is not None:
+            return IdentityChoice(
+                None,
+                "none: the provenance file travels with the artifact, so it cannot say who "
+                "should have signed (pin the publisher with --repository)",
+            )
+        return IdentityChoice(
+            None,
+            "PyPI's publisher record in each provenance (weakest: the index's own claim; pin "
+            "the publisher with --repository)",
+        )
+
+    def _gather(self, subject: Subject, identity: IdentityChoice) -> list[CheckResult]:
+        assert subject.release is not None  # noqa: S101 - checked by the caller
+        results: list[CheckResult] = []
+        total = len(subject.files)
+        for number, file in enumerate(subject.files, start=1):
+            if subject.download:
+                self.progress(
+                    f"{subject.label}: [{number}/{total}] {file.filename}: download and hash"
+                )
+                results.append(check_file(self.index.http, self.cache, file))
+            self.progress(f"{subject.label}: [{number}/{total}] {file.filename}: provenance")
+            results.append(self._attestation(subject, file, identity.expected))
+        release = replace(subject.release, files=subject.files)
+        results.extend(self._signed_sources(subject, release, identity.expected, results))
+        return results
+
+    def _attestation(
+        self, subject: Subject, file: ReleaseFile, expected: ExpectedPublisher | None
+    ) -> CheckResult:
+        if file.sha256 is None:
+            return CheckResult(
+                check=Check.ATTESTATION,
+                status=Status.ABSENT,
+                kind=Gap.INDEX_DIGEST,
+                subject=file.filename,
+                message="the index publishes no sha256 to compare the attestation with",
+            )
+        local = subject.local
+        if local is not None and local.provenance is not None:
+            return self.attestations.check_attestation_file(
+                _read_capped(local.provenance),
+                filename=file.filename,
+                digest=file.sha256,
+                expected=expected,
+            )
+        version = getattr(file, "version", None) or subject.version
+        try:
+            raw = self.index.provenance(subject.name, version, file.filename)
+        except NotFoundError:
+            return AttestationChecker.missing(
+                file.filename, "the index has no provenance for this file (HTTP 404)"
+            )
+        except (NetworkError, UpstreamError, UsageError) as exc:
+            return _unreachable(
+                Check.ATTESTATION, file.filename, exc, None, EvidenceKind.ATTESTATIONS
+            )
+        return self.attestations.check_provenance(
+            raw, filename=file.filename, digest=file.sha256, expected=expected
+        )
+
+    # -- bundles, tags and the links between all evidence -------------------------------------
+
+    def _github_repository(
+        self, expected: ExpectedPublisher | None, results: list[CheckResult]
+    ) -> str | None:
+        """OWNER/REPO on GitHub: the user's pin, else what the verified attestations name."""
+        if expected is not None:
+            return expected.repository if expected.kind == "GitHub" else None
+        for result in results:
+            cert = result.certificate
+            if result.status is not Status.PROVEN or cert is None or not cert.repository:
+                continue
+            try:
+                learned = parse_repository_url(cert.repository, source="attestation certificate")
+            except PolicyError:
+                continue  # not a GitHub/GitLab URL (or a hostile one): learn nothing from it
+            if learned.kind == "GitHub":
+                return learned.repository
+        return None
+
+    def _signed_sources(
+        self,
+        subject: Subject,
+        release: Release,
+        expected: ExpectedPublisher | None,
+        results: list[CheckResult],
+    ) -> list[CheckResult]:
+        opts = self.sources
+        policy = subject.policy
+        out: list[CheckResult] = []
+        if opts.bundle_checker is None or opts.github is None or opts.workdir is None:
+            return [
+                _not_checked(k, "no GitHub client")
+                for k in (EvidenceKind.BUNDLES, EvidenceKind.TAGS)
+            ]
+        slug = self._github_repository(expected, results)
+        tags = tag_candidates(release.version, opts.tag_template)
+        checker = opts.bundle_checker
+        gh_release = None
+        if "bundles" in policy.skip:
+            out.append(_not_checked(EvidenceKind.BUNDLES, "bundles not checked"))
+        elif slug is None:
+            out += checker.unavailable(
+                release.files,
+                "no GitHub repository is known for this release (pass "
+                "--repository https://github.com/OWNER/REPO)",
+                missing=True,
+            )
+        else:
+            self.progress(f"{release.label}: GitHub release and bundles of {slug}")
+            try:
+                gh_release = find_release(opts.github, slug, tags)
+            except NotFoundError as exc:
+                out += checker.unavailable(release.files, exc.message, missing=True, hint=exc.hint)
+            except (NetworkError, UpstreamError, UsageError) as exc:
+                out += checker.unavailable(release.files, str(exc), missing=False, hint=exc.hint)
+        if gh_release is not None and slug is not None:
+            ref = f"refs/tags/{gh_release.tag}"
+            workflow = (expected.workflow if expected else None) or _pep740_workflow(results)
+            ident = opts.cert_identity or (
+                f"https://github.com/{slug}/.github/workflows/{workflow}@{ref}"
+                if workflow
+                else None
+            )
+            bundle_identity = BundleIdentity(
+                identity=ident, issuer=opts.cert_oidc_issuer, repository=slug, ref=ref
+            )
+            out += checker.check(gh_release, release.files, bundle_identity)
+        answer: TagSignature | None = None
+        if "tags" in policy.skip:
+            out.append(_not_checked(EvidenceKind.TAGS, "tags not checked"))
+        else:
+            tag_result, answer = self._tag(release, slug, tags)
+            out.append(tag_result)
+        if not {"bundles", "tags"} <= policy.skip:
+            out += link_evidence([*results, *out], expected=expected, tag=answer)
+        return out
+
+    def _tag(
+        self, release: Release, slug: str | None, tags: list[str]
+    ) -> tuple[CheckResult, TagSignature | None]:
+        opts = self.sources
+        assert opts.workdir is not None  # noqa: S101 - checked by the caller
+        try:
+            if opts.git_repo is not None:
+                repo = GitRepo(opts.git_repo)
+                repo.check()
+            elif slug is not None:
+                self.progress(f"{release.label}: cloning tags of {slug}")
+                base = git_base_url(opts.github.api_url) if opts.github else "https://github.com"
+                dest = self.cache.root / "repos" / _safe_dir(base) / slug
+                if opts.offline_git:
+                    if not (dest / "HEAD").exists():
+                        return missing_tag(
+                            release.label,
+                            "the repository's tags are not in the evidence directory",
+                        ), None
+                    repo = GitRepo(dest)
+                else:
+                    repo = GitRepo.clone_tags(f"{base}/{slug}.git", dest)
+            else:
+                return missing_tag(
+                    release.label,
+                    "no repository to read tags from (pass --git-repo PATH or --repository URL)",
+                ), None
+            trust = user_trust(opts.allowed_signers, opts.gpg_keyring, opts.gnupghome, opts.workdir)
+            if trust is None:
+                owner = (slug or "").split("/")[0]
+                if not owner or opts.github is None:
+                    return missing_tag(
+                        release.label, "no trusted keys: pass --allowed-signers or --gpg-keyring"
+                    ), None
+                trust = forge_trust(
+                    opts.github.ssh_signing_keys(owner),
+                    opts.github.gpg_keys(owner),
+                    owner,
+                    opts.workdir,
+                )
+        except VerifierError as exc:
+            # Includes a missing git or gpg: the tag cannot be checked, the rest of the run can.
+            return _unreachable(Check.TAG, release.label, exc, None, EvidenceKind.TAGS), None
+        return check_tag(repo, tags, trust, release.label)
+
+    def _warn_yanked(self, label: str, release: Release) -> None:
+        yanked = [f.filename for f in release.files if f.yanked]
+        if yanked:
+            self.warnings.append(
+                f"{label}: the index marks {', '.join(yanked)} as yanked; installers skip "
+                "yanked files unless pinned exactly"
+            )
+
+
+def _unreachable(
+    check: Check,
+    subject: str,
+    exc: VerifierError,
+    rule: str | None,
+    kind: EvidenceKind | None = None,
+) -> CheckResult:
+    return CheckResult(
+        check=check,
+        status=Status.UNREACHABLE,
+        kind=kind,
+        subject=subject,
+        message=str(exc),
+        hint=exc.hint,
+        rule=rule,
+    )
+
+
+def _not_checked(kind: EvidenceKind, message: str) -> CheckResult:
+    check = Check.BUNDLE if kind is EvidenceKind.BUNDLES else Check.TAG
+    return CheckResult(
+        check=check, status=Status.NOT_CHECKED, kind=kind, subject="(all files)", message=message
+    )
+
+
+def _pep740_workflow(results: list[CheckResult]) -> str | None:
+    """The workflow file name the verified PEP 740 certificates name."""
+    for result in results:
+        cert = result.certificate
+        uri = cert.build_config_uri if cert is not None else None
+        if (
+            result.check is Check.ATTESTATION
+            and result.status is Status.PROVEN
+            and uri
+            and "/.github/workflows/" in uri
+        ):
+            return uri.split("/.github/workflows/", 1)[1].split("@", 1)[0]
+    return None
+
+
+def _index_root(url: str) -> str | None:
+    try:
+        return normalize_index_url(url)
+    except (UsageError, ValueError):
+        return None
+
+
+def _host(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def _safe_dir(url: str) -> str:
+    """A cache directory name for a clone base URL (host and port only)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}-{parts.port}" if parts.port else str(parts.hostname)
+
+
+def _read_capped(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_LOCAL_PROVENANCE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"--provenance {path}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_LOCAL_PROVENANCE_BYTES:
+        raise UsageError(f"--provenance {path}: larger than {MAX_LOCAL_PROVENANCE_BYTES} bytes")
+    return data
+
+
+# -- whole lockfiles ----------------------------------------------------------------------------
+
+
+class LockfileRun:
+    """Every package of a lockfile through the pipeline, with bounded concurrency: nothing else.
+
+    Pinned hashes are compared with the index's published digests; PEP 740 verification needs
+    only a file's name and digest, so no distribution whose pin is published is downloaded.
+    """
+
+    def __init__(self, pipeline: Pipeline, *, jobs: int, processes: int | None = None) -> None:
+        """Set up a run; nothing is fetched yet.
+
+        ``jobs``: threads doing network work. ``processes``: verification worker processes
+        (None: one fewer than the cores for lockfiles of ``workers.MIN_FILES`` files or more;
+        0: verify in this process).
+        """
+        self.pipeline = pipeline
+        self.jobs = max(1, jobs)
+        self.processes = processes
+
+    def run(self, lock: Lockfile) -> list[tuple[ReleaseReport, PinnedPackage | None]]:
+        """One report per package, in lockfile order, with the package to audit."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from verifier.workers import VerificationPool, default_processes
+
+        total = len(lock.packages)
+        done = 0
+        lock_ = threading.Lock()
+        files = sum(len(pkg.files) for pkg in lock.packages if pkg.skip_reason is None)
+        wanted = default_processes(files) if self.processes is None else self.processes
+        # The workers are forked before the network threads exist (see verifier.workers).
+        with VerificationPool(self.pipeline.attestations, wanted) as workers:
+            pipeline = self.pipeline.with_attestations(workers.checker)
+
+            def one(pkg: PinnedPackage) -> tuple[ReleaseReport, PinnedPackage | None]:
+                nonlocal done
+                subject = pipeline.resolve_package(pkg)
+                report = pipeline.verify(subject)
+                with lock_:
+                    done += 1
+                    pipeline.progress(f"[{done}/{total}] {pkg.name}=={pkg.version}")
+                return report, subject.audit
+
+            with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+                return list(pool.map(one, lock.packages))
