@@ -1,6 +1,6 @@
 """docs/verifying.md's troubleshooting table lists every message the tool can print.
 
-The messages are collected from the source (every ``Finding(message=...)``, every check failure
+The messages are collected from the source (every ``CheckResult(message=...)``, every check failure
 and every error raised), so a new message without a documented meaning and fix fails here.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE_CALLS = {
     "Finding",
+    "CheckResult",
     "_Failure",
     "BundleFailure",
     "UsageError",
@@ -58,9 +59,15 @@ def _message_arg(call: ast.Call, name: str) -> ast.expr | None:
 
 
 def _reports_success(call: ast.Call) -> bool:
-    """A finding that says VERIFIED (or SKIPPED by choice) needs no troubleshooting."""
-    values = [k.value for k in call.keywords if k.arg == "outcome"] + list(call.args[:1])
-    return any(isinstance(v, ast.Attribute) and v.attr in ("VERIFIED", "SKIPPED") for v in values)
+    """A result that is proven (or not checked by choice, or a link whose missing end is judged
+    elsewhere) needs no troubleshooting."""
+    values = [k.value for k in call.keywords if k.arg in ("outcome", "status")] + list(
+        call.args[:1]
+    )
+    fine = {"VERIFIED", "SKIPPED", "PROVEN", "NOT_CHECKED"}
+    if isinstance(call.func, ast.Name) and call.func.id == "_link":
+        fine.add("ABSENT")
+    return any(isinstance(v, ast.Attribute) and v.attr in fine for v in values)
 
 
 def messages() -> Iterator[tuple[str, str]]:
