@@ -66,28 +66,45 @@ _SCT_LIST_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 
 @dataclass(frozen=True)
 class GitHubClaims:
-    """The GitHub Actions OIDC claims a local leaf certificate carries."""
+    """The CI OIDC claims a local leaf certificate carries (GitHub Actions unless ``host``).
 
-    repository: str  # "OWNER/REPO"
-    workflow: str = "release.yml"  # file name under .github/workflows/
+    By default the workflow signs itself: SAN == Build Signer URI == Build Config URI. A release
+    built by a reusable workflow sets ``signer`` (the shared workflow's URL: the SAN and Build
+    Signer URI) while the Build Config URI stays the caller's workflow. ``build_config_uri``
+    overrides that claim and ``omit`` leaves claims out (Fulcio OID arcs), for attacks.
+    """
+
+    repository: str  # "OWNER/REPO" (GitLab: "NAMESPACE/PROJECT")
+    workflow: str = "release.yml"  # file name under .github/workflows/ (GitLab: CI file path)
     ref: str = "refs/tags/v1.0.0"
     sha: str = "0" * 40  # commit
     trigger: str = "push"
     runner_environment: str = "github-hosted"
     issuer: str = GITHUB_ISSUER
+    host: str = "github.com"  # or "gitlab.com" (then no legacy GitHub claims)
+    signer: str | None = None
+    build_config_uri: str | None = None
+    omit: frozenset[int] = frozenset()
+
+    @property
+    def workflow_uri(self) -> str:
+        """The caller's workflow at the ref, as Fulcio writes the Build Config URI."""
+        if self.host == "gitlab.com":
+            return f"https://gitlab.com/{self.repository}//{self.workflow}@{self.ref}"
+        return f"https://{self.host}/{self.repository}/.github/workflows/{self.workflow}@{self.ref}"
 
     @property
     def identity(self) -> str:
-        """The certificate's SAN URI (also its build signer and build config URIs)."""
-        return f"https://github.com/{self.repository}/.github/workflows/{self.workflow}@{self.ref}"
+        """The certificate's SAN URI (also its build signer URI)."""
+        return self.signer or self.workflow_uri
 
     @property
     def repository_uri(self) -> str:
-        return f"https://github.com/{self.repository}"
+        return f"https://{self.host}/{self.repository}"
 
     @property
     def run_uri(self) -> str:
-        return f"https://github.com/{self.repository}/actions/runs/1/attempts/1"
+        return f"https://{self.host}/{self.repository}/actions/runs/1/attempts/1"
 
 
 def _b64(data: bytes) -> str:
@@ -340,15 +357,18 @@ class LocalSigstore:
                 critical=True,
             )
         )
-        for suffix, raw in (
-            (1, claims.issuer),
-            (2, claims.trigger),
-            (3, claims.sha),
-            (4, claims.workflow),
-            (5, claims.repository),
-            (6, claims.ref),
-        ):
-            builder = builder.add_extension(_ext(suffix, raw.encode()), critical=False)
+        legacy = [(1, claims.issuer)]
+        if claims.host == "github.com":
+            legacy += [
+                (2, claims.trigger),
+                (3, claims.sha),
+                (4, claims.workflow),
+                (5, claims.repository),
+                (6, claims.ref),
+            ]
+        for suffix, raw in legacy:
+            if suffix not in claims.omit:
+                builder = builder.add_extension(_ext(suffix, raw.encode()), critical=False)
         for suffix, value in (
             (8, claims.issuer),
             (9, identity),
@@ -356,11 +376,12 @@ class LocalSigstore:
             (12, claims.repository_uri),
             (13, claims.sha),
             (14, claims.ref),
-            (18, identity),
+            (18, claims.build_config_uri or claims.workflow_uri),
             (20, claims.trigger),
             (21, claims.run_uri),
         ):
-            builder = builder.add_extension(_ext(suffix, _der_utf8(value)), critical=False)
+            if suffix not in claims.omit:
+                builder = builder.add_extension(_ext(suffix, _der_utf8(value)), critical=False)
 
         # The SCT covers the TBS without the SCT extension, which is appended last; sigstore
         # rebuilds exactly these bytes with `Certificate.tbs_precertificate_bytes`.

@@ -623,7 +623,11 @@ class Pipeline:
                 else None
             )
             bundle_identity = BundleIdentity(
-                identity=ident, issuer=opts.cert_oidc_issuer, repository=slug, ref=ref
+                identity=ident,
+                issuer=opts.cert_oidc_issuer,
+                repository=slug,
+                ref=ref,
+                exact_identity=opts.cert_identity is not None,
             )
             out += checker.check(gh_release, release.files, bundle_identity)
         answer: TagSignature | None = None

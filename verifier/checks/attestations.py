@@ -14,7 +14,13 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from verifier.certificates import GITHUB_ACTIONS_ISSUER, GITLAB_ISSUER, evidence
+from verifier.certificates import (
+    GITHUB_ACTIONS_ISSUER,
+    GITLAB_ISSUER,
+    SourceRepositoryPolicy,
+    TrustedPublisherPolicy,
+    evidence,
+)
 from verifier.checks import AcceptAnyCertificate, CheckFailure, signature_sound
 from verifier.errors import UsageError, one_line
 from verifier.models import (
@@ -433,7 +439,6 @@ class AttestationChecker:
         self, expected: ExpectedPublisher | None, record: Any, cert: CertificateEvidence
     ) -> tuple[VerificationPolicy, str]:
         """The certificate policy for one attestation, and a description of what it expects."""
-        from pypi_attestations import GitHubPublisher, GitLabPublisher
         from sigstore.verify import policy as sp
 
         if expected is None:
@@ -450,14 +455,6 @@ class AttestationChecker:
                 expected=f"{expected.kind} {expected.url}",
                 actual=f"{kind} {_describe_record(record)}",
             )
-        repository = expected.repository
-        if (
-            expected.kind == "GitHub"
-            and cert.repository
-            and cert.repository.lower() == expected.url.lower()
-        ):
-            # GitHub owner/repo names are case-insensitive; use the certificate's spelling.
-            repository = cert.repository.split("github.com/", 1)[1]
         workflow = expected.workflow
         if workflow is None and record is not None:
             workflow = getattr(record, "workflow", None) or getattr(
@@ -465,14 +462,12 @@ class AttestationChecker:
             )
         issuer = GITHUB_ACTIONS_ISSUER if expected.kind == "GitHub" else GITLAB_ISSUER
         want = f"{expected.kind} {expected.url}"
+        # Repository paths compare ignoring letter case, as GitHub and GitLab do, by our policies
+        # (never by copying the certificate's spelling into the expectation).
         if workflow is None:
-            return sp.AllOf(
-                [sp.OIDCIssuerV2(issuer), sp.OIDCSourceRepositoryURI(expected.url)]
-            ), want
+            return sp.AllOf([sp.OIDCIssuerV2(issuer), SourceRepositoryPolicy(expected.url)]), want
         want += f" workflow {workflow}"
-        if expected.kind == "GitHub":
-            return GitHubPublisher(repository=repository, workflow=workflow)._as_policy(), want
-        return GitLabPublisher(repository=repository, workflow_filepath=workflow)._as_policy(), want
+        return TrustedPublisherPolicy(expected.kind, expected.url, workflow), want
 
 
 def _describe_record(record: Any) -> str:

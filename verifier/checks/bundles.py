@@ -1,10 +1,12 @@
 """Sigstore bundles attached to the GitHub Release (``<file>.sigstore.json`` and kin).
 
 A bundle is verified with sigstore-python's ``Verifier`` against an identity policy: the
-certificate identity must be the release workflow at the tag, the issuer GitHub Actions, and
-the GitHub claims (repository, ref) must agree. Message-signature bundles are checked against
-the index's sha256 (no download needed: the index-hash check ties bytes to that digest); DSSE
-bundles (in-toto statements) must name that sha256 among their subjects.
+release workflow at the tag must have signed (itself, or through a reusable workflow it called:
+see ``BundleIdentity``), the issuer must be GitHub Actions, and the GitHub claims (repository,
+ref) must agree. Repository names compare as GitHub does, ignoring letter case.
+Message-signature bundles are checked against the index's sha256 (no download needed: the
+index-hash check ties bytes to that digest); DSSE bundles (in-toto statements) must name that
+sha256 among their subjects.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verifier.certificates import GITHUB_ACTIONS_ISSUER, evidence
+from verifier.certificates import (
+    GITHUB_ACTIONS_ISSUER,
+    GitHubRepositoryPolicy,
+    evidence,
+    same_repository,
+    same_workflow_uri,
+)
 from verifier.checks import CheckFailure, signature_sound
 from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError, one_line
 from verifier.models import (
@@ -31,6 +39,7 @@ if TYPE_CHECKING:
     from sigstore.verify import Verifier
     from sigstore.verify.policy import VerificationPolicy
 
+    from verifier.certificates import ReleaseWorkflowPolicy
     from verifier.github import Asset, GitHubClient, GitHubRelease
     from verifier.trust import StagingDetector
 
@@ -41,16 +50,27 @@ MAX_BUNDLE_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class BundleIdentity:
-    """Who must have signed the bundles of one release."""
+    """Who must have signed the bundles of one release.
+
+    When ``identity`` is the release workflow at the tag
+    (``https://github.com/{repository}/.github/workflows/FILE@{ref}``, as the release flow builds
+    it), a certificate matches if that workflow signed itself (its SAN) or if it called a
+    reusable workflow that signed (its Build Config URI, with the Source Repository URI naming
+    ``repository``); the repository part ignores ASCII letter case, as GitHub does. Any other
+    ``identity``, or one marked ``exact_identity`` (an explicit ``--cert-identity``), must be
+    the SAN exactly, as ``sigstore verify identity`` requires.
+    """
 
     identity: str | None
-    """The exact certificate SAN, or None when the workflow is unknown (then repository and
-    ref are required instead)."""
+    """The release workflow at the tag, or an exact certificate SAN; None when the workflow is
+    unknown (then repository and ref are required instead)."""
     issuer: str
     repository: str | None
     """``OWNER/REPO`` for the GitHub claims, when known."""
     ref: str | None
     """``refs/tags/TAG`` for the GitHub claims, when known."""
+    exact_identity: bool = False
+    """``identity`` came from the user (``--cert-identity``): only that exact SAN matches."""
 
     def describe(self) -> str:
         """What the report prints as *expected*."""
@@ -58,20 +78,58 @@ class BundleIdentity:
             return f"identity {self.identity}, issuer {self.issuer}"
         return f"repository {self.repository} at {self.ref}, issuer {self.issuer} (any workflow)"
 
+    def workflow_policy(self) -> ReleaseWorkflowPolicy | None:
+        """The SAN-or-Build-Config rule, when ``identity`` is the release workflow at the tag."""
+        from verifier.certificates import ReleaseWorkflowPolicy
+
+        if self.exact_identity or self.issuer != GITHUB_ACTIONS_ISSUER:
+            return None
+        if not (self.identity and self.repository and self.ref):
+            return None
+        repository = f"https://github.com/{self.repository}"
+        prefix, suffix = "/.github/workflows/", f"@{self.ref}"
+        rest = self.identity[len(repository) :]
+        name = rest[len(prefix) : -len(suffix)]
+        if not (
+            same_repository(repository, self.identity[: len(repository)])
+            and rest.startswith(prefix)
+            and rest.endswith(suffix)
+            and name
+            and not set(name) & {"/", "@"}
+        ):
+            return None
+        return ReleaseWorkflowPolicy(repository, rest)
+
     def policy(self) -> VerificationPolicy:
         """The sigstore policy; ``AllOf`` of every claim we know, never an empty one."""
         from sigstore.verify import policy as sp
 
         parts: list[VerificationPolicy] = []
-        if self.identity:
+        workflow = self.workflow_policy()
+        if workflow is not None:
+            parts += [sp.OIDCIssuer(self.issuer), workflow]
+        elif self.identity:
             parts.append(sp.Identity(identity=self.identity, issuer=self.issuer))
         else:
             parts.append(sp.OIDCIssuer(self.issuer))
         if self.repository and self.issuer == GITHUB_ACTIONS_ISSUER:
-            parts.append(sp.GitHubWorkflowRepository(self.repository))
+            parts.append(GitHubRepositoryPolicy(self.repository))
         if self.ref and self.issuer == GITHUB_ACTIONS_ISSUER:
             parts.append(sp.GitHubWorkflowRef(self.ref))
         return sp.AllOf(parts)
+
+    def matched(self, cert: CertificateEvidence) -> str:
+        """Which rule a certificate this identity accepted matched, for the report.
+
+        ``release workflow URL`` when the workflow signed itself, ``reusable workflow SAN, called
+        by URL`` when a reusable workflow signed for it, ``identity SAN`` for an exact identity.
+        """
+        workflow = self.workflow_policy()
+        if workflow is None or cert.identity is None:
+            return f"identity {cert.identity or self.identity or '(none)'}"
+        if same_workflow_uri(workflow.repository, workflow.rest, cert.identity):
+            return f"release workflow {cert.identity}"
+        return f"reusable workflow {cert.identity}, called by {cert.build_config_uri}"
 
 
 def verify_bundle(
@@ -142,6 +200,8 @@ def _explain(
     sha256 = None if is_dsse else digest  # a DSSE bundle carries its own payload
     if signature_sound(verifier, bundle, sha256=sha256):
         got = f"identity {cert.identity}, issuer {cert.issuer}"
+        if cert.build_config_uri != cert.identity:  # a reusable workflow signed, or an old cert
+            got += f"; build config {cert.build_config_uri or '(none)'}"
         return CheckFailure(
             f"the bundle was signed by someone else ({detail})",
             expected=identity.describe(),
