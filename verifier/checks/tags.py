@@ -16,8 +16,9 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from verifier.childenv import child_environment
 from verifier.errors import NetworkError, UpstreamError, UsageError
-from verifier.git import GitRepo, TagSignature, safe_env
+from verifier.git import GitRepo, TagSignature
 from verifier.models import Check, Finding, Outcome
 from verifier.policy import Policy
 
@@ -120,7 +121,7 @@ def _gpg_import(home: Path, keys: list[bytes], *, what: str) -> None:
             subprocess.run(
                 ["gpg", "--batch", "--quiet", "--no-autostart", "--import"],  # noqa: S607
                 input=key,
-                env=safe_env({"GNUPGHOME": str(home)}),
+                env=child_environment({"GNUPGHOME": str(home)}),
                 capture_output=True,
                 timeout=60,
                 check=False,
@@ -159,6 +160,10 @@ def check_tag(
         "tagger": answer.tagger,
         "trust": trust.source,
     }
+    binding = tag_binding_failure(answer, subject, evidence)
+    if binding is not None:
+        # Not the tag it claims to be, however good its signature: nothing may link to it.
+        return binding, None
     if answer.good:
         return Finding(
             check=Check.TAG,
@@ -185,6 +190,61 @@ def check_tag(
         policy=rule,
         evidence=evidence,
     ), answer
+
+
+def tag_binding_failure(
+    answer: TagSignature, subject: str, evidence: dict[str, str | None]
+) -> Finding | None:
+    """A FAILED finding when the tag object does not belong under its ref, else None.
+
+    A signature covers the tag object, whose ``tag`` header names the tag its signer made; ``git
+    verify-tag`` says "Good signature" for a signed ``v0.9`` re-published as ``refs/tags/v1.0.0``.
+    That is a forgery of the release tag whatever the policy, so it FAILS even when tags are not
+    required. So does a tag of anything but a commit: a tree names no commit, and a tag of a tag
+    reaches its commit through an object whose name and signer nobody checked. Lightweight tags
+    (no object) are judged as unsigned by the caller; a malformed object is FAILED here too.
+    """
+    tag = answer.tag
+    if answer.kind != "annotated":
+        return None
+    if answer.object_name is None:
+        return Finding(
+            check=Check.TAG,
+            outcome=Outcome.FAILED,
+            subject=subject,
+            message=f"tag {tag}: {answer.detail}",
+            expected=tag,
+            policy=_NAME_RULE,
+            evidence=evidence,
+        )
+    if answer.object_name != tag:
+        return Finding(
+            check=Check.TAG,
+            outcome=Outcome.FAILED,
+            subject=subject,
+            message=f"tag {tag}: the signed tag object names tag {answer.object_name} "
+            "(a tag re-published under another name)",
+            expected=tag,
+            actual=answer.object_name,
+            policy=_NAME_RULE,
+            evidence=evidence,
+        )
+    if answer.object_type != "commit":
+        return Finding(
+            check=Check.TAG,
+            outcome=Outcome.FAILED,
+            subject=subject,
+            message=f"tag {tag}: the signed tag object points at a {answer.object_type}, "
+            "not a commit",
+            expected="commit",
+            actual=answer.object_type,
+            policy="a release tag must point at a commit",
+            evidence=evidence,
+        )
+    return None
+
+
+_NAME_RULE = "a signed tag must carry the name it is published under"
 
 
 def missing_tag(subject: str, message: str, policy: Policy) -> Finding:
