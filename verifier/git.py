@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from verifier.childenv import child_environment
 from verifier.errors import UpstreamError, UsageError
 
 GIT_TIMEOUT = 120.0
@@ -48,27 +51,109 @@ class TagSignature:
     commit: str
     tagger: str | None
     detail: str
+    object_name: str | None = None
+    """The name in the tag object's own ``tag`` header (None: a lightweight or malformed tag).
+    A signature covers this name, not the ref, so a ``refs/tags/NAME`` whose object names another
+    tag is a signed tag re-published under a name its signer never gave it."""
+    object_type: str | None = None
+    """The ``type`` header: what the tag object points at (a release tag points at a commit)."""
+
+
+GIT_SETTINGS = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ASKPASS": "",
+    "GIT_PAGER": "cat",
+    "GIT_NO_REPLACE_OBJECTS": "1",
+    "LC_ALL": "C",
+}
+"""Set for every git child: no user/system config, no prompts, no replace refs (a hostile
+clone's ``refs/replace/`` would otherwise swap the objects git shows and verifies), C messages."""
+TAG_OBJECT_LIMIT = 1024 * 1024
+"""The largest tag object read; a release tag is a few KiB."""
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_OBJECT_TYPES = ("commit", "tree", "blob", "tag")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def safe_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment for git that ignores global/system config and never prompts."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(
-        {
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_ASKPASS": "",
-            "SSH_ASKPASS": "",
-            "GIT_PAGER": "cat",
-            "LC_ALL": "C",
-        }
+    """The whole environment of a git child.
+
+    The allow-list of ``child_environment``, then ``extra`` (``GNUPGHOME``), then
+    ``GIT_SETTINGS``, which nothing overrides.
+
+    Nothing else of this process's environment reaches git or the ssh-keygen/gpg it runs: not a
+    token, and not the caller's ``GIT_DIR``/``GIT_CONFIG_*``/``GIT_SSH_COMMAND``, which would make
+    git read (and a fetch overwrite) another repository or run another program.
+    """
+    return {**child_environment(extra), **GIT_SETTINGS}
+
+
+@dataclass(frozen=True)
+class TagObject:
+    """The headers of an annotated tag object, as git wrote them and the signature covers them."""
+
+    object: str
+    type: str
+    tag: str
+    tagger: str | None
+
+
+def parse_tag_object(body: str) -> TagObject:
+    """The headers of ``git cat-file tag`` output, read strictly (the object is hostile).
+
+    Headers run to the first empty line and come in git's order: ``object``, ``type``, ``tag``,
+    optionally ``tagger``, then any others (``gpgsig`` ...); continuation lines start with a
+    space. Anything else, a repeated header or a control character raises ``UpstreamError``.
+    """
+    head = body.split("\n\n", 1)[0]
+    lines = head.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    names: list[str] = []
+    values: dict[str, str] = {}
+    for number, line in enumerate(lines, 1):
+        if _CONTROL.search(line):
+            raise _malformed(f"header line {number} holds a control character")
+        if line.startswith(" "):
+            if not names:
+                raise _malformed("it starts with a continuation line")
+            continue
+        name, space, value = line.partition(" ")
+        if not space or not name:
+            raise _malformed(f"header line {number} is not 'name value'")
+        if name in values:
+            raise _malformed(f"the {name!r} header appears twice")
+        names.append(name)
+        values[name] = value
+    if names[:3] != ["object", "type", "tag"]:
+        first = " ".join(names[:3]) or "(none)"
+        raise _malformed(f"its headers begin {first}, not object type tag")
+    if not _OBJECT_ID.fullmatch(values["object"]):
+        raise _malformed(f"'object {values['object'][:80]}' is not an object id")
+    if values["type"] not in _OBJECT_TYPES:
+        raise _malformed(f"'type {values['type'][:80]}' is not an object type")
+    if not values["tag"]:
+        raise _malformed("the 'tag' header is empty")
+    tagger = values.get("tagger")
+    return TagObject(
+        object=values["object"],
+        type=values["type"],
+        tag=values["tag"],
+        tagger=tagger.rsplit(" ", 2)[0] if tagger else None,
     )
-    for secret in ("GITHUB_TOKEN", "GH_TOKEN"):
-        env.pop(secret, None)
-    if extra:
-        env.update(extra)
-    return env
+
+
+class MalformedTagError(UpstreamError):
+    """A tag object git would never write: its claims are not read, its signature not checked."""
+
+
+def _malformed(why: str) -> MalformedTagError:
+    return MalformedTagError(
+        f"the tag object is malformed: {why}",
+        hint="git never writes such a tag; re-create the tag with git tag -s",
+    )
 
 
 class GitRepo:
@@ -85,10 +170,12 @@ class GitRepo:
         check: bool = True,
         timeout: float = GIT_TIMEOUT,
     ) -> tuple[int, str, str]:
-        """``git -C PATH -c SAFE... ARGS`` through gitpython; (status, stdout, stderr)."""
-        from git import Git
-        from git.exc import GitCommandError, GitCommandNotFound
+        """``git -C PATH -c SAFE... ARGS``; (status, stdout, stderr).
 
+        Run with ``subprocess`` and ``safe_env(env)`` as the WHOLE environment (GitPython's
+        ``execute(env=...)`` merges into ``os.environ``, so it cannot keep anything out), in a
+        session of its own so a timeout kills git and the ssh-keygen/gpg it started.
+        """
         argv = ["git", "-C", str(self.path)]
         for item in _SAFE_CONFIG:
             argv += ["-c", item]
@@ -98,22 +185,33 @@ class GitRepo:
             args = args[2:]
         argv += args
         try:
-            status, out, err = Git().execute(
+            process = subprocess.Popen(
                 argv,
-                with_extended_output=True,
-                with_exceptions=False,
-                kill_after_timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 env=safe_env(env),
-                stdout_as_string=True,
+                start_new_session=True,
             )
-        except GitCommandNotFound:
-            raise UsageError("git is not installed or not on PATH") from None
-        except GitCommandError as exc:
-            raise UpstreamError(f"git {args[0]} failed: {exc.stderr.strip()[:200]}") from None
+        except FileNotFoundError:
+            raise UsageError(
+                "git is not installed or not on PATH", hint="install git, or pass --skip tags"
+            ) from None
+        except OSError as exc:
+            raise UpstreamError(f"git could not be started: {exc.strerror or exc}") from None
+        try:
+            raw_out, raw_err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            process.communicate()
+            raise UpstreamError(f"git {args[0]} did not finish within {timeout:g} s") from None
+        status = process.returncode
+        out = raw_out.decode("utf-8", "replace")
+        err = raw_err.decode("utf-8", "replace")
         if check and status != 0:
-            lines = str(err).strip().splitlines()
+            lines = err.strip().splitlines()
             raise UpstreamError(f"git {args[0]} failed: {lines[-1] if lines else f'exit {status}'}")
-        return int(status), str(out), str(err)
+        return status, out, err
 
     @classmethod
     def clone_tags(cls, url: str, dest: Path) -> GitRepo:
@@ -154,12 +252,17 @@ class GitRepo:
     def verify_tag(
         self, tag: str, env: Mapping[str, str] | None = None, config: Sequence[str] = ()
     ) -> TagSignature:
-        """Ask git's own verifier about ``tag``; never raises for a bad or missing signature."""
+        """Ask git's own verifier about ``tag``; never raises for a bad or missing signature.
+
+        For an annotated tag, also read what the tag object itself says (``object_name``,
+        ``object_type``): git's verifier checks the signature over the object, not that the
+        object belongs under this ref. A malformed object is not verified at all.
+        """
         ref = f"refs/tags/{tag}"
         _, kind, _ = self.run(["cat-file", "-t", ref])
-        _, commit, _ = self.run(["rev-parse", f"{ref}^{{commit}}"])
-        kind, commit = kind.strip(), commit.strip()
+        kind = kind.strip()
         if kind != "tag":
+            _, commit, _ = self.run(["rev-parse", f"{ref}^{{commit}}"])
             return TagSignature(
                 tag,
                 "lightweight",
@@ -167,19 +270,18 @@ class GitRepo:
                 None,
                 False,
                 None,
-                commit,
+                commit.strip(),
                 None,
                 "a lightweight tag carries no signature",
             )
-        _, body, _ = self.run(["cat-file", "tag", ref])
-        tagger = next(
-            (
-                line[len("tagger ") :].rsplit(" ", 2)[0]
-                for line in body.splitlines()
-                if line.startswith("tagger ")
-            ),
-            None,
-        )
+        try:
+            headers, body = self._tag_object(ref)
+        except MalformedTagError as exc:
+            return TagSignature(tag, "annotated", False, None, False, None, "", None, exc.message)
+        # The commit is the one the signed object names, not one git peels to through further
+        # objects (a tag of a tag names the commit only through an object nobody checked here).
+        commit = headers.object if headers.type == "commit" else ""
+        named = {"object_name": headers.tag, "object_type": headers.type}
         fmt = _signature_format(body)
         if fmt is None:
             return TagSignature(
@@ -190,8 +292,9 @@ class GitRepo:
                 False,
                 None,
                 commit,
-                tagger,
+                headers.tagger,
                 "the annotated tag is not signed",
+                **named,
             )
         extra: list[str] = []
         for item in config:
@@ -201,7 +304,29 @@ class GitRepo:
         signer = _signer(fmt, output)
         good = status == 0 and signer is not None
         detail = _verify_detail(fmt, output, good)
-        return TagSignature(tag, "annotated", True, fmt, good, signer, commit, tagger, detail)
+        return TagSignature(
+            tag, "annotated", True, fmt, good, signer, commit, headers.tagger, detail, **named
+        )
+
+    def _tag_object(self, ref: str) -> tuple[TagObject, str]:
+        """The tag object at ``ref``: its headers and its text.
+
+        The headers are checked against the object they name; ``MalformedTagError`` for a tag
+        object git would not write.
+        """
+        _, size, _ = self.run(["cat-file", "-s", ref])
+        if not size.strip().isdigit() or int(size) > TAG_OBJECT_LIMIT:
+            raise _malformed(f"it is {size.strip()} bytes, more than {TAG_OBJECT_LIMIT}")
+        _, body, _ = self.run(["cat-file", "tag", ref])
+        headers = parse_tag_object(body)
+        status, actual, _ = self.run(["cat-file", "-t", headers.object], check=False)
+        if status != 0:
+            raise UpstreamError(
+                f"the tag object names {headers.object}, which is not in the repository"
+            )
+        if actual.strip() != headers.type:
+            raise _malformed(f"it says 'type {headers.type}' of a {actual.strip()}")
+        return headers, body
 
 
 def _signature_format(body: str) -> str | None:
@@ -249,3 +374,11 @@ def _verify_detail(fmt: str, output: str, good: bool) -> str:
     if "EXPKEYSIG" in output or "REVKEYSIG" in output:
         return "signed by an expired or revoked OpenPGP key"
     return "the OpenPGP signature did not verify"
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill git and everything it started (it runs in a session of its own)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()

@@ -333,18 +333,21 @@ def test_pip_audit_that_never_finishes_is_killed_and_unverifiable() -> None:
 FAKE_PIP_AUDIT = textwrap.dedent(
     """
     import json, os, sys
+    # Its settings come from a file next to it: the environment is not passed through.
+    with open(os.path.join(os.path.dirname(__file__), "fake.json")) as settings:
+        fake = json.load(settings)
     argv = sys.argv[1:]
     requirements = argv[argv.index("--requirement") + 1]
-    with open(os.environ["FAKE_RECORD"], "a") as record:
+    with open(fake["record"], "a") as record:
         record.write(json.dumps({
             "argv": argv,
             "requirements": open(requirements).read(),
             "cwd": os.getcwd(),
-            "environment": sorted(os.environ),
+            "environment": dict(os.environ),
         }) + "\\n")
-    sys.stdout.write(os.environ["FAKE_STDOUT"])
-    sys.stderr.write(os.environ.get("FAKE_STDERR", ""))
-    sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
+    sys.stdout.write(fake["stdout"])
+    sys.stderr.write(fake.get("stderr", ""))
+    sys.exit(int(fake.get("exit", "0")))
     """
 )
 
@@ -355,8 +358,14 @@ def fake_pip_audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[lis
     script = tmp_path / "fake_pip_audit.py"
     script.write_text(FAKE_PIP_AUDIT)
     record = tmp_path / "record.jsonl"
-    monkeypatch.setenv("FAKE_RECORD", str(record))
+    (tmp_path / "fake.json").write_text(json.dumps({"record": str(record)}))
     return [sys.executable, str(script)], record
+
+
+def fake_says(command: list[str], **settings: str) -> None:
+    """Tell the stand-in pip-audit what to print (``stdout``, ``stderr``) and how to ``exit``."""
+    path = Path(command[1]).with_name("fake.json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), **settings}))
 
 
 def runs(record: Path) -> list[dict[str, Any]]:
@@ -374,10 +383,13 @@ def test_exact_command_line_requirements_and_environment(
         ],
         "fixes": [],
     }
-    monkeypatch.setenv("FAKE_STDOUT", json.dumps(report))
+    fake_says(command, stdout=json.dumps(report))
     monkeypatch.setenv("PIP_AUDIT_OUTPUT", "/dev/null")
     monkeypatch.setenv("PIP_AUDIT_FORMAT", "columns")
     monkeypatch.setenv("GH_TOKEN", TOKEN_CANARY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-credential-nobody-listed")
+    monkeypatch.setenv("GIT_DIR", "/some/other/repo")
+    monkeypatch.setenv("LC_CTYPE", "C.UTF-8")
 
     findings = audit(
         [
@@ -437,10 +449,20 @@ def test_exact_command_line_requirements_and_environment(
         ]
         assert not requirements.exists()  # the work directory is gone
         assert Path(run["cwd"]).name.startswith("verify-release-audit-")
-        assert not {"GITHUB_TOKEN", "GH_TOKEN", "PIP_AUDIT_OUTPUT", "PIP_AUDIT_FORMAT"} & set(
-            run["environment"]
+        # An allow-list: the proxies (and CA bundle, locale, PATH, HOME) and nothing else, so
+        # neither a token, nor a credential nobody thought of, nor PIP_AUDIT_* or PIP_* settings.
+        environment = run["environment"]
+        assert set(environment) <= vulns_child_variables(environment), sorted(environment)
+        assert {k: environment[k] for k in ("HTTPS_PROXY", "https_proxy", "NO_PROXY")} == {
+            "HTTPS_PROXY": DEAD,
+            "https_proxy": DEAD,
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+        assert environment["LC_CTYPE"] == "C.UTF-8"
+        assert not {"GITHUB_TOKEN", "GH_TOKEN", "AWS_SECRET_ACCESS_KEY", "GIT_DIR"} & set(
+            environment
         )
-        assert "PIP_INDEX_URL" in run["environment"]
+        assert not {k for k in environment if k.startswith(("PIP_", "FAKE_"))}
     assert hashed["requirements"] == (
         "requests==2.31.0"
         " --hash=sha256:58cd2187c01e70e6e26505bca751777aa9f2ee0b7f4300988b709f44e013003f"
@@ -452,11 +474,18 @@ def test_exact_command_line_requirements_and_environment(
     assert unhashed["requirements"] == "urllib3==2.2.2\n"
 
 
+def vulns_child_variables(environment: dict[str, str]) -> set[str]:
+    """The names pip-audit may be given: the allow-list (plus what Python sets for itself)."""
+    from verifier.childenv import ALLOWED_VARIABLES
+
+    return set(ALLOWED_VARIABLES) | {k for k in environment if k.startswith("LC_")}
+
+
 def test_two_versions_of_one_name_need_two_runs(
     fake_pip_audit: tuple[list[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     command, record = fake_pip_audit
-    monkeypatch.setenv("FAKE_STDOUT", json.dumps({"dependencies": []}))
+    fake_says(command, stdout=json.dumps({"dependencies": []}))
 
     audit(
         [pin("numpy", "1.26.4"), pin("numpy", "2.1.3"), pin("Numpy", "1.26.4")],
@@ -533,9 +562,9 @@ def test_unusable_pip_audit_results_are_unverifiable(
     reason: str,
 ) -> None:
     command, _ = fake_pip_audit
-    monkeypatch.setenv("FAKE_STDOUT", stdout)
-    monkeypatch.setenv("FAKE_STDERR", stderr)
-    monkeypatch.setenv("FAKE_EXIT", str(exit_code))
+    fake_says(command, stdout=stdout)
+    fake_says(command, stderr=stderr)
+    fake_says(command, exit=str(exit_code))
 
     [finding] = audit([pin("requests", "2.31.0")], pip_audit=command, today=TODAY)
 
@@ -549,8 +578,8 @@ def test_an_oversized_report_is_unverifiable(
     command, _ = fake_pip_audit
     monkeypatch.setattr(vulns, "OUTPUT_LIMIT", 1000)
     report = {"dependencies": [{"name": "requests", "version": "2.31.0", "vulns": [VULN] * 50}]}
-    monkeypatch.setenv("FAKE_STDOUT", json.dumps(report))
-    monkeypatch.setenv("FAKE_EXIT", "1")
+    fake_says(command, stdout=json.dumps(report))
+    fake_says(command, exit="1")
 
     [finding] = audit([pin("requests", "2.31.0")], pip_audit=command, today=TODAY)
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from verifier.childenv import child_environment
 from verifier.errors import NetworkError, UpstreamError, UsageError
-from verifier.git import GitRepo, TagSignature, safe_env
+from verifier.git import GitRepo, TagSignature
 from verifier.models import Check, CheckResult, EvidenceKind, Status, TagEvidence
 
 TAG_TEMPLATES = ("v{version}", "{version}")
@@ -84,6 +85,12 @@ def user_trust(
     elif gnupghome:
         env["GNUPGHOME"] = gnupghome
         sources.append(f"GNUPGHOME {gnupghome}")
+    else:
+        # Only SSH keys were named: an OpenPGP-signed tag must not be checked against the
+        # user's personal keyring (~/.gnupg), whose keys nobody chose for this release.
+        empty = Path(tempfile.mkdtemp(prefix="gnupg-empty-", dir=workdir))
+        empty.chmod(0o700)
+        env["GNUPGHOME"] = str(empty)
     if allowed_signers is None:
         config.append(f"gpg.ssh.allowedSignersFile={workdir / 'no-allowed-signers'}")
         (workdir / "no-allowed-signers").write_text("")
@@ -119,7 +126,7 @@ def _gpg_import(home: Path, keys: list[bytes], *, what: str) -> None:
             subprocess.run(
                 ["gpg", "--batch", "--quiet", "--no-autostart", "--import"],  # noqa: S607
                 input=key,
-                env=safe_env({"GNUPGHOME": str(home)}),
+                env=child_environment({"GNUPGHOME": str(home)}),
                 capture_output=True,
                 timeout=60,
                 check=False,
@@ -156,6 +163,10 @@ def check_tag(
         tagger=answer.tagger,
         trust=trust.source,
     )
+    binding = tag_binding_failure(answer, subject, evidence)
+    if binding is not None:
+        # Not the tag it claims to be, however good its signature: nothing may link to it.
+        return binding, None
     if answer.good:
         return CheckResult(
             check=Check.TAG,
@@ -176,6 +187,64 @@ def check_tag(
         actual=answer.detail if not answer.signer else answer.signer,
         tag=evidence,
     ), answer
+
+
+def tag_binding_failure(
+    answer: TagSignature, subject: str, evidence: TagEvidence
+) -> CheckResult | None:
+    """A contradiction when the tag object does not belong under its ref, else None.
+
+    A signature covers the tag object, whose ``tag`` header names the tag its signer made; ``git
+    verify-tag`` says "Good signature" for a signed ``v0.9`` re-published as ``refs/tags/v1.0.0``.
+    That is a forgery of the release tag whatever the policy, so it FAILS even when tags are not
+    required. So does a tag of anything but a commit: a tree names no commit, and a tag of a tag
+    reaches its commit through an object whose name and signer nobody checked. Lightweight tags
+    (no object) are judged as unsigned by the caller; a malformed object is FAILED here too.
+    """
+    tag = answer.tag
+    if answer.kind != "annotated":
+        return None
+    if answer.object_name is None:
+        return CheckResult(
+            check=Check.TAG,
+            status=Status.CONTRADICTED,
+            kind=EvidenceKind.TAGS,
+            subject=subject,
+            message=f"tag {tag}: {answer.detail}",
+            expected=tag,
+            rule=_NAME_RULE,
+            tag=evidence,
+        )
+    if answer.object_name != tag:
+        return CheckResult(
+            check=Check.TAG,
+            status=Status.CONTRADICTED,
+            kind=EvidenceKind.TAGS,
+            subject=subject,
+            message=f"tag {tag}: the signed tag object names tag {answer.object_name} "
+            "(a tag re-published under another name)",
+            expected=tag,
+            actual=answer.object_name,
+            rule=_NAME_RULE,
+            tag=evidence,
+        )
+    if answer.object_type != "commit":
+        return CheckResult(
+            check=Check.TAG,
+            status=Status.CONTRADICTED,
+            kind=EvidenceKind.TAGS,
+            subject=subject,
+            message=f"tag {tag}: the signed tag object points at a {answer.object_type}, "
+            "not a commit",
+            expected="commit",
+            actual=answer.object_type,
+            rule="a release tag must point at a commit",
+            tag=evidence,
+        )
+    return None
+
+
+_NAME_RULE = "a signed tag must carry the name it is published under"
 
 
 def missing_tag(subject: str, message: str, *, hint: str | None = None) -> CheckResult:

@@ -32,11 +32,11 @@ from typing import IO, Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from verifier.childenv import child_environment
 from verifier.errors import PolicyError, UsageError
 from verifier.lockfiles import PinnedPackage
 from verifier.models import Check, CheckResult, Gap, Status
 from verifier.policy import VulnIgnore
-from verifier.secrets import TOKEN_VARIABLES
 
 __all__ = ["SERVICES", "VulnIgnore", "audit", "ignore_applies"]
 
@@ -51,12 +51,6 @@ DESCRIPTION_LIMIT = 500
 REASON_LIMIT = 300
 MAX_SOCKET_TIMEOUT = 30
 
-_SCRUBBED_VARIABLES = (
-    *TOKEN_VARIABLES,
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_URL",
-    "PYPI_TOKEN",
-)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*: \S")
 """A traceback's last line: ``package.module.SomeError: message``."""
@@ -257,16 +251,14 @@ class _Runner:
 
 
 def _environment() -> dict[str, str]:
-    """The environment of this process without credentials and without pip-audit's own settings.
+    """pip-audit's whole environment: ``child_environment``'s allow-list, nothing more.
 
-    ``PIP_AUDIT_*`` variables could change the format or the output file behind our back; the
-    command line says everything.
+    pip-audit needs the proxies and CA bundle to reach the vulnerability service; everything
+    else it is told on the command line (the OSV URL, the cache directory, ``--disable-pip`` so
+    no pip and no index). So no token reaches it, and no ``PIP_AUDIT_*`` variable changes the
+    format or the output file behind our back.
     """
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if key not in _SCRUBBED_VARIABLES and not key.startswith("PIP_AUDIT_")
-    }
+    return child_environment()
 
 
 class _CappedReader(threading.Thread):
