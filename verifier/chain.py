@@ -561,6 +561,8 @@ class LockfileRun:
         published = {f.sha256: f for f in release.files if f.sha256}
         pinned_files: list[ReleaseFile] = []
         for pin in pkg.files:
+            if pin.sha256 is None:
+                continue  # not compared, as before PinnedFile.hashes (the pipeline's to judge)
             match = published.get(pin.sha256)
             if match is None:
                 findings.append(
@@ -591,7 +593,7 @@ class LockfileRun:
                 )
             else:
                 pinned_files.append(match)
-        if not pkg.files:
+        if not pkg.hashes:
             findings.append(
                 Finding(
                     check=Check.LOCKFILE,
@@ -608,7 +610,7 @@ class LockfileRun:
                     check=Check.LOCKFILE,
                     outcome=Outcome.VERIFIED,
                     subject=label,
-                    message=f"{_hashes(len(pkg.files))} published by the index "
+                    message=f"{_hashes(len(pkg.hashes))} published by the index "
                     "(files not downloaded: installers enforce the pins)",
                     location=where,
                 )
