@@ -179,6 +179,7 @@ def parse_lockfile(path: Path, format: str | None = None) -> Lockfile:
     except (RecursionError, MemoryError):
         # The parsers catch these where they know the cause (``load_toml``); this is the last
         # line, so that no input ever ends in a traceback.
+        reason = "it is nested too deeply"  # a REASON of the documented "cannot read" message
         raise LockfileError(
-            f"{path}: the lockfile is nested too deeply to read", hint=TOO_DEEP_HINT
+            f"{path}: cannot read the lockfile: {reason}", hint=TOO_DEEP_HINT
         ) from None

@@ -98,9 +98,8 @@ def load_toml(text: str, path: Path) -> dict[str, Any]:
     except (RecursionError, MemoryError):
         # tomllib parses nested arrays and inline tables recursively: ``a = [[[...]]]`` a
         # hundred thousand deep would otherwise end in a traceback.
-        raise LockfileError(
-            f"{path}: not valid TOML: nested too deeply", hint=TOO_DEEP_HINT
-        ) from None
+        reason = "nested too deeply"  # a REASON of the documented "not valid TOML" message
+        raise LockfileError(f"{path}: not valid TOML: {reason}", hint=TOO_DEEP_HINT) from None
 
 
 @dataclass(frozen=True)
