@@ -329,16 +329,13 @@ class Pipeline:
         ours = self.index.base_url
         label = f"{pkg.name}=={pkg.version}"
         others: list[str] = []
-        index_url = getattr(pkg, "index_url", None)
-        if index_url and _index_root(index_url) != ours:
-            others.append(f"index {redact_url(index_url)}")
+        if pkg.index_url and _index_root(pkg.index_url) != ours:
+            others.append(f"index {redact_url(pkg.index_url)}")
         others += [
-            f"extra index {redact_url(u)}"
-            for u in getattr(pkg, "extra_index_urls", ())
-            if _index_root(u) != ours
+            f"extra index {redact_url(u)}" for u in pkg.extra_index_urls if _index_root(u) != ours
         ]
-        others += [f"find-links {redact_url(u)}" for u in getattr(pkg, "find_links", ())]
-        if getattr(pkg, "no_index", False):
+        others += [f"find-links {redact_url(u)}" for u in pkg.find_links]
+        if pkg.no_index:
             others.append("--no-index (local files only)")
         if not others:
             return None
@@ -396,10 +393,18 @@ class Pipeline:
         self, label: str, pin: PinnedFile, published: Mapping[str, ReleaseFile]
     ) -> list[CheckResult]:
         named = f" for {pin.filename}" if pin.filename else ""
-        hashes: Mapping[str, str] = getattr(pin, "hashes", None) or (
-            {"sha256": pin.sha256} if pin.sha256 else {}
-        )
         out: list[CheckResult] = []
+        if not pin.hashes:
+            return [
+                CheckResult(
+                    check=Check.LOCKFILE,
+                    status=Status.ABSENT,
+                    kind=Gap.HASH_PIN,
+                    subject=label,
+                    message=f"the lockfile pins a file{named} with no hash",
+                    expected="a sha256 hash for every pinned file",
+                )
+            ]
         if pin.sha256 is not None:
             match = published.get(pin.sha256)
             if match is None:
@@ -430,7 +435,7 @@ class Pipeline:
                     f"{_host(pin.url)}, not from the index's file host {_host(match.url)}; "
                     "its sha256 equals the index's"
                 )
-        for algorithm, digest in hashes.items():
+        for algorithm, digest in pin.hashes.items():
             if algorithm == "sha256":
                 continue
             out.append(

@@ -181,7 +181,8 @@ def test_uv_lock_sources_of_other_kinds(tmp_path: Path) -> None:
     member = packages["member"]
     assert (member.version, member.skip_reason) == ("", "the project itself")
     local = packages["local"]
-    assert (local.index_url, local.files, local.skip_reason) == ("../wheels", (), None)
+    assert (local.index_url, local.hashes, local.skip_reason) == ("../wheels", (), None)
+    assert local.files == (PinnedFile(filename="local-1.0.0.tar.gz", hashes={"sha512": "b" * 128}),)
 
 
 def _mutate(text: str, old: str, new: str, count: int = 1) -> str:
@@ -372,7 +373,7 @@ def test_requirements_lines_options_markers_extras(tmp_path: Path) -> None:
         "and sys_platform == 'win32' \\\n"
         f"    --hash=sha256:{sha[0]} \\\n"
         "    # a comment that ends the continuation \\\n"
-        "baz==2.0 --hash sha512:" + "c" * 128 + "  # only sha512: no sha256 pins\n"
+        "baz==2.0 --hash sha512:" + "c" * 128 + "  # only sha512: a file, with no sha256\n"
         "qux===3.0\n",
     )
     message = error(parse_lockfile, path)
@@ -386,7 +387,12 @@ def test_requirements_lines_options_markers_extras(tmp_path: Path) -> None:
     foo = packages["foo-bar"]
     assert (foo.version, foo.hashes, foo.location.line) == ("1.0.0rc1", (sha[0],), 6)
     assert foo.index_url == "https://mirror.example/simple"
-    assert (packages["baz"].files, packages["baz"].location.line) == ((), 9)
+    baz = packages["baz"]
+    assert (baz.files, baz.hashes, baz.location.line) == (
+        (PinnedFile(hashes={"sha512": "c" * 128}),),
+        (),
+        9,
+    )
     assert packages["qux"].hashes == (sha[1],)
 
 
@@ -565,7 +571,10 @@ def test_poetry_lock_other_sources_and_old_layout(tmp_path: Path) -> None:
         f'    {{file = "from_pypi-1.0-py3-none-any.whl", hash = "md5:{"f" * 32}"}},\n]\n',
     )
     packages = by_name(parse_lockfile(lock))
-    assert packages["from-pypi"].files == (PinnedFile("e" * 64, "from_pypi-1.0.tar.gz"),)
+    assert packages["from-pypi"].files == (
+        PinnedFile("e" * 64, "from_pypi-1.0.tar.gz"),
+        PinnedFile(hashes={"md5": "f" * 32}, filename="from_pypi-1.0-py3-none-any.whl"),
+    )
     assert (packages["from-pypi"].source, packages["from-pypi"].index_url) == ("index", None)
     assert packages["gitdep"].skip_reason == (
         "built from the git repository https://github.com/o/gitdep.git at 0123abc"
@@ -687,6 +696,11 @@ def check_never_crashes(kind: str, text: str) -> None:
         for package in lock.packages:
             assert package.name == canonicalize_name(package.name)
             assert all(re.fullmatch("[0-9a-f]{64}", h) for h in package.hashes)
+            for pin in package.files:
+                assert pin.sha256 == pin.hashes.get("sha256")
+                assert all(re.fullmatch("(?:[0-9a-f]{2})+", h) for h in pin.hashes.values())
+            if package.source != "index":
+                assert package.skip_reason, package
 
 
 REQUIREMENT_WORDS = st.sampled_from(
@@ -997,3 +1011,503 @@ def test_parsers_on_mutated_real_lockfiles(kind: str, data: st.DataObject) -> No
     end = data.draw(st.integers(start, min(len(text), start + 80)))
     insert = data.draw(st.sampled_from(["", "0", '"', "[", "]", "\n", "=", "sha256:", "-", "\\"]))
     check_never_crashes(kind, text[:start] + insert + text[end:])
+
+
+# -- every hash a lockfile names is carried, in every algorithm ----------------------------------
+
+RFC8785_SDIST = "4668c70e02f4cf96327d60375d2f1f21958830ff777e0e414424a794323521a1"
+SHA512 = "5" * 128
+SHA384 = "3" * 96
+MD5 = "d" * 32
+
+
+def test_pinned_file_keeps_sha256_in_sync_with_hashes() -> None:
+    assert PinnedFile("a" * 64).hashes == {"sha256": "a" * 64}
+    both = PinnedFile(hashes={"sha256": "a" * 64, "sha512": SHA512})
+    assert (both.sha256, both.hashes) == ("a" * 64, {"sha256": "a" * 64, "sha512": SHA512})
+    other = PinnedFile(hashes={"md5": MD5}, filename="x-1.tar.gz")
+    assert other.sha256 is None
+    assert PinnedFile("a" * 64, hashes={"sha256": "a" * 64}) == PinnedFile("a" * 64)
+    assert len({PinnedFile("a" * 64), PinnedFile("a" * 64)}) == 1
+    with pytest.raises(ValueError, match="disagree"):
+        PinnedFile("a" * 64, hashes={"sha256": "b" * 64})
+    package = PinnedPackage(
+        canonicalize_name("x"), "1", (PinnedFile("a" * 64), other), Location("r.txt")
+    )
+    assert package.hashes == ("a" * 64,)
+
+
+def test_requirements_every_hash_value_is_an_allowed_file(tmp_path: Path) -> None:
+    """pip installs a file matching ANY --hash; an md5/sha512 value must not vanish."""
+    path = write(
+        tmp_path / "requirements.txt",
+        _mutate(
+            REQUIREMENTS.read_text(),
+            f"--hash=sha256:{RFC8785_WHEEL}\n",
+            f"--hash=sha256:{RFC8785_WHEEL} \\\n    --hash=SHA512:{SHA512} \\\n"
+            f"    --hash=md5:{MD5} --hash=sha384:{SHA384} --hash=md5:{MD5}\n",
+        ),
+    )
+    rfc = by_name(parse_lockfile(path))["rfc8785"]
+    assert rfc.files == (
+        PinnedFile(RFC8785_SDIST),
+        PinnedFile(RFC8785_WHEEL),
+        PinnedFile(hashes={"sha512": SHA512}),
+        PinnedFile(hashes={"md5": MD5}),
+        PinnedFile(hashes={"sha384": SHA384}),
+    )
+    assert [f.sha256 for f in rfc.files] == [RFC8785_SDIST, RFC8785_WHEEL, None, None, None]
+    assert rfc.hashes == (RFC8785_SDIST, RFC8785_WHEEL)
+    path.write_text(f"only==1 --hash=sha512:{SHA512}\n")
+    (only,) = parse_lockfile(path).packages
+    assert (only.files, only.hashes) == ((PinnedFile(hashes={"sha512": SHA512}),), ())
+
+
+def test_uv_lock_file_hashed_in_another_algorithm_is_kept(tmp_path: Path) -> None:
+    lock = write(
+        tmp_path / "uv.lock",
+        _mutate(
+            UV_LOCK.read_text(), f'hash = "sha256:{RFC8785_WHEEL}"', f'hash = "sha512:{SHA512}"'
+        ),
+    )
+    rfc = by_name(parse_lockfile(lock))["rfc8785"]
+    wheel = next(f for f in rfc.files if f.filename == "rfc8785-0.1.2-py3-none-any.whl")
+    assert (wheel.sha256, wheel.hashes) == (None, {"sha512": SHA512})
+    assert wheel.url is not None
+    assert wheel.url.startswith("https://files.pythonhosted.org/packages/1c/e2/")
+    assert rfc.hashes == (RFC8785_SDIST,)
+    # A file with no hash at all is still a file the lockfile lets the installer fetch.
+    lock.write_text(_mutate(UV_LOCK.read_text(), f', hash = "sha256:{RFC8785_WHEEL}"', ""))
+    rfc = by_name(parse_lockfile(lock))["rfc8785"]
+    assert [(f.filename, dict(f.hashes)) for f in rfc.files] == [
+        ("rfc8785-0.1.2.tar.gz", {"sha256": RFC8785_SDIST}),
+        ("rfc8785-0.1.2-py3-none-any.whl", {}),
+    ]
+
+
+def test_pylock_file_with_several_algorithms_is_one_file(tmp_path: Path) -> None:
+    lock = tmp_path / "pylock.toml"
+    real = PYLOCK.read_text()
+    lock.write_text(
+        _mutate(
+            real,
+            f'hashes = {{ sha256 = "{RFC8785_WHEEL}" }}',
+            f'hashes = {{ sha256 = "{RFC8785_WHEEL}", SHA512 = "{SHA512}" }}',
+        )
+    )
+    rfc = by_name(parse_lockfile(lock))["rfc8785"]
+    assert rfc.files[1] == PinnedFile(
+        RFC8785_WHEEL,
+        "rfc8785-0.1.2-py3-none-any.whl",
+        rfc.files[1].url,
+        hashes={"sha256": RFC8785_WHEEL, "sha512": SHA512},
+    )
+    lock.write_text(
+        _mutate(real, f'hashes = {{ sha256 = "{RFC8785_WHEEL}" }}', f'hashes = {{ md5 = "{MD5}" }}')
+    )
+    rfc = by_name(parse_lockfile(lock))["rfc8785"]
+    assert (rfc.files[1].sha256, rfc.files[1].hashes) == (None, {"md5": MD5})
+    assert rfc.hashes == (RFC8785_SDIST,)
+    lock.write_text(
+        _mutate(
+            real,
+            f'hashes = {{ sha256 = "{RFC8785_WHEEL}" }}',
+            f'hashes = {{ sha256 = "{RFC8785_WHEEL}", SHA256 = "{"e" * 64}" }}',
+        )
+    )
+    line = real.splitlines().index('name = "rfc8785"') + 1
+    assert error(parse_lockfile, lock) == (
+        f"{lock}:{line}: packages[3].wheels[0].hashes.SHA256: sha256 is given twice"
+    )
+
+
+def test_poetry_lock_file_hashed_in_another_algorithm_is_kept(tmp_path: Path) -> None:
+    lock = write(
+        tmp_path / "poetry.lock",
+        _mutate(POETRY_LOCK.read_text(), f'hash = "sha256:{RFC8785_WHEEL}"', f'hash = "md5:{MD5}"'),
+    )
+    rfc = by_name(parse_lockfile(lock))["rfc8785"]
+    assert rfc.files == (
+        PinnedFile(hashes={"md5": MD5}, filename="rfc8785-0.1.2-py3-none-any.whl"),
+        PinnedFile(RFC8785_SDIST, "rfc8785-0.1.2.tar.gz"),
+    )
+    assert rfc.hashes == (RFC8785_SDIST,)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            f"sha512:{'5' * 127}",
+            f"expected 128 lower-case hex digits for sha512, found {'5' * 127!r}",
+        ),
+        (f"md5:{'D' * 32}", f"expected 32 lower-case hex digits for md5, found {'D' * 32!r}"),
+        (f"sha1:{'1' * 64}", f"expected 40 lower-case hex digits for sha1, found {'1' * 64!r}"),
+        (f"blake2b:{'b' * 64}", "expected 128 lower-case hex digits for blake2b"),
+        (
+            "whirlpool:abc",
+            "expected an even number of lower-case hex digits for whirlpool, found 'abc'",
+        ),
+        ("whirlpool:", "expected an even number of lower-case hex digits for whirlpool, found ''"),
+        ("sha/256:" + "a" * 64, "'sha/256' is not a hash algorithm name"),
+        (":" + "a" * 64, "expected 'algorithm:hex digest'"),
+    ],
+)
+def test_hash_values_are_checked_for_their_algorithm(value: str, message: str) -> None:
+    got = error(parse_requirements, f"foo==1 --hash={value}\n", path=Path("r.txt"))
+    assert got.startswith(f"r.txt:1: --hash: {message}"), got
+
+
+def test_unknown_hash_algorithm_is_kept_for_the_pipeline_to_report() -> None:
+    digest = "ab" * 32
+    (foo,) = parse_requirements(f"foo==1 --hash=Whirlpool:{digest}\n", path=Path("r")).packages
+    assert foo.files == (PinnedFile(hashes={"whirlpool": digest}),)
+
+
+def test_a_digest_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    lock = write(
+        tmp_path / "uv.lock",
+        _mutate(
+            UV_LOCK.read_text(),
+            f'hash = "sha256:{RFC8785_WHEEL}"',
+            f'hash = "sha256:{RFC8785_WHEEL}\\n"',
+        ),
+    )
+    assert error(parse_lockfile, lock) == (
+        f"{lock}:74: package[3].wheels[0].hash: expected 64 lower-case hex digits for sha256, "
+        f"found {RFC8785_WHEEL + chr(10)!r}"
+    )
+
+
+# -- packages that do not come from an index, in every format that can say so ---------------------
+
+NON_INDEX_REQUIREMENTS = [
+    ("-e ./src/pkg", "editable", "editable install of ./src/pkg"),
+    (
+        "--editable git+https://h.example/o/r.git#egg=ed",
+        "editable",
+        "editable install of git+https://h.example/o/r.git#egg=ed",
+    ),
+    (
+        "pkg @ git+ssh://git@h.example/o/r.git@v1",
+        "git",
+        "built from the git repository git+ssh://***@h.example/o/r.git@v1",
+    ),
+    ("pkg @ hg+https://h.example/r", "hg", "built from the hg repository hg+https://h.example/r"),
+    (
+        "pkg @ svn+https://h.example/r",
+        "svn",
+        "built from the svn repository svn+https://h.example/r",
+    ),
+    (
+        "pkg @ bzr+https://h.example/r",
+        "bzr",
+        "built from the bzr repository bzr+https://h.example/r",
+    ),
+    (
+        "pkg @ https://u:pw@h.example/pkg-1.0.tar.gz",
+        "url",
+        "downloaded from the URL https://***@h.example/pkg-1.0.tar.gz, not from an index",
+    ),
+    (
+        "pkg @ file:///srv/pkg-1.0-py3-none-any.whl",
+        "path",
+        "installed from the local file file:///srv/pkg-1.0-py3-none-any.whl",
+    ),
+    ("pkg @ file:///srv/pkg", "directory", "built from the local directory file:///srv/pkg"),
+    ("./pkg-1.0.tar.gz", "path", "installed from the local file ./pkg-1.0.tar.gz"),
+    ("../src/pkg", "directory", "built from the local directory ../src/pkg"),
+    (
+        "pkg @ s3://u:pw@bucket/pkg-1.0.tar.gz",
+        "url",
+        "from s3://***@bucket/pkg-1.0.tar.gz, which is not an index",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "source", "reason"), NON_INDEX_REQUIREMENTS, ids=lambda v: str(v)[:40]
+)
+def test_requirements_non_index_forms(line: str, source: str, reason: str) -> None:
+    (package,) = parse_requirements(line + "\n", path=Path("/srv/r.txt")).packages
+    assert (package.source, package.skip_reason) == (source, reason)
+    assert package.index_url is None
+
+
+NON_INDEX_UV = [
+    (
+        'source = { git = "https://h.example/r.git?rev=v1#abc" }',
+        "git",
+        "built from the git repository https://h.example/r.git?rev=v1#abc",
+    ),
+    (
+        'source = { url = "https://h.example/p-1.0.tar.gz" }',
+        "url",
+        "downloaded from the URL https://h.example/p-1.0.tar.gz, not from an index",
+    ),
+    (
+        'source = { path = "dist/p-1.0.tar.gz" }',
+        "path",
+        "installed from the local file dist/p-1.0.tar.gz",
+    ),
+    ('source = { directory = "libs/p" }', "directory", "built from the local directory libs/p"),
+    (
+        'source = { editable = "libs/p" }',
+        "editable",
+        "editable install of the local directory libs/p",
+    ),
+    ('source = { virtual = "libs/p" }', "directory", "the project itself"),
+]
+
+
+@pytest.mark.parametrize(
+    ("source_line", "source", "reason"), NON_INDEX_UV, ids=lambda v: str(v)[:30]
+)
+def test_uv_lock_non_index_forms(source_line: str, source: str, reason: str) -> None:
+    text = f'version = 1\n\n[[package]]\nname = "p"\nversion = "1.0"\n{source_line}\n'
+    (package,) = parse_uv_lock(text, path=Path("uv.lock")).packages
+    assert (package.source, package.skip_reason, package.index_url) == (source, reason, None)
+
+
+@pytest.mark.parametrize(
+    "source_line",
+    [
+        ("", "missing"),
+        ('source = { registry = "x", git = "y" }', "expected exactly one of registry"),
+        ('source = { mirror = "x" }', "expected exactly one of registry"),
+        ("source = {}", "expected exactly one of registry"),
+    ],
+)
+def test_uv_lock_unclassifiable_sources_are_refused(source_line: tuple[str, str]) -> None:
+    line, message = source_line
+    text = f'version = 1\n\n[[package]]\nname = "p"\nversion = "1.0"\n{line}\n'
+    assert error(parse_uv_lock, text, path=Path("uv.lock")).startswith(
+        f"uv.lock:4: package[0].source: {message}"
+    )
+
+
+NON_INDEX_POETRY = [
+    ('type = "directory"\nurl = "libs/p"', "directory", "built from the local directory libs/p"),
+    (
+        'type = "file"\nurl = "dist/p-1.0.tar.gz"',
+        "path",
+        "installed from the local file dist/p-1.0.tar.gz",
+    ),
+    (
+        'type = "git"\nurl = "https://u:pw@h.example/r.git"\nresolved_reference = "abc"',
+        "git",
+        "built from the git repository https://***@h.example/r.git at abc",
+    ),
+    (
+        'type = "url"\nurl = "https://h.example/p-1.0.tar.gz"',
+        "url",
+        "downloaded from the URL https://h.example/p-1.0.tar.gz, not from an index",
+    ),
+    (
+        'type = "hg"\nurl = "https://h.example/r"',
+        "hg",
+        "from a 'hg' source, which cannot be checked against an index",
+    ),
+]
+
+
+@pytest.mark.parametrize(("table", "source", "reason"), NON_INDEX_POETRY, ids=lambda v: str(v)[:30])
+def test_poetry_lock_non_index_forms(table: str, source: str, reason: str) -> None:
+    text = f'[[package]]\nname = "p"\nversion = "1.0"\nfiles = []\n\n[package.source]\n{table}\n'
+    (package,) = parse_poetry_lock(text, path=Path("poetry.lock")).packages
+    assert (package.source, package.skip_reason, package.index_url) == (source, reason, None)
+
+
+def test_poetry_lock_legacy_source_is_the_index_url() -> None:
+    text = (
+        '[[package]]\nname = "p"\nversion = "1.0"\nfiles = []\n\n[package.source]\n'
+        'type = "legacy"\nurl = "https://u:pw@mirror.example/simple"\nreference = "mirror"\n'
+    )
+    (package,) = parse_poetry_lock(text, path=Path("poetry.lock")).packages
+    assert (package.source, package.index_url) == ("index", "https://u:pw@mirror.example/simple")
+
+
+PYLOCK_HEAD = 'lock-version = "1.0"\ncreated-by = "t"\n\n'
+NON_INDEX_PYLOCK = [
+    (
+        'archive = { url = "https://u:pw@h.example/p-1.0.tar.gz", hashes = { sha256 = "'
+        + "a" * 64
+        + '" } }',
+        "url",
+        "downloaded from the URL https://***@h.example/p-1.0.tar.gz, not from an index",
+    ),
+    (
+        'archive = { path = "dist/p-1.0.tar.gz", hashes = { sha256 = "' + "a" * 64 + '" } }',
+        "path",
+        "installed from the local file dist/p-1.0.tar.gz",
+    ),
+    ('directory = { path = "libs/p" }', "directory", "built from the local directory libs/p"),
+    (
+        'directory = { path = "libs/p", editable = true }',
+        "editable",
+        "editable install of the local directory libs/p",
+    ),
+    (
+        'vcs = { type = "git", url = "https://h.example/r.git", commit-id = "abc" }',
+        "git",
+        "built from the git repository https://h.example/r.git at abc",
+    ),
+    (
+        'vcs = { type = "hg", path = "../r", commit-id = "abc" }',
+        "hg",
+        "built from the hg repository ../r at abc",
+    ),
+]
+
+
+@pytest.mark.parametrize(("table", "source", "reason"), NON_INDEX_PYLOCK, ids=lambda v: str(v)[:30])
+def test_pylock_non_index_forms(table: str, source: str, reason: str) -> None:
+    text = f'{PYLOCK_HEAD}[[packages]]\nname = "p"\nversion = "1.0"\n{table}\n'
+    (package,) = parse_pylock(text, path=Path("pylock.toml")).packages
+    assert (package.source, package.skip_reason, package.index_url) == (source, reason, None)
+
+
+def test_pylock_archive_keeps_every_hash() -> None:
+    text = (
+        f'{PYLOCK_HEAD}[[packages]]\nname = "p"\nversion = "1.0"\narchive = '
+        f'{{ url = "https://h.example/p-1.0.tar.gz", hashes = {{ sha512 = "{SHA512}" }} }}\n'
+    )
+    (package,) = parse_pylock(text, path=Path("pylock.toml")).packages
+    assert package.files == (
+        PinnedFile(
+            hashes={"sha512": SHA512}, filename="p-1.0.tar.gz", url="https://h.example/p-1.0.tar.gz"
+        ),
+    )
+
+
+# -- where the lockfile says packages come from --------------------------------------------------
+
+
+def test_requirements_index_options_are_recorded(tmp_path: Path) -> None:
+    top = write(
+        tmp_path / "requirements.txt",
+        "--index-url https://first.example/simple\n"
+        "--extra-index-url https://u:pw@extra.example/simple\n"
+        "-r more.txt\n"
+        "a==1 --hash=sha256:" + "a" * 64 + "\n"
+        "-e ./local\n",
+    )
+    write(
+        tmp_path / "more.txt",
+        "-i https://u:pw@last.example/simple\n--extra-index-url=https://second.example/simple\n"
+        "-f ./wheels\n--find-links https://links.example/\n--no-index\nb==2\n",
+    )
+    packages = by_name(parse_lockfile(top))
+    for name in ("a", "b"):
+        package = packages[name]
+        assert package.index_url == "https://u:pw@last.example/simple"
+        assert package.extra_index_urls == (
+            "https://u:pw@extra.example/simple",
+            "https://second.example/simple",
+        )
+        assert package.find_links == ("./wheels", "https://links.example/")
+        assert package.no_index is True
+    local = packages[canonicalize_name("local")]
+    assert (local.index_url, local.extra_index_urls, local.find_links, local.no_index) == (
+        None,
+        (),
+        (),
+        False,
+    )
+
+
+def test_requirements_without_index_options_record_none() -> None:
+    for package in parse_lockfile(REQUIREMENTS).packages:
+        assert (package.index_url, package.extra_index_urls, package.find_links) == (None, (), ())
+        assert package.no_index is False
+
+
+@pytest.mark.parametrize("option", ["--index-url", "--extra-index-url", "--find-links", "-i", "-f"])
+def test_requirements_empty_index_option_is_refused(option: str) -> None:
+    assert error(parse_requirements, f"{option} ''\nfoo==1\n", path=Path("r.txt")) == (
+        f"r.txt:1: {_LONG.get(option, option)} needs a value"
+    )
+
+
+_LONG = {"-i": "--index-url", "-f": "--find-links"}
+
+
+def test_redacted_urls_in_messages(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.txt", "-r https://u:secret@h.example/r.txt\n")
+    assert "secret" not in error(parse_lockfile, path)
+    path.write_text("pkg @ https://u:secret@h.example/x.tar.gz --hash=md5:zz\n")
+    assert "secret" not in error(parse_lockfile, path)
+    for line in [
+        "pkg @ https://u:secret@h.example/x.tar.gz -r x.txt",
+        "pkg==1 --hash=sha256:" + "a" * 64 + " https://u:secret@h.example/",
+        "pkg==1 -xhttps://u:secret@h.example/",
+    ]:
+        path.write_text(line + "\n")
+        message = error(parse_lockfile, path)
+        assert "secret" not in message, message
+        assert "***@h.example" in message, message
+    lock = write(
+        tmp_path / "uv.lock",
+        _mutate(
+            UV_LOCK.read_text(),
+            "https://files.pythonhosted.org/packages/1c/e2/",
+            "https://u:secret@h.example/",
+        ).replace("rfc8785-0.1.2-py3-none-any.whl", ""),
+    )
+    assert error(parse_lockfile, lock) == (
+        f"{lock}:74: package[3].wheels[0].url: "
+        "'https://***@h.example/d4e206ded1fd0eed27e63cbe3832affba72070ca758f009c70f133c5485e/' "
+        "does not end in a plain file name"
+    )
+
+
+# -- no traceback from any input -----------------------------------------------------------------
+
+DEEP = 100_000
+
+
+def _deep(opener: str, closer: str, depth: int) -> str:
+    return opener * depth + "1" + closer * depth
+
+
+@pytest.mark.parametrize("kind", ["uv.lock", "pylock.toml", "poetry.lock"])
+@pytest.mark.parametrize(
+    "value",
+    [_deep("[", "]", DEEP), _deep("{a = ", "}", DEEP), _deep("[{a = ", "}]", DEEP)],
+    ids=["arrays", "tables", "mixed"],
+)
+def test_deeply_nested_toml_is_a_lockfile_error(tmp_path: Path, kind: str, value: str) -> None:
+    path = write(tmp_path / kind, f"x = {value}\n")
+    with pytest.raises(LockfileError) as info:
+        parse_lockfile(path)
+    assert str(info.value) == f"{path}: not valid TOML: nested too deeply"
+    assert (
+        info.value.hint
+        == "lockfiles written by uv, poetry or pip never nest this deep; regenerate the file"
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(["uv.lock", "pylock.toml", "poetry.lock"]),
+    st.integers(1, 3000),
+    st.sampled_from([("[", "]"), ("{a = ", "}"), ("[{a = ", "}]")]),
+)
+def test_nesting_of_any_depth_never_crashes(
+    kind: str, depth: int, brackets: tuple[str, str]
+) -> None:
+    real = REAL[kind]
+    nested = f"x = {_deep(brackets[0], brackets[1], depth)}\n"
+    check_never_crashes(kind, nested + real)
+
+
+def test_pathological_requirement_lines_fail_in_one_short_line() -> None:
+    line = "foo==1 ; " + "(" * DEEP + "python_version > '1'" + ")" * DEEP
+    message = error(parse_requirements, line + "\n", path=Path("r.txt"))
+    assert "\n" not in message
+    assert len(message) < 400, len(message)
+    assert message.startswith("r.txt:1: invalid requirement 'foo==1 ; ((((")
+    assert error(parse_requirements, "foo==1 (\n", path=Path("r.txt")) == (
+        "r.txt:1: invalid requirement 'foo==1 (': Expected comma (within version specifier), "
+        "semicolon (after version specifier) or end"
+    )

@@ -7,6 +7,7 @@ a ``LockfileError`` that names the file and the line (or TOML key path) it is ab
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,11 +33,30 @@ class Location:
 
 @dataclass(frozen=True)
 class PinnedFile:
-    """One distribution file a lockfile pins (name and URL when the format records them)."""
+    """One distribution file a lockfile allows (name and URL when the format records them).
 
-    sha256: str
+    ``hashes`` holds EVERY digest the lockfile gives for the file (algorithm in lower case ->
+    lower-case hex), not only sha256: an installer accepts a file matching any of them, so a
+    verifier that looked at sha256 alone would pass a lockfile whose md5 or sha512 pin lets the
+    installer fetch another file. ``sha256`` mirrors ``hashes["sha256"]`` (``None`` when the
+    file has none) for callers that compare with an index's sha256 digests; either may be
+    given, and ``__post_init__`` keeps the two in sync. A file may have no hash at all (uv.lock
+    allows that): it is still a file the installer may fetch, so it is kept.
+    """
+
+    sha256: str | None = None
     filename: str | None = None
     url: str | None = None
+    """The URL the lockfile records for this file (raw: may hold ``user:password@``; pass it
+    through ``redact()`` before it goes into any message)."""
+    hashes: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        hashes = dict(self.hashes)
+        if self.sha256 is not None and hashes.setdefault("sha256", self.sha256) != self.sha256:
+            raise ValueError("PinnedFile: sha256 and hashes['sha256'] disagree")
+        object.__setattr__(self, "hashes", hashes)
+        object.__setattr__(self, "sha256", hashes.get("sha256"))
 
 
 @dataclass(frozen=True)
@@ -44,8 +64,17 @@ class PinnedPackage:
     """One package as a lockfile pins it.
 
     ``source`` is ``index`` for packages from a package index; anything else (``path``, ``git``,
-    ``url``, ``editable``, ``directory``) cannot be checked against an index and is reported as
-    SKIPPED with ``skip_reason``.
+    ``url``, ``editable``, ``directory``, another VCS) cannot be checked against an index and is
+    reported as SKIPPED with ``skip_reason``. Every parser sets ``skip_reason`` whenever
+    ``source`` is not ``index``, and refuses a package it cannot classify.
+
+    Where the lockfile says the package comes from is recorded, raw (URLs may hold
+    credentials: ``redact()`` them before they reach a message), so that the pipeline can
+    refuse what it cannot check: ``index_url`` (requirements ``--index-url``, uv.lock
+    ``registry``, pylock ``index``, poetry ``legacy`` source), ``extra_index_urls`` and
+    ``find_links`` (requirements ``--extra-index-url`` and ``--find-links``, in file order) and
+    ``no_index`` (requirements ``--no-index``). In a requirements file these options apply to
+    the whole file, includes too, as in pip; they are set on every index package.
     """
 
     name: NormalizedName
@@ -57,11 +86,17 @@ class PinnedPackage:
     skip_reason: str | None = None
     attestation_identities: tuple[dict[str, str], ...] = ()
     """PEP 751 ``attestation-identities``: the expected publishers, when the lockfile has them."""
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
 
     @property
     def hashes(self) -> tuple[str, ...]:
-        """Every pinned sha256 (lower-case hex)."""
-        return tuple(f.sha256 for f in self.files)
+        """Every pinned sha256 (lower-case hex).
+
+        Files pinned by other algorithms only are not in it: ``files`` has every digest.
+        """
+        return tuple(f.sha256 for f in self.files if f.sha256 is not None)
 
 
 @dataclass(frozen=True)
@@ -73,6 +108,9 @@ class Lockfile:
     """``uv.lock``, ``pylock.toml``, ``requirements`` or ``poetry.lock``."""
     packages: tuple[PinnedPackage, ...] = field(default_factory=tuple)
 
+
+TOO_DEEP_HINT = "lockfiles written by uv, poetry or pip never nest this deep; regenerate the file"
+"""The hint of every "nested too deeply" error."""
 
 FORMATS = ("uv.lock", "pylock.toml", "requirements", "poetry.lock")
 _ALIASES = {
@@ -112,9 +150,9 @@ def parse_lockfile(path: Path, format: str | None = None) -> Lockfile:
     """Read and parse a lockfile; ``format`` is one of ``FORMATS`` (detected when ``None``).
 
     Raises ``LockfileError`` for a file that cannot be read or parsed; the message names
-    ``path:line`` or the TOML key path. A package pinned with no sha256 (only other hash
-    algorithms, or none) is still returned, with no files: the chain reports it unverifiable,
-    which says more than refusing the whole lockfile would.
+    ``path:line`` or the TOML key path. Every file is returned with every hash the lockfile
+    gives it, whatever the algorithm: judging a file pinned by md5 or sha512 only is the
+    pipeline's business, and it must see it to refuse it.
     """
     from verifier.lockfiles import poetry, pylock, requirements, uv
     from verifier.lockfiles._common import read_text
@@ -135,4 +173,13 @@ def parse_lockfile(path: Path, format: str | None = None) -> Lockfile:
         "requirements": requirements.parse_requirements,
         "poetry.lock": poetry.parse_poetry_lock,
     }
-    return parsers[kind](read_text(path), path=path)
+    text = read_text(path)
+    try:
+        return parsers[kind](text, path=path)
+    except (RecursionError, MemoryError):
+        # The parsers catch these where they know the cause (``load_toml``); this is the last
+        # line, so that no input ever ends in a traceback.
+        reason = "it is nested too deeply"  # a REASON of the documented "cannot read" message
+        raise LockfileError(
+            f"{path}: cannot read the lockfile: {reason}", hint=TOO_DEEP_HINT
+        ) from None

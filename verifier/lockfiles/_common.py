@@ -22,7 +22,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from verifier.lockfiles import LockfileError
+from verifier.lockfiles import TOO_DEEP_HINT, LockfileError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,7 +31,26 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 MAX_LOCKFILE_BYTES = 64 * 1024 * 1024
 """Real lockfiles are at most a few MB; the cap keeps ``-r /dev/zero``-like mistakes finite."""
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+HASH_LENGTHS: Mapping[str, int] = {
+    "md5": 32,
+    "sha1": 40,
+    "sha224": 56,
+    "sha256": 64,
+    "sha384": 96,
+    "sha512": 128,
+    "sha3_224": 56,
+    "sha3_256": 64,
+    "sha3_384": 96,
+    "sha3_512": 128,
+    "blake2b": 128,
+    "blake2s": 64,
+}
+"""Hex digest length of the algorithms ``hashlib`` names; a digest of another length is a typo
+or a forgery, refused at parse time."""
+MAX_DIGEST_HEX = 256
+"""The longest digest accepted for an algorithm not in ``HASH_LENGTHS`` (1024 bits)."""
+_HEX = re.compile(r"[0-9a-f]*")
+_ALGORITHM = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 """A valid project name (PEP 508 / core metadata)."""
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
@@ -76,6 +95,11 @@ def load_toml(text: str, path: Path) -> dict[str, Any]:
         message = _TOML_END.sub("", _TOML_LINE.sub("", message)).strip()
         where = f"{path}:{line}" if line else str(path)
         raise LockfileError(f"{where}: not valid TOML: {message}") from None
+    except (RecursionError, MemoryError):
+        # tomllib parses nested arrays and inline tables recursively: ``a = [[[...]]]`` a
+        # hundred thousand deep would otherwise end in a traceback.
+        reason = "nested too deeply"  # a REASON of the documented "not valid TOML" message
+        raise LockfileError(f"{path}: not valid TOML: {reason}", hint=TOO_DEEP_HINT) from None
 
 
 @dataclass(frozen=True)
@@ -168,24 +192,64 @@ def normal_version(version: str, where: Where) -> str:
 
 def sha256_hex(digest: str, where: Where) -> str:
     """Check a sha256 hex digest: 64 lower-case hex digits, as every tool here writes them."""
-    if not _SHA256.match(digest):
-        raise where.error(f"expected 64 lower-case hex digits for sha256, found {digest!r}")
-    return digest
+    return hash_digest("sha256", digest, where)[1]
 
 
-def split_hash(value: str, where: Where) -> str | None:
-    """The sha256 of an ``algorithm:hex`` hash; ``None`` for other algorithms.
+def hash_digest(algorithm: str, digest: str, where: Where) -> tuple[str, str]:
+    """``(algorithm in lower case, digest)`` after checking the digest fits the algorithm.
 
-    Other algorithms (sha384, sha512, md5) cannot be compared with an index's sha256 digests,
-    so they are left out; a package left with no sha256 at all is still returned (with no
-    files) so that the chain reports it as unverifiable rather than the parse failing.
+    Known algorithms (``HASH_LENGTHS``) need exactly their length of lower-case hex digits
+    (what ``hashlib``'s ``hexdigest`` gives, so what an installer compares with); an unknown
+    algorithm is kept, with any whole number of bytes in lower-case hex, so that the pipeline
+    can say it cannot compare it rather than the pin silently disappearing.
     """
+    name = algorithm.lower()
+    if not _ALGORITHM.fullmatch(name):
+        raise where.error(f"{short(algorithm)} is not a hash algorithm name")
+    length = HASH_LENGTHS.get(name)
+    if length is not None:
+        if len(digest) != length or not _HEX.fullmatch(digest):
+            raise where.error(
+                f"expected {length} lower-case hex digits for {name}, found {short(digest)}"
+            )
+    elif (
+        not digest or len(digest) % 2 or len(digest) > MAX_DIGEST_HEX or not _HEX.fullmatch(digest)
+    ):
+        raise where.error(
+            f"expected an even number of lower-case hex digits for {name}, found {short(digest)}"
+        )
+    return name, digest
+
+
+def split_hash(value: str, where: Where) -> tuple[str, str]:
+    """``(algorithm, digest)`` of an ``algorithm:hex`` hash, checked by ``hash_digest``."""
     algorithm, sep, digest = value.partition(":")
     if not sep or not algorithm:
-        raise where.error(f"expected 'algorithm:hex digest', found {value!r}")
-    if algorithm.lower() != "sha256":
-        return None
-    return sha256_hex(digest, where)
+        raise where.error(f"expected 'algorithm:hex digest', found {short(value)}")
+    return hash_digest(algorithm, digest, where)
+
+
+def hash_table(table: Mapping[str, str], where: Where) -> dict[str, str]:
+    """Every digest of a PEP 751 ``hashes`` table, keyed by lower-case algorithm name.
+
+    ``SHA256`` and ``sha256`` are the same algorithm: a table that gives both is refused
+    rather than one of them winning.
+    """
+    hashes: dict[str, str] = {}
+    for key, digest in table.items():
+        at = where.at(key)
+        if not isinstance(digest, str):
+            raise at.error(f"expected a string, found {_type_name(digest)}")
+        name, checked = hash_digest(key, digest, at)
+        if name in hashes:
+            raise at.error(f"{name} is given twice")
+        hashes[name] = checked
+    return hashes
+
+
+def short(text: str, limit: int = 150) -> str:
+    """``repr`` of ``text`` for a message, cut short: a hostile value can be megabytes."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def file_name(location: str, where: Where) -> str:
@@ -196,12 +260,12 @@ def file_name(location: str, where: Where) -> str:
     try:
         parts = urlsplit(location)
     except ValueError:
-        raise where.error(f"{location!r} is not a valid URL") from None
+        raise where.error(f"{redact(location)!r} is not a valid URL") from None
     raw = parts.path if parts.scheme or parts.netloc else location
     segment = re.split(r"[/\\]", raw)[-1]
     name = unquote(segment) if parts.scheme or parts.netloc else segment
     if not _plain(name):
-        raise where.error(f"{location!r} does not end in a plain file name")
+        raise where.error(f"{redact(location)!r} does not end in a plain file name")
     return name
 
 

@@ -81,10 +81,10 @@ def _package(
     if kind == "directory":
         source_name = "editable" if develop else "directory"
         what = "editable install of" if develop else "built from"
-        reason = f"{what} the local directory {url}"
+        reason = f"{what} the local directory {redact(url)}"
     elif kind == "file":
         source_name = "path"
-        reason = f"installed from the local file {url}"
+        reason = f"installed from the local file {redact(url)}"
     elif kind == "git":
         source_name = "git"
         reference = source.get("resolved_reference") or source.get("reference")
@@ -100,12 +100,14 @@ def _package(
 
 
 def _files(entries: Sequence[Mapping[str, Any]], where: Where) -> tuple[PinnedFile, ...]:
-    """The files that carry a sha256 (files hashed otherwise are left out)."""
+    """Every file with its hash, whatever the algorithm.
+
+    Poetry writes sha256; another algorithm is kept for the pipeline to refuse, never dropped.
+    """
     files: list[PinnedFile] = []
     for index, entry in enumerate(entries):
         at = where.at(index)
         filename = plain_file_name(require_str(entry, "file", at), at.at("file"))
-        sha256 = split_hash(require_str(entry, "hash", at), at.at("hash"))
-        if sha256 is not None:
-            files.append(PinnedFile(sha256=sha256, filename=filename))
+        algorithm, digest = split_hash(require_str(entry, "hash", at), at.at("hash"))
+        files.append(PinnedFile(filename=filename, hashes={algorithm: digest}))
     return tuple(files)

@@ -19,13 +19,13 @@ from verifier.lockfiles._common import (
     Section,
     Where,
     file_name,
+    hash_table,
     load_toml,
     normal_version,
     plain_file_name,
     redact,
     section_line,
     sections,
-    sha256_hex,
 )
 from verifier.pypi import dist_version
 
@@ -104,7 +104,7 @@ def _package(package: Package, where: Where) -> PinnedPackage:
             (),
             location,
             source="editable" if editable else "directory",
-            skip_reason=f"{what} the local directory {package.directory.path}",
+            skip_reason=f"{what} the local directory {redact(package.directory.path)}",
             **common,
         )
     if package.archive is not None:
@@ -117,11 +117,11 @@ def _package(package: Package, where: Where) -> PinnedPackage:
                 f"downloaded from the URL {redact(archive.url)}, not from an index",
             )
         else:
-            source, reason = "path", f"installed from the local file {archive.path}"
+            source, reason = "path", f"installed from the local file {redact(archive.path or '')}"
         return PinnedPackage(
             package.name,
             version,
-            (pin,) if pin else (),
+            (pin,),
             location,
             source=source,
             skip_reason=reason,
@@ -133,9 +133,7 @@ def _package(package: Package, where: Where) -> PinnedPackage:
         dists.append((package.sdist, where.at("sdist")))
     dists += [(w, where.at("wheels").at(i)) for i, w in enumerate(package.wheels or ())]
     for dist, at in dists:
-        pin = _pin(dist.hashes, dist.url, dist.path, dist.name, at)
-        if pin is not None:
-            files.append(pin)
+        files.append(_pin(dist.hashes, dist.url, dist.path, dist.name, at))
     if not version:
         # PEP 751 makes ``version`` optional; an index release needs one. The file names
         # carry it (packaging has checked that they agree with the name).
@@ -147,24 +145,21 @@ def _package(package: Package, where: Where) -> PinnedPackage:
 
 def _pin(
     hashes: Mapping[str, str], url: str | None, path: str | None, name: str | None, where: Where
-) -> PinnedFile | None:
-    """The file's sha256 pin, or ``None`` when it is hashed with other algorithms only.
+) -> PinnedFile:
+    """The file with every digest of its ``hashes`` table (any algorithm, none dropped).
 
     The file name is taken from the URL first: it is the index's own spelling, which the chain
     compares with the index. ``name`` may be normalized (uv writes ``markupsafe-3.0.2-...whl``
     for PyPI's ``MarkupSafe-3.0.2-...whl``); it is used, checked, when there is no URL.
     """
-    digest = hashes.get("sha256")
-    if digest is None:
-        return None
-    sha256 = sha256_hex(digest, where.at("hashes").at("sha256"))
+    checked = hash_table(hashes, where.at("hashes"))
     if name is not None:
         filename = plain_file_name(name, where.at("name"))
     if url is not None:
         filename = file_name(url, where.at("url"))
     elif name is None:
         filename = file_name(path or "", where.at("path"))
-    return PinnedFile(sha256=sha256, filename=filename, url=url)
+    return PinnedFile(filename=filename, url=url, hashes=checked)
 
 
 def _version_from_files(files: Sequence[PinnedFile], where: Where) -> str:

@@ -11,8 +11,13 @@ not evaluated: every pinned package is checked, whichever platform it is meant f
 path and URL requirements cannot be checked against an index and get a ``skip_reason``.
 ``-r``/``--requirement`` includes are read relative to the including file (up to
 ``MAX_INCLUDE_DEPTH`` deep, cycles refused); ``-c`` constraint files pin nothing and are not read.
-``--index-url`` is recorded on the packages (the last one wins, as in pip); the other pip
-options (``--extra-index-url``, ``--find-links``, ``--no-binary``, ...) are accepted and ignored.
+``--index-url`` is recorded on the packages (the last one wins, as in pip), and so are
+``--extra-index-url`` and ``--find-links`` (every one, in order) and ``--no-index``: they change
+where pip looks for every package, so the pipeline must see them to refuse what it cannot check.
+The other pip options (``--no-binary``, ``--trusted-host``, ...) are accepted and ignored.
+
+Each ``--hash`` value is one file pip would accept, whatever its algorithm: a line with a
+sha256 and a sha512 value allows two files, so it gives two ``PinnedFile``s.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from verifier.lockfiles._common import (
     project_name,
     read_text,
     redact,
+    short,
     split_hash,
 )
 from verifier.pypi import dist_version
@@ -92,19 +98,32 @@ def parse_requirements(text: str, *, path: Path) -> Lockfile:
     """Parse the text of a requirements file read from ``path`` (includes are read from disk)."""
     state = _State()
     packages = list(_parse(text, path, state, stack=(_identity(path),)))
-    if state.index_url is not None:
-        packages = [
-            dataclasses.replace(p, index_url=state.index_url) if p.source == "index" else p
-            for p in packages
-        ]
+    packages = [
+        dataclasses.replace(
+            p,
+            index_url=state.index_url,
+            extra_index_urls=tuple(state.extra_index_urls),
+            find_links=tuple(state.find_links),
+            no_index=state.no_index,
+        )
+        if p.source == "index"
+        else p
+        for p in packages
+    ]
     return Lockfile(path=path, format=FORMAT, packages=tuple(packages))
 
 
 @dataclasses.dataclass
 class _State:
-    """What the whole parse shares: the last ``--index-url`` and the files already read."""
+    """What the whole parse shares: the index options and the files already read.
+
+    As in pip, the index options apply to the whole file and its includes, wherever written.
+    """
 
     index_url: str | None = None
+    extra_index_urls: list[str] = dataclasses.field(default_factory=list)
+    find_links: list[str] = dataclasses.field(default_factory=list)
+    no_index: bool = False
     done: set[Path] = dataclasses.field(default_factory=set)
 
 
@@ -152,11 +171,19 @@ def _parse(
         for option, value in options:
             if option in ("--index-url", "--pypi-url"):
                 state.index_url = value
+            elif option == "--extra-index-url":
+                state.extra_index_urls.append(value)
+            elif option == "--find-links":
+                state.find_links.append(value)
+            elif option == "--no-index":
+                state.no_index = True
         hashes = tuple(value for option, value in options if option == "--hash")
         if args:
             clash = next((o for o in names if o in _NOT_WITH_REQUIREMENT), None)
             if clash is not None:
-                raise where.error(f"{clash} cannot share a line with the requirement {args!r}")
+                raise where.error(
+                    f"{clash} cannot share a line with the requirement {redact(args)!r}"
+                )
             yield _requirement(args, hashes, where)
             continue
         editable = [value for option, value in options if option == "--editable"]
@@ -202,9 +229,11 @@ def _split(line: str, where: Where) -> tuple[str, list[tuple[str, str]]]:
             option = _SHORT[word[:2]]
             attached = word[2:] or None
         elif word.startswith("-"):
-            raise where.error(f"unknown option {word!r}")
+            raise where.error(f"unknown option {redact(word)!r}")
         else:
-            raise where.error(f"unexpected {word!r} among the options (one requirement a line)")
+            raise where.error(
+                f"unexpected {redact(word)!r} among the options (one requirement a line)"
+            )
         if not _OPTIONS[option]:
             if attached is not None:
                 raise where.error(f"{option} takes no value")
@@ -215,6 +244,8 @@ def _split(line: str, where: Where) -> tuple[str, list[tuple[str, str]]]:
                 raise where.error(f"{option} needs a value")
             attached = words[index]
             index += 1
+        if not attached:  # ``--index-url ''``: pip would use an empty URL
+            raise where.error(f"{option} needs a value")
         options.append((option, attached))
     return args, options
 
@@ -268,7 +299,10 @@ def _requirement(args: str, hashes: tuple[str, ...], where: Where) -> PinnedPack
         if _looks_like_path(args):
             target = args.split(";", 1)[0].strip()
             return _direct(target, None, files, where, location)
-        raise where.error(f"invalid requirement {args!r}: {exc}") from None
+        # packaging's message goes on to draw the line with a caret under the fault: the
+        # first line is the message; the line itself is cut short (it can be megabytes).
+        reason = str(exc).split("\n", 1)[0]
+        raise where.error(f"invalid requirement {short(redact(args))}: {reason}") from None
     name = project_name(requirement.name, where)
     if requirement.url:
         return _direct(requirement.url, name, files, where, location)
@@ -296,8 +330,7 @@ def _editable(value: str, path: Path, where: Where) -> PinnedPackage:
         if requirement.url:
             name, target = canonicalize_name(requirement.name), requirement.url
     name, version = _name_version(target, name, path)
-    scheme = _scheme(target)
-    origin = redact(target) if scheme else target
+    origin = redact(target)
     return PinnedPackage(
         name,
         version,
@@ -316,32 +349,38 @@ def _direct(
     location: Location,
 ) -> PinnedPackage:
     """A requirement given as a URL or a local path (``name @ url``, ``./dir``, ``x.whl``)."""
-    scheme = _scheme(target)
+    scheme = _scheme(target) or _any_scheme(target)
     vcs = scheme.partition("+")[0]
     if vcs in _VCS:
         source, reason = vcs, f"built from the {vcs} repository {redact(target)}"
     elif (scheme == "file" or not scheme) and _dist_filename(target) is None:
-        source, reason = "directory", f"built from the local directory {target}"
+        source, reason = "directory", f"built from the local directory {redact(target)}"
     elif scheme == "file" or not scheme:
-        source, reason = "path", f"installed from the local file {target}"
+        source, reason = "path", f"installed from the local file {redact(target)}"
+    elif scheme not in _URL_SCHEMES:
+        # ``name @ s3://...``: a URL scheme pip does not know; never taken for an index.
+        source, reason = "url", f"from {redact(target)}, which is not an index"
     else:
         source, reason = "url", f"downloaded from the URL {redact(target)}, not from an index"
     name, version = _name_version(target, name, where.path)
     filename = _dist_filename(target)
     if filename is not None:
         url = target if scheme and source == "url" else None
-        files = tuple(PinnedFile(f.sha256, filename, url) for f in files)
+        files = tuple(dataclasses.replace(f, filename=filename, url=url) for f in files)
     return PinnedPackage(name, version, files, location, source=source, skip_reason=reason)
 
 
 def _files(hashes: tuple[str, ...], where: Where) -> tuple[PinnedFile, ...]:
-    """The ``--hash=sha256:...`` pins of a line (other algorithms are left out)."""
-    pins: list[PinnedFile] = []
+    """One file per distinct ``--hash`` value of a line, whatever the algorithm.
+
+    pip installs a file that matches ANY of the values, so each is a file of its own: an
+    ``md5`` or ``sha512`` value next to a good sha256 is another file pip would accept.
+    """
+    pins: dict[tuple[str, str], PinnedFile] = {}
     for value in hashes:
-        sha256 = split_hash(value, where.at("--hash"))
-        if sha256 is not None and all(p.sha256 != sha256 for p in pins):
-            pins.append(PinnedFile(sha256=sha256))
-    return tuple(pins)
+        algorithm, digest = split_hash(value, where.at("--hash"))
+        pins.setdefault((algorithm, digest), PinnedFile(hashes={algorithm: digest}))
+    return tuple(pins.values())
 
 
 def _scheme(text: str) -> str:
@@ -353,6 +392,12 @@ def _scheme(text: str) -> str:
     if scheme in _URL_SCHEMES or scheme.partition("+")[0] in _VCS:
         return scheme
     return ""
+
+
+def _any_scheme(text: str) -> str:
+    """Any URL scheme ``text`` starts with (two characters or more: ``C:`` is a drive)."""
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]+):", text)
+    return match.group(1).lower() if match else ""
 
 
 def _looks_like_path(text: str) -> bool:

@@ -83,11 +83,11 @@ def _package(
     if kind == "virtual" or (kind == "editable" and value == "."):
         reason = "the project itself"
     elif kind == "editable":
-        reason = f"editable install of the local directory {value}"
+        reason = f"editable install of the local directory {redact(value)}"
     elif kind == "directory":
-        reason = f"built from the local directory {value}"
+        reason = f"built from the local directory {redact(value)}"
     elif kind == "path":
-        reason = f"installed from the local file {value}"
+        reason = f"installed from the local file {redact(value)}"
     elif kind == "git":
         reason = f"built from the git repository {redact(value)}"
     else:
@@ -97,7 +97,10 @@ def _package(
 
 
 def _files(entry: Mapping[str, Any], where: Where) -> tuple[PinnedFile, ...]:
-    """The sdist and wheels that carry a sha256 (files hashed otherwise are left out).
+    """The sdist and every wheel, each with its hash whatever the algorithm (or none).
+
+    A file hashed with another algorithm than sha256, or not at all, is still a file uv may
+    install: it is kept, so that the pipeline sees it and refuses what it cannot compare.
 
     A file is located by ``url`` (remote), ``path`` (a local ``--find-links`` registry) or, for
     wheels of a path source, just ``filename``; an sdist of a git or directory source has only
@@ -120,7 +123,6 @@ def _files(entry: Mapping[str, Any], where: Where) -> tuple[PinnedFile, ...]:
         elif given is not None:
             filename = plain_file_name(given, at.at("filename"))
         digest = get_str(dist, "hash", at)
-        sha256 = split_hash(digest, at.at("hash")) if digest is not None else None
-        if sha256 is not None:
-            files.append(PinnedFile(sha256=sha256, filename=filename, url=url))
+        hashes = dict([split_hash(digest, at.at("hash"))]) if digest is not None else {}
+        files.append(PinnedFile(filename=filename, url=url, hashes=hashes))
     return tuple(files)
