@@ -7,21 +7,14 @@ malformed data is itself evidence worth reporting exactly.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    NormalizedName,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from verifier.dists import check_filename, check_sha256, dist_version, same_distribution
 from verifier.errors import NotFoundError, UpstreamError, UsageError
 from verifier.http import HttpClient, check_url, redact_url
 from verifier.models import Release, ReleaseFile
@@ -31,7 +24,22 @@ SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 INTEGRITY_JSON = "application/vnd.pypi.integrity.v1+json"
 MAX_PROVENANCE_BYTES = 2 * 1024 * 1024
 """A provenance object holds a few attestations of a few KB each; 2 MB is generous."""
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+__all__ = [
+    "DEFAULT_INDEX_URL",
+    "INTEGRITY_JSON",
+    "MAX_PROVENANCE_BYTES",
+    "SIMPLE_JSON",
+    "IndexClient",
+    "check_filename",
+    "dist_version",
+    "normalize_index_url",
+    "parse_pin",
+    "parse_simple_page",
+    "same_distribution",
+]
+"""``check_filename``, ``dist_version`` and ``same_distribution`` live in ``verifier.dists``;
+they are re-exported here for the modules that still import them from this one."""
 
 
 def normalize_index_url(url: str) -> str:
@@ -46,49 +54,6 @@ def normalize_index_url(url: str) -> str:
     if path.endswith("/simple"):
         path = path[: -len("/simple")]
     return parts._replace(path=path + "/", query="", fragment="").geturl()
-
-
-def dist_version(filename: str) -> tuple[NormalizedName, Version] | None:
-    """Project name and version of a wheel or sdist filename, or None for other formats."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, _, _ = parse_wheel_filename(filename)
-            return name, version
-        if filename.endswith((".tar.gz", ".zip")):
-            return parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return None
-
-
-def same_distribution(a: str, b: str) -> bool:
-    """Whether two file names denote the same distribution file.
-
-    Names are compared as packaging parses them (normalised project name, version, build tag
-    and wheel tags, sdist format), so ``MarkupSafe-3.0.2-....whl`` and the lower-cased spelling
-    some lockfiles write are the same file, while another version or platform is not.
-    """
-    if a.endswith(".whl") != b.endswith(".whl") or a.endswith(".zip") != b.endswith(".zip"):
-        return False
-    try:
-        if a.endswith(".whl"):
-            return parse_wheel_filename(a) == parse_wheel_filename(b)
-        return dist_version(a) is not None and dist_version(a) == dist_version(b)
-    except (InvalidWheelFilename, InvalidVersion):
-        return False
-
-
-def check_filename(filename: str, *, where: str) -> str:
-    """A distribution filename is used as a path component: refuse anything but a plain name."""
-    if (
-        not filename
-        or filename in (".", "..")
-        or filename.startswith(".")
-        or any(c in filename for c in "/\\\x00:")
-        or len(filename) > 255
-    ):
-        raise UpstreamError(f"index response: unsafe file name {filename!r} in {where}")
-    return filename
 
 
 class IndexClient:
@@ -224,10 +189,8 @@ def parse_simple_page(
         if not isinstance(hashes, dict):
             raise UpstreamError(f"index page for {name}: {where}.hashes must be an object")
         sha256 = hashes.get("sha256")
-        if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.fullmatch(sha256)):
-            raise UpstreamError(
-                f"index page for {name}: {where}.hashes.sha256 is not a sha256 hex digest"
-            )
+        if sha256 is not None:
+            check_sha256(sha256, where=f"index page for {name}: {where}.hashes.sha256")
         size = entry.get("size")
         files.append(
             ReleaseFile(

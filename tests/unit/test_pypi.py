@@ -233,66 +233,6 @@ def test_normalize_index_url_refuses_insecure_urls(url: str) -> None:
         normalize_index_url(url)
 
 
-# -- dist_version and check_filename ------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("filename", "expected"),
-    [
-        ("pypi_attestations-0.0.19-py3-none-any.whl", ("pypi-attestations", "0.0.19")),
-        ("pypi_attestations-0.0.19.tar.gz", ("pypi-attestations", "0.0.19")),
-        ("Foo.Bar-1.0.zip", ("foo-bar", "1.0")),
-        ("foo-1.0-1-cp312-cp312-manylinux_2_17_x86_64.whl", ("foo", "1.0")),
-        ("foo-1.0.post1.dev2.tar.gz", ("foo", "1.0.post1.dev2")),
-        ("foo-1.0.egg", None),
-        ("foo-1.0.exe", None),
-        ("foo-1.0.tar.bz2", None),
-        ("foo.whl", None),
-        ("foo-notaversion.tar.gz", None),
-        ("foo-1.0-py3-none.whl", None),
-        ("", None),
-    ],
-)
-def test_dist_version(filename: str, expected: tuple[str, str] | None) -> None:
-    parsed = dist_version(filename)
-    if expected is None:
-        assert parsed is None
-    else:
-        assert parsed == (expected[0], Version(expected[1]))
-
-
-@pytest.mark.parametrize(
-    "filename", ["foo-1.0.tar.gz", "foo-1.0-py3-none-any.whl", "a..b.whl", "x" * 255]
-)
-def test_check_filename_accepts_plain_names(filename: str) -> None:
-    assert check_filename(filename, where="files[0].filename") == filename
-
-
-@pytest.mark.parametrize(
-    "filename",
-    [
-        "../x.whl",
-        "a/b.whl",
-        "/etc/passwd",
-        ".hidden.whl",
-        ".",
-        "..",
-        "",
-        "a\\b.whl",
-        "..\\x.whl",
-        "a\x00.whl",
-        "c:foo.whl",
-        "x" * 256,
-    ],
-)
-def test_check_filename_refuses_path_like_names(filename: str) -> None:
-    with pytest.raises(UpstreamError) as info:
-        check_filename(filename, where="files[3].filename")
-    assert str(info.value) == (
-        f"index response: unsafe file name {filename!r} in files[3].filename"
-    )
-
-
 # -- parse_simple_page on a real page ------------------------------------------------------------
 
 
@@ -809,29 +749,3 @@ def test_project_urls_include_home_page(http: HttpClient, index: FakeIndex) -> N
     index.add_release("demo", "1.0", [DistFile("demo-1.0.tar.gz", b"x")], project_urls=urls)
     got = IndexClient(http, index.url).project_urls(NormalizedName("demo"), "1.0")
     assert dict(got) == urls
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "same"),
-    [
-        (
-            "MarkupSafe-3.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
-            "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
-            True,
-        ),
-        (
-            "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
-            "markupsafe-3.0.2-cp312-cp312-manylinux_2_17_x86_64.whl",
-            False,
-        ),
-        ("pkg-1.0.tar.gz", "PKG-1.0.tar.gz", True),
-        ("pkg-1.0.tar.gz", "pkg-1.0.zip", False),
-        ("pkg-1.0.tar.gz", "pkg-1.1.tar.gz", False),
-        ("pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz", False),
-        ("not a dist", "not a dist", False),
-    ],
-)
-def test_same_distribution(a: str, b: str, same: bool) -> None:
-    from verifier.pypi import same_distribution
-
-    assert same_distribution(a, b) is same

@@ -22,6 +22,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from verifier.dists import is_plain_filename, is_sha256
 from verifier.lockfiles import LockfileError
 
 if sys.version_info >= (3, 11):
@@ -31,7 +32,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 MAX_LOCKFILE_BYTES = 64 * 1024 * 1024
 """Real lockfiles are at most a few MB; the cap keeps ``-r /dev/zero``-like mistakes finite."""
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 """A valid project name (PEP 508 / core metadata)."""
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
@@ -168,7 +168,7 @@ def normal_version(version: str, where: Where) -> str:
 
 def sha256_hex(digest: str, where: Where) -> str:
     """Check a sha256 hex digest: 64 lower-case hex digits, as every tool here writes them."""
-    if not _SHA256.match(digest):
+    if not is_sha256(digest):
         raise where.error(f"expected 64 lower-case hex digits for sha256, found {digest!r}")
     return digest
 
@@ -213,13 +213,7 @@ def plain_file_name(name: str, where: Where) -> str:
 
 
 def _plain(name: str) -> bool:
-    return not (
-        not name
-        or name.startswith(".")
-        or any(c in name for c in "/\\\x00:")
-        or len(name) > 255
-        or not name.isprintable()
-    )
+    return is_plain_filename(name)
 
 
 def redact(url: str) -> str:
