@@ -503,7 +503,7 @@ class _Session:
 
     def releases(self) -> list[tuple[ReleaseReport, PinnedPackage | None, Policy]]:
         """Every subject through the one pipeline: (report, package to audit, its policy)."""
-        from verifier.pypi import parse_pin
+        from verifier.pypi import parse_pin_specifier
 
         args = self.args
         pipeline = self.pipeline
@@ -541,10 +541,10 @@ class _Session:
                 Path(target), provenance=args.provenance, offline=args.offline
             )
         else:
-            name, version = parse_pin(target)
+            name, spec = parse_pin_specifier(target)
             if args.provenance is not None:
                 raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
-            subject = pipeline.resolve_pin(name, version)
+            subject = pipeline.resolve_pin(name, spec)
         return [(pipeline.verify(subject), subject.audit, subject.policy)]
 
 

@@ -109,6 +109,10 @@ class ReleaseFile:
     """The index's published sha256 (lower-case hex), or None when the index published none."""
     size: int | None = None
     yanked: bool = False
+    version: str | None = None
+    """The version as the file name spells it, in PEP 440 normal form (``1.0.0``, ``1.0.0+cpu``):
+    the release the index files it under, so the one to ask the Integrity API about. None when
+    the file did not come from an index page."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,10 @@ class Release:
     version: str
     files: tuple[ReleaseFile, ...]
     project_urls: Mapping[str, str] = field(default_factory=dict)
+    unparsed: tuple[str, ...] = ()
+    """Files of this release on the index that are not verified (``.tar.bz2`` sdists, eggs,
+    malformed wheel names): ``verifier.dists.unsupported_reason`` says why for each. Never
+    dropped silently: the pipeline reports each as UNVERIFIABLE."""
 
     @property
     def label(self) -> str:

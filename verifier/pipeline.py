@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
@@ -173,15 +174,21 @@ class Pipeline:
 
     # -- 1. resolve ------------------------------------------------------------------------------
 
-    def resolve_pin(self, name: NormalizedName, version: Version) -> Subject:
-        """``NAME==VERSION``: every file the index lists for it, downloaded and re-hashed."""
+    def resolve_pin(self, name: NormalizedName, spec: SpecifierSet) -> Subject:
+        """``NAME==VERSION``: every file pip could install for it, downloaded and re-hashed.
+
+        Files of the release the tool cannot verify (legacy or unparseable names) are results
+        of their own, never left out silently.
+        """
+        from verifier.dists import unsupported_reason
         from verifier.lockfiles import Location, PinnedFile
 
-        label = f"{name}=={version}"
-        subject = Subject(label, name, str(version), self.policy_for(name), download=True)
+        label = f"{name}{spec}"
+        version = next(iter(spec)).version
+        subject = Subject(label, name, version, self.policy_for(name), download=True)
         self.progress(f"{label}: reading the index")
         try:
-            release = self.index.release(name, version)
+            release = self.index.release(name, spec)
         except NotFoundError as exc:
             raise UsageError(exc.message, hint=exc.hint) from None
         except (NetworkError, UpstreamError) as exc:
@@ -193,6 +200,18 @@ class Pipeline:
         subject.release = release
         subject.version = release.version
         subject.files = release.files
+        subject.gather = bool(release.files)
+        subject.results += [
+            CheckResult(
+                check=Check.INDEX_HASH,
+                status=Status.UNPROVEN,
+                kind=Gap.UNSUPPORTED_FILE,
+                subject=unparsed,
+                message=unsupported_reason(unparsed, name)
+                or "a file of this release that verify-release cannot verify",
+            )
+            for unparsed in release.unparsed
+        ]
         self._warn_yanked(label, release)
         pins = tuple(
             PinnedFile(sha256=f.sha256, filename=f.filename) for f in release.files if f.sha256
@@ -548,9 +567,11 @@ class Pipeline:
                 digest=file.sha256,
                 expected=expected,
             )
-        version = getattr(file, "version", None) or subject.version
         try:
-            raw = self.index.provenance(subject.name, version, file.filename)
+            if file.version is not None:
+                raw = self.index.provenance_for(file, subject.name)
+            else:
+                raw = self.index.provenance(subject.name, subject.version, file.filename)
         except NotFoundError:
             return AttestationChecker.missing(
                 file.filename, "the index has no provenance for this file (HTTP 404)"

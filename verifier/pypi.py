@@ -7,31 +7,54 @@ malformed data is itself evidence worth reporting exactly.
 
 from __future__ import annotations
 
-import re
+import posixpath
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    NormalizedName,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from verifier.dists import (
+    IndexFile,
+    check_filename,
+    check_sha256,
+    dist_version,
+    installs,
+    pin_specifier,
+    read_index_filename,
+    same_distribution,
+)
 from verifier.errors import NotFoundError, UpstreamError, UsageError
 from verifier.http import HttpClient, check_url, redact_url
 from verifier.models import Release, ReleaseFile
+
+__all__ = [
+    "DEFAULT_INDEX_URL",
+    "INTEGRITY_JSON",
+    "MAX_PROVENANCE_BYTES",
+    "SIMPLE_JSON",
+    "IndexClient",
+    "SimplePage",
+    "check_filename",
+    "dist_version",
+    "normalize_index_url",
+    "parse_pin",
+    "parse_pin_specifier",
+    "parse_simple_page",
+    "read_simple_page",
+    "same_distribution",
+]
+"""``check_filename``, ``dist_version`` and ``same_distribution`` live in ``verifier.dists``;
+they are re-exported here for the modules that still import them from this one."""
 
 DEFAULT_INDEX_URL = "https://pypi.org"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 INTEGRITY_JSON = "application/vnd.pypi.integrity.v1+json"
 MAX_PROVENANCE_BYTES = 2 * 1024 * 1024
 """A provenance object holds a few attestations of a few KB each; 2 MB is generous."""
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def normalize_index_url(url: str) -> str:
@@ -48,49 +71,6 @@ def normalize_index_url(url: str) -> str:
     return parts._replace(path=path + "/", query="", fragment="").geturl()
 
 
-def dist_version(filename: str) -> tuple[NormalizedName, Version] | None:
-    """Project name and version of a wheel or sdist filename, or None for other formats."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, _, _ = parse_wheel_filename(filename)
-            return name, version
-        if filename.endswith((".tar.gz", ".zip")):
-            return parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return None
-
-
-def same_distribution(a: str, b: str) -> bool:
-    """Whether two file names denote the same distribution file.
-
-    Names are compared as packaging parses them (normalised project name, version, build tag
-    and wheel tags, sdist format), so ``MarkupSafe-3.0.2-....whl`` and the lower-cased spelling
-    some lockfiles write are the same file, while another version or platform is not.
-    """
-    if a.endswith(".whl") != b.endswith(".whl") or a.endswith(".zip") != b.endswith(".zip"):
-        return False
-    try:
-        if a.endswith(".whl"):
-            return parse_wheel_filename(a) == parse_wheel_filename(b)
-        return dist_version(a) is not None and dist_version(a) == dist_version(b)
-    except (InvalidWheelFilename, InvalidVersion):
-        return False
-
-
-def check_filename(filename: str, *, where: str) -> str:
-    """A distribution filename is used as a path component: refuse anything but a plain name."""
-    if (
-        not filename
-        or filename in (".", "..")
-        or filename.startswith(".")
-        or any(c in filename for c in "/\\\x00:")
-        or len(filename) > 255
-    ):
-        raise UpstreamError(f"index response: unsafe file name {filename!r} in {where}")
-    return filename
-
-
 class IndexClient:
     """Reads one index; the base URL is the site root (``https://pypi.org/``)."""
 
@@ -101,8 +81,13 @@ class IndexClient:
     def _url(self, *segments: str) -> str:
         return urljoin(self.base_url, "/".join(quote(s, safe="") for s in segments) + "/")
 
-    def release(self, name: NormalizedName, version: Version) -> Release:
-        """The files of ``name==version`` with their published sha256 digests."""
+    def release(self, name: NormalizedName, version: Version | SpecifierSet) -> Release:
+        """Every file pip could install for ``name==version``, with its published sha256.
+
+        ``version`` is a ``Version`` (read as ``==version``, so ``1.0`` also takes files spelt
+        ``1.0.0`` and ``1.0+local``) or the pin's ``SpecifierSet`` (``===1.0`` takes ``1.0``
+        only). Files of the release the tool cannot check come back in ``Release.unparsed``.
+        """
         url = self._url("simple", name)
         what = f"index page for {name}"
         try:
@@ -119,9 +104,9 @@ class IndexClient:
                 hint="check the spelling, or pass --index-url for another index",
             ) from None
         data = response.json(what=what)
-        files, versions = parse_simple_page(data, page_url=response.url, name=name, version=version)
-        if not files:
-            ordered = sorted(versions, key=_version_key)
+        found = read_simple_page(data, page_url=response.url, name=name, pin=version)
+        if not found.files and not found.matched_unparsed:
+            ordered = sorted(found.versions, key=_version_key)
             raise NotFoundError(
                 f"{name} has no files for version {version} on {redact_url(self.base_url)}; "
                 f"versions with files: {', '.join(ordered[-8:]) or '(none)'}",
@@ -129,7 +114,7 @@ class IndexClient:
                 if ordered
                 else None,
             )
-        return Release(name=name, version=str(version), files=tuple(files))
+        return Release(name=name, version=found.version, files=found.files, unparsed=found.unparsed)
 
     def project_urls(self, name: NormalizedName, version: str) -> Mapping[str, str]:
         """``info.project_urls`` (plus ``home_page``) from PyPI's JSON API for one release.
@@ -154,8 +139,25 @@ class IndexClient:
             urls["Homepage"] = home
         return urls
 
+    def provenance_for(self, file: ReleaseFile, name: NormalizedName) -> bytes:
+        """The raw PEP 740 provenance of a file from ``release``, asked under its own version.
+
+        The Integrity API files provenance under the release the file belongs to, which for
+        ``demo==1.0`` may be ``1.0.0`` or ``1.0+cpu``: ``file.version``, not the pin.
+        """
+        if file.version is None:
+            raise UsageError(
+                f"{file.filename}: no release version to ask the index for its provenance",
+                hint="take the file from IndexClient.release, which records its version",
+            )
+        return self.provenance(name, file.version, file.filename)
+
     def provenance(self, name: NormalizedName, version: str, filename: str) -> bytes:
-        """The raw PEP 740 provenance object for one file (``NotFoundError`` when it has none)."""
+        """The raw PEP 740 provenance object for one file (``NotFoundError`` when it has none).
+
+        ``version`` must be the file's own release version (``ReleaseFile.version``); prefer
+        ``provenance_for``.
+        """
         url = self._url("integrity", name, version, filename, "provenance").rstrip("/")
         response = self.http.get(
             url,
@@ -168,10 +170,39 @@ class IndexClient:
         return response.content
 
 
+@dataclass(frozen=True)
+class SimplePage:
+    """What a PEP 691 project page holds for one pin."""
+
+    files: tuple[ReleaseFile, ...]
+    """Every wheel and sdist pip could install for the pin, each with its own version."""
+    unparsed: tuple[str, ...]
+    """Files of the project that may be the pin's but that this tool does not check."""
+    versions: frozenset[str]
+    """Every version with a file pip installs, for a "which versions exist" hint."""
+    version: str
+    """The release's version as the index spells it if all ``files`` agree, else the pin's."""
+    matched_unparsed: bool
+    """Whether an ``unparsed`` file is known to be of the pin's version (not merely unknown)."""
+
+
 def parse_simple_page(
-    data: Any, *, page_url: str, name: NormalizedName, version: Version
+    data: Any, *, page_url: str, name: NormalizedName, version: Version | SpecifierSet
 ) -> tuple[list[ReleaseFile], set[str]]:
-    """Pick ``version``'s files out of a PEP 691 project page; also return every version seen."""
+    """``read_simple_page``'s files and versions, for callers of the older shape."""
+    found = read_simple_page(data, page_url=page_url, name=name, pin=version)
+    return list(found.files), set(found.versions)
+
+
+def read_simple_page(
+    data: Any, *, page_url: str, name: NormalizedName, pin: Version | SpecifierSet
+) -> SimplePage:
+    """Pick out of a PEP 691 project page every file pip could install for ``pin``.
+
+    Files are matched by PEP 440 specifier semantics (``==1.0.0`` takes ``1.0.0+evil``), their
+    names read the way pip reads them, and under the name pip uses: the URL's last segment,
+    which must therefore be the listed ``filename``.
+    """
     if not isinstance(data, dict):
         raise UpstreamError(f"index page for {name}: expected a JSON object")
     meta = data.get("meta")
@@ -188,7 +219,14 @@ def parse_simple_page(
     raw_files = data.get("files")
     if not isinstance(raw_files, list):
         raise UpstreamError(f"index page for {name}: 'files' must be a list")
+    spec = pin_specifier(pin)
+
+    def concerns(found: IndexFile | None) -> bool:
+        return found is not None and (found.version is None or installs(spec, found.version))
+
     files: list[ReleaseFile] = []
+    unparsed: list[str] = []
+    matched_unparsed = False
     versions: set[str] = set()
     seen: set[str] = set()
     for index, entry in enumerate(raw_files):
@@ -198,17 +236,33 @@ def parse_simple_page(
         filename = entry.get("filename")
         if not isinstance(filename, str):
             raise UpstreamError(f"index page for {name}: {where}.filename must be a string")
-        parsed = dist_version(filename)
-        if parsed is None or parsed[0] != name:
-            continue
-        versions.add(str(parsed[1]))
-        if parsed[1] != version:
+        found = read_index_filename(filename, name)
+        if found is not None and found.version is not None and found.pip_installs:
+            versions.add(str(found.version))
+        url = entry.get("url")
+        url_name = _url_filename(page_url, url)
+        if (
+            url_name is not None
+            and url_name != filename
+            and (concerns(found) or concerns(read_index_filename(url_name, name)))
+        ):
+            check_filename(filename, where=f"{where}.filename")
+            raise UpstreamError(
+                f"index page for {name}: {where}.url names the file {url_name!r}, "
+                f"but {where}.filename is {filename!r}",
+                hint="pip installs the file the URL names; the index must list each file "
+                "under its own name",
+            )
+        if found is None or not concerns(found):
             continue
         check_filename(filename, where=f"{where}.filename")
         if filename in seen:
             raise UpstreamError(f"index page for {name}: {filename} is listed twice")
         seen.add(filename)
-        url = entry.get("url")
+        if found.problem is not None:
+            unparsed.append(filename)
+            matched_unparsed = matched_unparsed or found.version is not None
+            continue
         if not isinstance(url, str):
             raise UpstreamError(f"index page for {name}: {where}.url must be a string")
         try:
@@ -224,10 +278,8 @@ def parse_simple_page(
         if not isinstance(hashes, dict):
             raise UpstreamError(f"index page for {name}: {where}.hashes must be an object")
         sha256 = hashes.get("sha256")
-        if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.fullmatch(sha256)):
-            raise UpstreamError(
-                f"index page for {name}: {where}.hashes.sha256 is not a sha256 hex digest"
-            )
+        if sha256 is not None:
+            check_sha256(sha256, where=f"index page for {name}: {where}.hashes.sha256")
         size = entry.get("size")
         files.append(
             ReleaseFile(
@@ -236,9 +288,38 @@ def parse_simple_page(
                 sha256=sha256,
                 size=size if isinstance(size, int) and size >= 0 else None,
                 yanked=bool(entry.get("yanked", False)),
+                version=str(found.version),
             )
         )
-    return files, versions
+    spellings = {f.version for f in files if f.version is not None}
+    if len(spellings) == 1:
+        version = spellings.pop()
+    elif isinstance(pin, Version):
+        version = str(pin)
+    else:
+        version = ",".join(sorted(s.version for s in pin))
+    return SimplePage(
+        files=tuple(files),
+        unparsed=tuple(unparsed),
+        versions=frozenset(versions),
+        version=version,
+        matched_unparsed=matched_unparsed,
+    )
+
+
+def _url_filename(page_url: str, url: object) -> str | None:
+    """The file name pip takes from a file's URL (its last path segment), or None.
+
+    None when the URL is not a string or does not parse; the caller reports those for the files
+    it keeps.
+    """
+    if not isinstance(url, str):
+        return None
+    try:
+        path = urlsplit(urljoin(page_url, url)).path
+    except ValueError:
+        return None
+    return unquote(posixpath.basename(path.rstrip("/"))) or None
 
 
 def _version_key(value: str) -> Version:
@@ -281,3 +362,16 @@ def parse_pin(text: str) -> tuple[NormalizedName, Version]:
             hint=f"type it as {requirement.name}=={version}",
         )
     return canonicalize_name(requirement.name), version
+
+
+def parse_pin_specifier(text: str) -> tuple[NormalizedName, SpecifierSet]:
+    """``parse_pin``, keeping the operator for ``IndexClient.release``.
+
+    ``NAME===1.0`` must take only the files pip takes for it (those spelt ``1.0``, not
+    ``1.0.0`` or ``1.0+cpu``); ``parse_pin``'s ``Version`` reads as ``==`` and takes more.
+    """
+    from packaging.requirements import Requirement
+
+    name, _ = parse_pin(text)
+    [spec] = Requirement(text).specifier
+    return name, SpecifierSet(str(spec))

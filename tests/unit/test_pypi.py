@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -21,11 +23,14 @@ from verifier.models import ReleaseFile
 from verifier.pypi import (
     MAX_PROVENANCE_BYTES,
     IndexClient,
+    SimplePage,
     check_filename,
     dist_version,
     normalize_index_url,
     parse_pin,
+    parse_pin_specifier,
     parse_simple_page,
+    read_simple_page,
 )
 
 PAGE_URL = "https://pypi.org/simple/pypi-attestations/"
@@ -39,6 +44,7 @@ WHEEL_0019 = ReleaseFile(
     sha256="ce68b3261987e7d7d7e65591e3f24c71fd03f90c44f1d011980aa7d291dc70dd",
     size=21303,
     yanked=False,
+    version="0.0.19",
 )
 SDIST_0019 = ReleaseFile(
     filename="pypi_attestations-0.0.19.tar.gz",
@@ -49,6 +55,7 @@ SDIST_0019 = ReleaseFile(
     sha256="9bb1add04b1b4e182be6b0b80931593f7a291eb49d69b4fd728a5d4cbcdc4bd3",
     size=29882,
     yanked=False,
+    version="0.0.19",
 )
 SHA_A = "a" * 64
 
@@ -109,6 +116,24 @@ def parse(data: Any, version: str = "1.0", name: str = "demo") -> list[ReleaseFi
 )
 def test_parse_pin_accepts_exact_pins(text: str, name: str, version: str) -> None:
     assert parse_pin(text) == (name, Version(version))
+
+
+@pytest.mark.parametrize(
+    ("text", "spec"),
+    [
+        ("Foo_Bar==1.0", "==1.0"),
+        ("foo===1.0", "===1.0"),
+        ("foo===v1.0", "===v1.0"),
+        ("foo == 1.0+cpu", "==1.0+cpu"),
+    ],
+)
+def test_parse_pin_specifier_keeps_the_operator(text: str, spec: str) -> None:
+    assert parse_pin_specifier(text) == (parse_pin(text)[0], SpecifierSet(spec))
+
+
+def test_parse_pin_specifier_refuses_what_parse_pin_refuses() -> None:
+    with pytest.raises(UsageError, match=r"^'foo>=1' is not an exact pin"):
+        parse_pin_specifier("foo>=1")
 
 
 @pytest.mark.parametrize(
@@ -231,66 +256,6 @@ def test_normalize_index_url(url: str, expected: str) -> None:
 def test_normalize_index_url_refuses_insecure_urls(url: str) -> None:
     with pytest.raises(UsageError, match=r"^refusing to fetch .*: only https URLs"):
         normalize_index_url(url)
-
-
-# -- dist_version and check_filename ------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("filename", "expected"),
-    [
-        ("pypi_attestations-0.0.19-py3-none-any.whl", ("pypi-attestations", "0.0.19")),
-        ("pypi_attestations-0.0.19.tar.gz", ("pypi-attestations", "0.0.19")),
-        ("Foo.Bar-1.0.zip", ("foo-bar", "1.0")),
-        ("foo-1.0-1-cp312-cp312-manylinux_2_17_x86_64.whl", ("foo", "1.0")),
-        ("foo-1.0.post1.dev2.tar.gz", ("foo", "1.0.post1.dev2")),
-        ("foo-1.0.egg", None),
-        ("foo-1.0.exe", None),
-        ("foo-1.0.tar.bz2", None),
-        ("foo.whl", None),
-        ("foo-notaversion.tar.gz", None),
-        ("foo-1.0-py3-none.whl", None),
-        ("", None),
-    ],
-)
-def test_dist_version(filename: str, expected: tuple[str, str] | None) -> None:
-    parsed = dist_version(filename)
-    if expected is None:
-        assert parsed is None
-    else:
-        assert parsed == (expected[0], Version(expected[1]))
-
-
-@pytest.mark.parametrize(
-    "filename", ["foo-1.0.tar.gz", "foo-1.0-py3-none-any.whl", "a..b.whl", "x" * 255]
-)
-def test_check_filename_accepts_plain_names(filename: str) -> None:
-    assert check_filename(filename, where="files[0].filename") == filename
-
-
-@pytest.mark.parametrize(
-    "filename",
-    [
-        "../x.whl",
-        "a/b.whl",
-        "/etc/passwd",
-        ".hidden.whl",
-        ".",
-        "..",
-        "",
-        "a\\b.whl",
-        "..\\x.whl",
-        "a\x00.whl",
-        "c:foo.whl",
-        "x" * 256,
-    ],
-)
-def test_check_filename_refuses_path_like_names(filename: str) -> None:
-    with pytest.raises(UpstreamError) as info:
-        check_filename(filename, where="files[3].filename")
-    assert str(info.value) == (
-        f"index response: unsafe file name {filename!r} in files[3].filename"
-    )
 
 
 # -- parse_simple_page on a real page ------------------------------------------------------------
@@ -519,7 +484,18 @@ def test_unsafe_filenames_of_the_wanted_version_are_refused(filename: str) -> No
 @pytest.mark.parametrize(
     "filename", ["../demo-1.0.tar.gz", "sub/demo-1.0.tar.gz", "demo-1.0-py3-none-any.whl/../x"]
 )
-def test_path_like_names_that_are_not_this_project_are_skipped(filename: str) -> None:
+def test_path_like_names_that_pip_would_install_are_refused(filename: str) -> None:
+    # pip names a file by its URL's last segment, here demo-1.0.tar.gz (or x for a name of the
+    # project that pip skips): skipping these entries would hide a file pip installs.
+    with pytest.raises(UpstreamError) as info:
+        parse(page(entry(filename)))
+    assert str(info.value) == (
+        f"index response: unsafe file name {filename!r} in files[0].filename"
+    )
+
+
+@pytest.mark.parametrize("filename", ["../other-1.0.tar.gz", "sub/other-1.0.tar.gz", "a/../b"])
+def test_path_like_names_of_other_projects_are_skipped(filename: str) -> None:
     assert parse(page(entry(filename))) == []
 
 
@@ -811,27 +787,215 @@ def test_project_urls_include_home_page(http: HttpClient, index: FakeIndex) -> N
     assert dict(got) == urls
 
 
+# -- versions as pip reads them: every file ``pip install NAME==V`` could take is covered ---------
+
+
+def read(data: Any, pin: str | Version | SpecifierSet = "1.0.0", name: str = "demo") -> SimplePage:
+    return read_simple_page(
+        data,
+        page_url="https://index.example/simple/demo/",
+        name=canonicalize_name(name),
+        pin=Version(pin) if isinstance(pin, str) else pin,
+    )
+
+
+def test_hostile_page_adding_a_local_version_wheel_cannot_hide_it() -> None:
+    # pip's ``demo==1.0.0`` matches 1.0.0+evil (PEP 440: a pin without a local label matches
+    # every local label) and even prefers it, as the greater version.
+    data = page(
+        entry("demo-1.0.0.tar.gz"),
+        entry("demo-1.0.0-py3-none-any.whl"),
+        entry("demo-1.0.0+evil-py3-none-any.whl"),
+        entry("demo-1.0.1-py3-none-any.whl"),
+    )
+    found = read(data)
+    assert [(f.filename, f.version) for f in found.files] == [
+        ("demo-1.0.0.tar.gz", "1.0.0"),
+        ("demo-1.0.0-py3-none-any.whl", "1.0.0"),
+        ("demo-1.0.0+evil-py3-none-any.whl", "1.0.0+evil"),
+    ]
+    assert found.version == "1.0.0"
+    assert found.unparsed == ()
+
+
+def test_real_page_with_an_added_local_version_wheel(material: Material) -> None:
+    data = copy.deepcopy(material.page("pypi-attestations"))
+    evil = "pypi_attestations-0.0.19+evil-py3-none-any.whl"
+    data["files"].append(
+        {**data["files"][-1], "filename": evil, "url": f"https://files.example/{evil}"}
+    )
+    files, _ = parse_simple_page(data, page_url=PAGE_URL, name=NAME, version=Version("0.0.19"))
+    assert sorted(f.filename for f in files) == sorted(
+        [WHEEL_0019.filename, SDIST_0019.filename, evil]
+    )
+
+
+def test_a_pin_with_a_local_label_takes_only_that_label() -> None:
+    data = page(
+        entry("demo-1.0.0-py3-none-any.whl"),
+        entry("demo-1.0.0+cpu-py3-none-any.whl"),
+        entry("demo-1.0.0+cu121-py3-none-any.whl"),
+    )
+    found = read(data, "1.0.0+cpu")
+    assert [f.filename for f in found.files] == ["demo-1.0.0+cpu-py3-none-any.whl"]
+    assert found.version == "1.0.0+cpu"
+
+
+def test_pre_releases_match_only_their_own_pin() -> None:
+    data = page(entry("demo-1.0.0rc1.tar.gz"), entry("demo-1.0.0.tar.gz"))
+    assert [f.filename for f in read(data, "1.0.0rc1").files] == ["demo-1.0.0rc1.tar.gz"]
+    assert [f.filename for f in read(data, "1.0.0").files] == ["demo-1.0.0.tar.gz"]
+
+
+def test_arbitrary_equality_takes_only_the_exact_spelling() -> None:
+    data = page(entry("demo-1.0.tar.gz"), entry("demo-1.0.0.tar.gz"), entry("demo-1.0+x.tar.gz"))
+    found = read(data, SpecifierSet("===1.0"))
+    assert [f.filename for f in found.files] == ["demo-1.0.tar.gz"]
+    assert found.version == "1.0"
+
+
+def test_a_pin_spelt_shorter_than_the_index_takes_the_index_spelling() -> None:
+    data = page(entry("demo-1.0.0.tar.gz"), entry("demo-1.0.0-py3-none-any.whl"))
+    found = read(data, "1.0")
+    assert [f.version for f in found.files] == ["1.0.0", "1.0.0"]
+    assert found.version == "1.0.0"
+
+
+def test_files_spelling_the_version_differently_keep_the_pin_spelling() -> None:
+    data = page(entry("demo-1.0.tar.gz"), entry("demo-1.0.0-py3-none-any.whl"))
+    found = read(data, "1.0.0")
+    assert [f.version for f in found.files] == ["1.0", "1.0.0"]
+    assert found.version == "1.0.0"
+
+
+def test_files_of_the_pin_the_tool_does_not_check_are_returned_not_dropped() -> None:
+    data = page(
+        entry("demo-1.0.0.tar.gz"),
+        entry("demo-1.0.0.tar.bz2"),
+        entry("demo-1.0.0-x.whl"),
+        entry("demo-1.0.0-py2.7.egg"),
+        entry("demo-1.0.0.win32-py2.7.exe"),
+        entry("demo-1.0.0.win32.msi"),
+        entry("demo-garbage.tar.gz"),
+        entry("demo-2.0.0.tar.bz2"),
+        entry("demo-2.0.0.exe"),
+        entry("other-1.0.0.exe"),
+    )
+    found = read(data)
+    assert [f.filename for f in found.files] == ["demo-1.0.0.tar.gz"]
+    assert found.unparsed == (
+        "demo-1.0.0.tar.bz2",
+        "demo-1.0.0-x.whl",
+        "demo-1.0.0-py2.7.egg",
+        "demo-1.0.0.win32-py2.7.exe",
+        "demo-1.0.0.win32.msi",
+        "demo-garbage.tar.gz",
+    )
+    assert found.versions == {"1.0.0", "2.0.0"}
+
+
+def test_unparsed_names_must_still_be_plain() -> None:
+    with pytest.raises(UpstreamError) as info:
+        read(page(entry("demo-1.0.0-x\x1b[2J.whl", url="https://files.example/demo.whl")))
+    assert str(info.value) == (
+        "index response: unsafe file name 'demo-1.0.0-x\\x1b[2J.whl' in files[0].filename"
+    )
+
+
 @pytest.mark.parametrize(
-    ("a", "b", "same"),
+    ("filename", "url"),
     [
-        (
-            "MarkupSafe-3.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
-            "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
-            True,
-        ),
-        (
-            "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
-            "markupsafe-3.0.2-cp312-cp312-manylinux_2_17_x86_64.whl",
-            False,
-        ),
-        ("pkg-1.0.tar.gz", "PKG-1.0.tar.gz", True),
-        ("pkg-1.0.tar.gz", "pkg-1.0.zip", False),
-        ("pkg-1.0.tar.gz", "pkg-1.1.tar.gz", False),
-        ("pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz", False),
-        ("not a dist", "not a dist", False),
+        ("demo-2.0.tar.gz", "https://files.example/demo-1.0.0+evil-py3-none-any.whl"),
+        ("other-1.0.0.tar.gz", "https://files.example/x/demo-1.0.0.tar.gz#sha256=00"),
+        ("demo-1.0.0.tar.gz", "https://files.example/demo-1.0.0%2Bevil-py3-none-any.whl"),
     ],
 )
-def test_same_distribution(a: str, b: str, same: bool) -> None:
-    from verifier.pypi import same_distribution
+def test_a_url_naming_another_file_than_the_entry_is_refused(filename: str, url: str) -> None:
+    # pip takes the file name from the URL and ignores the "filename" key.
+    with pytest.raises(UpstreamError) as info:
+        read(page(entry(filename, url=url)))
+    basename = url.split("#")[0].rsplit("/", 1)[-1].replace("%2B", "+")
+    assert str(info.value) == (
+        f"index page for demo: files[0].url names the file {basename!r}, "
+        f"but files[0].filename is {filename!r}"
+    )
+    assert info.value.hint == (
+        "pip installs the file the URL names; the index must list each file under its own name"
+    )
 
-    assert same_distribution(a, b) is same
+
+def test_a_url_naming_another_version_of_another_file_is_ignored() -> None:
+    data = page(entry("demo-2.0.tar.gz", url="https://files.example/demo-3.0.tar.gz"))
+    assert read(data).files == ()
+
+
+def test_a_url_with_a_trailing_slash_names_the_same_file() -> None:
+    # pip strips the slash before taking the last segment.
+    data = page(entry("demo-1.0.0.tar.gz", url="https://files.example/demo-1.0.0.tar.gz/"))
+    [file] = read(data).files
+    assert file.url == "https://files.example/demo-1.0.0.tar.gz/"
+
+
+def test_release_of_a_local_version_wheel_on_a_served_page(
+    http: HttpClient, index: FakeIndex
+) -> None:
+    index.add_release(
+        "demo",
+        "1.0.0",
+        [
+            DistFile("demo-1.0.0.tar.gz", b"sdist"),
+            DistFile("demo-1.0.0+evil-py3-none-any.whl", b"w"),
+        ],
+    )
+    release = IndexClient(http, index.url).release(canonicalize_name("demo"), Version("1.0.0"))
+    assert [(f.filename, f.version) for f in release.files] == [
+        ("demo-1.0.0.tar.gz", "1.0.0"),
+        ("demo-1.0.0+evil-py3-none-any.whl", "1.0.0+evil"),
+    ]
+    assert release.version == "1.0.0"
+    assert release.unparsed == ()
+
+
+def test_release_of_a_short_pin_asks_the_integrity_api_with_the_index_spelling(
+    http: HttpClient, index: FakeIndex, server: LoopbackServer, material: Material
+) -> None:
+    provenance = material.provenance(SDIST_0019.filename)
+    sdist = DistFile("demo-1.0.0.tar.gz", b"sdist", provenance=provenance)
+    index.add_release("demo", "1.0.0", [sdist])
+    client = IndexClient(http, index.url)
+    release = client.release(canonicalize_name("demo"), Version("1.0"))
+    assert release.version == "1.0.0"
+    assert release.label == "demo==1.0.0"
+    [file] = release.files
+    assert client.provenance_for(file, release.name) == provenance
+    assert server.paths_requested()[-1] == "/integrity/demo/1.0.0/demo-1.0.0.tar.gz/provenance"
+
+
+def test_release_with_only_unchecked_files_of_the_pin_returns_them(
+    http: HttpClient, index: FakeIndex
+) -> None:
+    index.add_release("demo", "1.0", [DistFile("demo-1.0.tar.bz2", b"x")])
+    release = IndexClient(http, index.url).release(canonicalize_name("demo"), Version("1.0"))
+    assert (release.files, release.unparsed, release.version) == ((), ("demo-1.0.tar.bz2",), "1.0")
+
+
+def test_release_accepts_a_specifier_set(http: HttpClient, index: FakeIndex) -> None:
+    index.add_release("demo", "1.0", [DistFile("demo-1.0.tar.gz", b"x")])
+    client = IndexClient(http, index.url)
+    release = client.release(canonicalize_name("demo"), SpecifierSet("===1.0"))
+    assert [f.filename for f in release.files] == ["demo-1.0.tar.gz"]
+    with pytest.raises(NotFoundError) as info:
+        client.release(canonicalize_name("demo"), SpecifierSet("===1.0.0"))
+    assert str(info.value) == (
+        f"demo has no files for version ===1.0.0 on {index.url}/; versions with files: 1.0"
+    )
+
+
+def test_provenance_for_a_file_without_a_version_is_a_usage_error(http: HttpClient) -> None:
+    client = IndexClient(http, "https://index.example/")
+    with pytest.raises(UsageError) as info:
+        client.provenance_for(dataclasses.replace(SDIST_0019, version=None), NAME)
+    assert str(info.value) == (
+        "pypi_attestations-0.0.19.tar.gz: no release version to ask the index for its provenance"
+    )
+    assert info.value.hint == "take the file from IndexClient.release, which records its version"

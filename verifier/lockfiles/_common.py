@@ -22,6 +22,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from verifier.dists import is_plain_filename
 from verifier.lockfiles import TOO_DEEP_HINT, LockfileError
 
 if sys.version_info >= (3, 11):
@@ -277,13 +278,7 @@ def plain_file_name(name: str, where: Where) -> str:
 
 
 def _plain(name: str) -> bool:
-    return not (
-        not name
-        or name.startswith(".")
-        or any(c in name for c in "/\\\x00:")
-        or len(name) > 255
-        or not name.isprintable()
-    )
+    return is_plain_filename(name)
 
 
 def redact(url: str) -> str:
