@@ -6,7 +6,9 @@ fatal. Command-line flags build it today; policy files will build the same objec
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from packaging.utils import NormalizedName
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
 from verifier.errors import PolicyError
 from verifier.models import MISSING_ALLOWABLE, REQUIRABLE, SKIPPABLE, EvidenceKind
@@ -247,7 +249,7 @@ class Policy:
                 expected = policy_file.publishers[name]
                 pinned = name in policy_file.pinned
                 pin_source = f"{where}: {prefix}publishers.{name}"
-            if unindexed is None and name in getattr(policy_file, "unindexed", frozenset()):
+            if unindexed is None and name in policy_file.unindexed:
                 unindexed = f"{where}: {prefix}packages.{name}.allow-unindexed"
             ignores = policy_file.ignores
             ignores_source = where
@@ -338,6 +340,9 @@ class PolicyFile:
     allowed_signers: Path | None = None
     gpg_keyring: Path | None = None
     ignores: tuple[VulnIgnore, ...] = ()
+    unindexed: frozenset[NormalizedName] = frozenset()
+    """Packages that may come from outside an index (a URL, a path, git) without failing the run
+    (``[packages.NAME] allow-unindexed = true``); each is named exactly, never by pattern."""
     found_implicitly: bool = False
     """Found in the working directory rather than named with ``--policy``."""
 
@@ -400,11 +405,116 @@ def _rules(table: Mapping[str, object], path: Path, keys: list[str]) -> Rules:
 
 
 def _package_name(name: str, path: Path, keys: list[str]) -> NormalizedName:
-    from packaging.utils import canonicalize_name
+    # packaging's own validation (a full match): a hand-written ``^...$`` let "foo\n" through.
+    try:
+        return canonicalize_name(name, validate=True)
+    except InvalidName:
+        raise PolicyError(f"{_where(path, keys)}: {name!r} is not a valid project name") from None
 
-    if not re.match(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$", name):
-        raise PolicyError(f"{_where(path, keys)}: {name!r} is not a valid project name")
-    return canonicalize_name(name)
+
+def _unique_name(
+    name: str,
+    seen: dict[NormalizedName, str],
+    path: Path,
+    keys: list[str],
+) -> NormalizedName:
+    """``name`` normalised; a second spelling of a project already in ``seen`` is an error.
+
+    TOML sees ``[packages.Foo_Bar]`` and ``[packages.foo-bar]`` as two tables, but they rule
+    one project: letting the later one win silently would drop the other's rules.
+    """
+    normalized = _package_name(name, path, keys)
+    if normalized in seen:
+        first = seen[normalized]
+        raise PolicyError(
+            f"{_where(path, keys)}: {name!r} and {first!r} name the same project",
+            hint=f"merge the two tables into one [{keys[-2]}.{normalized}]",
+        )
+    seen[normalized] = name
+    return normalized
+
+
+def check_tag_template(template: str, where: str) -> str:
+    """The one rule for a tag template, shared by ``--tag-template`` and ``[tags] template``.
+
+    Without ``{version}`` every release would name the same tag, so a tag signed once would
+    vouch for all later releases; a control character cannot be part of a git tag name.
+    """
+    if "{version}" not in template:
+        raise PolicyError(
+            f"{where} must contain {{version}}",
+            hint="e.g. release-{version}: without it every release names the same tag",
+        )
+    if any(_is_control(c) for c in template):
+        raise PolicyError(
+            f"{where} contains a control character",
+            hint="a tag name is one line of printable text",
+        )
+    return template
+
+
+def _is_control(char: str) -> bool:
+    import unicodedata
+
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+
+
+MAX_POLICY_BYTES = 4 * 1024 * 1024
+"""Real policy files are a few KB; the cap keeps ``--policy /dev/zero``-like mistakes finite."""
+
+
+def _read_policy_text(path: Path) -> str:
+    """The text of a policy file: a regular file only, read up to ``MAX_POLICY_BYTES``.
+
+    Opened non-blocking and checked with ``fstat`` on the open descriptor, so a FIFO with no
+    writer cannot hang the run and a file swapped after a ``stat`` cannot slip past the check.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PolicyError(
+            f"{path}: the policy file is not a regular file",
+            hint="pass the policy file itself, not a directory, pipe or device",
+        )
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(MAX_POLICY_BYTES + 1)
+        except OSError as exc:
+            raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError(
+            f"{path}: the policy file is larger than {MAX_POLICY_BYTES} bytes",
+            hint="check that you passed the policy file",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _parse_toml(path: Path) -> dict[str, object]:
+    """The policy file's TOML; every failure, deep nesting included, is a ``PolicyError``."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    text = _read_policy_text(path)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table; a few hundred levels exhaust
+        # the interpreter's stack. No policy nests more than three deep.
+        raise PolicyError(
+            f"{path}: nested too deeply to be a policy file",
+            hint="a policy file nests tables and arrays a few levels deep at most",
+        ) from None
 
 
 def load_policy_file(path: Path) -> PolicyFile:
@@ -413,17 +523,7 @@ def load_policy_file(path: Path) -> PolicyFile:
     ``pyproject.toml`` is read from its ``[tool.verify-release]`` table (absent: an empty
     policy); any other file is the policy itself.
     """
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    data = _parse_toml(path)
     keys: list[str] = []
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
@@ -440,12 +540,21 @@ def load_policy_file(path: Path) -> PolicyFile:
     )
     rules = _rules(table, path, keys)
     packages: dict[NormalizedName, Rules] = {}
+    unindexed: set[NormalizedName] = set()
+    spellings: dict[NormalizedName, str] = {}
     for name, value in _expect_table(table.get("packages", {}), path, [*keys, "packages"]).items():
         where = [*keys, "packages", name]
         entry = _expect_table(value, path, where)
-        _check_keys(entry, ("allow-missing", "require", "skip"), path, where)
-        packages[_package_name(name, path, where)] = _rules(entry, path, where)
+        _check_keys(entry, ("allow-missing", "require", "skip", "allow-unindexed"), path, where)
+        normalized = _unique_name(name, spellings, path, where)
+        packages[normalized] = _rules(entry, path, where)
+        allow = entry.get("allow-unindexed", False)
+        if not isinstance(allow, bool):
+            raise PolicyError(f"{_where(path, [*where, 'allow-unindexed'])} must be true or false")
+        if allow:
+            unindexed.add(normalized)
     publishers: dict[NormalizedName, ExpectedPublisher] = {}
+    spellings = {}
     pinned: set[NormalizedName] = set()
     for name, value in _expect_table(
         table.get("publishers", {}), path, [*keys, "publishers"]
@@ -475,17 +584,18 @@ def load_policy_file(path: Path) -> PolicyFile:
             raise PolicyError(
                 f"{_where(path, [*where, 'repository'])}: {exc.message}", hint=exc.hint
             ) from None
-        normalized = _package_name(name, path, where)
+        normalized = _unique_name(name, spellings, path, where)
         publishers[normalized] = publisher
         if entry.get("pinned", False):
             pinned.add(normalized)
     tags = _expect_table(table.get("tags", {}), path, [*keys, "tags"])
     _check_keys(tags, ("template", "allowed-signers", "gpg-keyring"), path, [*keys, "tags"])
     template = tags.get("template")
-    if template is not None and "{version}" not in _string(
-        template, path, [*keys, "tags", "template"]
-    ):
-        raise PolicyError(f"{_where(path, [*keys, 'tags', 'template'])} must contain {{version}}")
+    if template is not None:
+        check_tag_template(
+            _string(template, path, [*keys, "tags", "template"]),
+            _where(path, [*keys, "tags", "template"]),
+        )
 
     def _relative(key: str) -> Path | None:
         value = tags.get(key)
@@ -504,6 +614,7 @@ def load_policy_file(path: Path) -> PolicyFile:
         allowed_signers=_relative("allowed-signers"),
         gpg_keyring=_relative("gpg-keyring"),
         ignores=ignores,
+        unindexed=frozenset(unindexed),
     )
 
 
@@ -514,6 +625,7 @@ def _ignores(value: object, path: Path, keys: list[str]) -> tuple[VulnIgnore, ..
     if not isinstance(raw, list):
         raise PolicyError(f"{_where(path, [*keys, 'ignore'])} must be an array of tables")
     ignores: list[VulnIgnore] = []
+    seen: dict[tuple[str, NormalizedName | None], tuple[int, str | None]] = {}
     for index, item in enumerate(raw):
         where = [*keys, f"ignore[{index}]"]
         entry = _expect_table(item, path, where)
@@ -525,27 +637,50 @@ def _ignores(value: object, path: Path, keys: list[str]) -> tuple[VulnIgnore, ..
                 "(e.g. expires = 2027-01-31): every ignore expires"
             )
         package = entry.get("package")
-        ignores.append(
-            VulnIgnore(
-                id=_string(entry.get("id"), path, [*where, "id"]),
-                reason=_string(entry.get("reason"), path, [*where, "reason"]),
-                expires=expires,
-                package=_package_name(_string(package, path, [*where, "package"]), path, where)
-                if package is not None
-                else None,
-            )
+        ignore = VulnIgnore(
+            id=_string(entry.get("id"), path, [*where, "id"]),
+            reason=_string(entry.get("reason"), path, [*where, "reason"]),
+            expires=expires,
+            package=_package_name(_string(package, path, [*where, "package"]), path, where)
+            if package is not None
+            else None,
         )
+        # Two ignores of one vulnerability for one project (however spelled) would leave the
+        # run to pick a reason and an expiry: the file must say which one it means.
+        spelled = package if isinstance(package, str) else None
+        key = (ignore.id, ignore.package)
+        if key in seen:
+            first, first_spelling = seen[key]
+            raise PolicyError(
+                f"{_where(path, where)}: {_ignored(ignore.id, spelled)} repeats "
+                f"{'.'.join([*keys, f'ignore[{first}]'])} ({_ignored(ignore.id, first_spelling)})",
+                hint="keep one ignore per vulnerability and project",
+            )
+        seen[key] = (index, spelled)
+        ignores.append(ignore)
     return tuple(ignores)
 
 
+def _ignored(vuln: str, package: str | None) -> str:
+    return vuln if package is None else f"{vuln} for {package!r}"
+
+
 def find_policy_file(start: Path) -> Path | None:
-    """``verify-release.toml`` in ``start``, else a ``pyproject.toml`` with our table."""
+    """``verify-release.toml`` in ``start``, else a ``pyproject.toml`` with our table.
+
+    Anything named ``verify-release.toml`` is returned (a directory or a dangling link then
+    fails to load) rather than skipped: skipping it would run without the user's policy. A
+    ``pyproject.toml`` is parsed, not searched for text: a comment naming the table is not a
+    policy, ``[tool."verify-release"]`` is, and one that cannot be parsed is an error, since
+    it may hold the policy.
+    """
     candidate = start / "verify-release.toml"
-    if candidate.is_file():
+    if os.path.lexists(candidate):
         return candidate
     pyproject = start / "pyproject.toml"
-    if pyproject.is_file() and "[tool.verify-release" in pyproject.read_text(
-        "utf-8", errors="replace"
-    ):
+    if not os.path.lexists(pyproject):
+        return None
+    tool = _parse_toml(pyproject).get("tool")
+    if isinstance(tool, dict) and "verify-release" in tool:
         return pyproject
     return None

@@ -294,3 +294,146 @@ def test_missing_evidence_has_one_rule_and_a_conflict_is_refused() -> None:
     assert (required.outcome, required.policy_source) == (Outcome.FAILED, "--require tags")
     with pytest.raises(PolicyError, match="conflicting instructions for bundles"):
         Policy(allow_missing=frozenset({"bundles"}), required=frozenset({"bundles"}))
+
+
+# -- hostile policy files -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[packages.Foo_Bar]\nskip = ['tags']\n[packages.foo-bar]\nskip = []\n",
+            "packages.foo-bar: 'foo-bar' and 'Foo_Bar' name the same project",
+        ),
+        (
+            "[publishers.Foo]\nrepository = 'https://github.com/a/b'\n"
+            "[publishers.foo]\nrepository = 'https://github.com/evil/b'\n",
+            "publishers.foo: 'foo' and 'Foo' name the same project",
+        ),
+        (
+            "[[vulnerabilities.ignore]]\nid = 'X-1'\npackage = 'Foo_Bar'\nreason = 'r'\n"
+            "expires = 2099-01-01\n"
+            "[[vulnerabilities.ignore]]\nid = 'X-1'\npackage = 'foo.bar'\nreason = 'r'\n"
+            "expires = 2099-06-01\n",
+            "vulnerabilities.ignore[1]: X-1 for 'foo.bar' repeats vulnerabilities.ignore[0] "
+            "(X-1 for 'Foo_Bar')",
+        ),
+    ],
+)
+def test_two_spellings_of_one_project_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_the_same_vulnerability_for_two_projects_is_two_ignores(tmp_path: Path) -> None:
+    entry = (
+        "[[vulnerabilities.ignore]]\nid = 'X-1'\npackage = '{}'\nreason = 'r'\n"
+        "expires = 2099-01-01\n"
+    )
+    policy = load_policy_file(_write(tmp_path, entry.format("a") + entry.format("b")))
+    assert [i.package for i in policy.ignores] == ["a", "b"]
+
+
+def test_a_name_with_a_trailing_newline_is_not_a_project(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[packages."foo\\n"]\nskip = ["tags"]\n')
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path)
+    assert str(info.value) == f"{path}: packages.foo\n: 'foo\\n' is not a valid project name"
+
+
+@pytest.mark.parametrize("opener", ["[", "{a = "])
+def test_deep_nesting_is_a_policy_error(tmp_path: Path, opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    path = _write(tmp_path, "skip = " + opener * 100_000 + closer * 100_000 + "\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path)
+    assert str(info.value) == f"{path}: nested too deeply to be a policy file"
+
+
+def test_a_directory_is_not_a_policy_file(tmp_path: Path) -> None:
+    path = tmp_path / "verify-release.toml"
+    path.mkdir()
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path)
+    assert str(info.value) == f"{path}: the policy file is not a regular file"
+    # Found implicitly, it is still refused rather than silently skipped.
+    assert find_policy_file(tmp_path) == path
+
+
+def test_a_fifo_is_not_a_policy_file(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "policy.toml"
+    os.mkfifo(path)
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path)  # must not block waiting for a writer
+    assert str(info.value) == f"{path}: the policy file is not a regular file"
+
+
+def test_a_device_is_not_a_policy_file() -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(Path("/dev/zero"))
+    assert str(info.value) == "/dev/zero: the policy file is not a regular file"
+
+
+def test_a_huge_policy_file_is_refused(tmp_path: Path) -> None:
+    from verifier.policy import MAX_POLICY_BYTES
+
+    path = _write(tmp_path, "# " + "x" * MAX_POLICY_BYTES + "\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path)
+    assert str(info.value) == f"{path}: the policy file is larger than {MAX_POLICY_BYTES} bytes"
+
+
+# -- allow-unindexed ----------------------------------------------------------------------------
+
+
+def test_allow_unindexed_names_exact_packages(tmp_path: Path) -> None:
+    text = "[packages.My_Fork]\nallow-unindexed = true\n[packages.other]\nallow-unindexed = false\n"
+    policy = load_policy_file(_write(tmp_path, text))
+    assert policy.unindexed == frozenset({"my-fork"})
+    assert load_policy_file(_write(tmp_path, GOOD)).unindexed == frozenset()
+
+
+@pytest.mark.parametrize("value", ["'yes'", "1", "[]"])
+def test_allow_unindexed_is_a_boolean(tmp_path: Path, value: str) -> None:
+    path = _write(tmp_path, f"[packages.x]\nallow-unindexed = {value}\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path)
+    assert str(info.value) == f"{path}: packages.x.allow-unindexed must be true or false"
+
+
+def test_allow_unindexed_is_per_package_only(tmp_path: Path) -> None:
+    path = _write(tmp_path, "allow-unindexed = true\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path)
+    assert str(info.value) == f"{path}: allow-unindexed: unknown key"
+
+
+# -- finding pyproject.toml ---------------------------------------------------------------------
+
+
+def test_a_comment_does_not_make_a_pyproject_a_policy(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "# see [tool.verify-release] in the docs\n[project]\nname = 'x'\n",
+        "pyproject.toml",
+    )
+    assert find_policy_file(tmp_path) is None
+
+
+def test_a_quoted_table_name_is_found(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[tool."verify-release"]\nskip = ["tags"]\n', "pyproject.toml")
+    assert find_policy_file(tmp_path) == path
+    assert load_policy_file(path).rules.skip == {"tags"}
+
+
+def test_an_unparsable_pyproject_is_an_error_not_no_policy(tmp_path: Path) -> None:
+    # It may hold the policy the user relies on: fail closed rather than run without it.
+    path = _write(tmp_path, '[tool."verify\\u002drelease"]\nskip = [\n', "pyproject.toml")
+    with pytest.raises(PolicyError) as info:
+        find_policy_file(tmp_path)
+    assert str(info.value).startswith(f"{path}: not valid TOML: ")
