@@ -303,7 +303,6 @@ class Pipeline:
                 )
             )
             subject.gather = False
-            subject.audit = pkg
             return subject
         origin = self._foreign_origin(pkg)
         if origin is not None:

@@ -108,7 +108,8 @@ class IndexClient:
         if not found.files and not found.matched_unparsed:
             ordered = sorted(found.versions, key=_version_key)
             raise NotFoundError(
-                f"{name} has no files for version {version} on {redact_url(self.base_url)}; "
+                f"{name} has no files for version {_spelt(version)} on "
+                f"{redact_url(self.base_url)}; "
                 f"versions with files: {', '.join(ordered[-8:]) or '(none)'}",
                 hint=f"pick one of the listed versions, e.g. {name}=={ordered[-1]}"
                 if ordered
@@ -320,6 +321,15 @@ def _url_filename(page_url: str, url: object) -> str | None:
     except ValueError:
         return None
     return unquote(posixpath.basename(path.rstrip("/"))) or None
+
+
+def _spelt(version: Version | SpecifierSet) -> str:
+    """A pin's version as the user typed it: ``1.0`` for ``==1.0``, ``===1.0`` kept whole."""
+    if isinstance(version, SpecifierSet):
+        specs = list(version)
+        if len(specs) == 1 and specs[0].operator == "==":
+            return specs[0].version
+    return str(version)
 
 
 def _version_key(value: str) -> Version:

@@ -52,9 +52,18 @@ def write_lock(path: Path, material: Material, *, tamper: str | None = None) -> 
     return path
 
 
+ALLOW_LOCAL = "[packages.local-package]\nallow-unindexed = true\n"
+"""The policy that lets the lockfile's path dependency through, by its exact name."""
+
+
 def lock_run(
     capsys: pytest.CaptureFixture[str], index: FakeIndex, tmp_path: Path, lock: Path, *extra: str
 ) -> Run:
+    policy: tuple[str, ...] = ()
+    if "--policy" not in extra:
+        allow = tmp_path / "allow-local.toml"
+        allow.write_text(ALLOW_LOCAL)
+        policy = ("--policy", str(allow))
     return run(
         capsys,
         "--lockfile",
@@ -65,8 +74,33 @@ def lock_run(
         "-q",
         "--cache-dir",
         str(tmp_path / "cache"),
+        *policy,
         *extra,
     )
+
+
+def test_a_path_dependency_no_policy_names_leaves_the_run_unverifiable(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    serve_all(index, material)
+    lock = write_lock(tmp_path / "requirements.txt", material)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    args = ("--skip", "bundles", "--skip", "tags", "--skip", "vulnerabilities")
+    strict = lock_run(capsys, index, tmp_path, lock, *args, "--policy", str(empty))
+    assert strict.code == 2, strict.out
+    assert "UNVERIFIABLE lockfile       local-package (directory)" in strict.out
+    assert (
+        "policy: only packages from an index can be verified; allow this exact package with "
+        "[packages.NAME] allow-unindexed = true or --allow-unindexed NAME [default]"
+    ) in strict.out
+    allowed = lock_run(capsys, index, tmp_path, lock, *args)
+    assert allowed.code == 0, allowed.out
+    assert "SKIPPED      lockfile       local-package (directory)" in allowed.out
+    assert (
+        f"policy: this package may come from outside an index [policy file "
+        f"{tmp_path / 'allow-local.toml'}: packages.local-package.allow-unindexed]"
+    ) in allowed.out
 
 
 def test_lockfile_verifies_every_package_without_downloading(
@@ -157,7 +191,9 @@ def test_pin_records_publishers_and_a_change_then_fails(
     ) in pinned.out
     policy = (tmp_path / "verify-release.toml").read_text()
     assert '[publishers."pypi-attestations"]' in policy
-    again = lock_run(capsys, index, tmp_path, lock, *SKIPS)
+    pins = tmp_path / "verify-release.toml"
+    pins.write_text(pins.read_text() + "\n" + ALLOW_LOCAL)
+    again = lock_run(capsys, index, tmp_path, lock, "--policy", str(pins), *SKIPS)
     assert again.code == 0, again.out
     assert "(pinned: a change of publisher fails)" in again.out
     # The publisher "changes": PyPI now has no attestation for one package.
@@ -166,16 +202,20 @@ def test_pin_records_publishers_and_a_change_then_fails(
             "pypi-attestation-models", "0.0.4a2", RELEASES["pypi-attestation-models"][1]
         )
     )
-    changed = lock_run(capsys, index, tmp_path, lock, *SKIPS, "--no-cache")
+    changed = lock_run(capsys, index, tmp_path, lock, "--policy", str(pins), *SKIPS, "--no-cache")
     assert changed.code == 1, changed.out
-    assert "but this package was attested when its publisher was pinned" in changed.out
+    assert (
+        "policy: pinned publisher: a package that stops being attested fails; if intended, "
+        "remove its [publishers] entry or run `verify-release pin` again [policy file "
+        f"{pins}: publishers.pypi-attestation-models]"
+    ) in changed.out
     # Tampering with the pinned repository makes the real certificate disagree.
     policy = policy.replace(
         "https://github.com/trailofbits/pypi-attestations",
         "https://github.com/someone-else/pypi-attestations",
     )
     (tmp_path / "verify-release.toml").write_text(policy)
-    moved = lock_run(capsys, index, tmp_path, lock, *SKIPS)
+    moved = lock_run(capsys, index, tmp_path, lock, "--policy", str(pins), *SKIPS)
     assert moved.code == 1
     assert "expected: GitHub https://github.com/someone-else/pypi-attestations" in moved.out
 
@@ -228,6 +268,24 @@ def _serve_real_pages(index: FakeIndex, material: Material, projects: list[str])
         )
 
 
+def _at_loopback(index: FakeIndex, tmp_path: Path, name: str, text: str | None = None) -> Path:
+    """A real tool's lockfile, as if locked against the stand-in index (which serves PyPI's real
+    pages): its index lines name the stand-in, and a policy names its non-index packages.
+
+    The tool refuses to compare a lockfile that names one index with another, so without this
+    the real files would (rightly) be unverifiable here.
+    """
+    from verifier.lockfiles import parse_lockfile
+
+    text = (FIXTURES / name).read_text() if text is None else text
+    lock = tmp_path / name
+    lock.write_text(text.replace("https://pypi.org/simple", f"{index.url.rstrip('/')}/simple"))
+    allowed = [p.name for p in parse_lockfile(lock).packages if p.source != "index"]
+    policy = tmp_path / "allow-local.toml"
+    policy.write_text("".join(f"[packages.{n}]\nallow-unindexed = true\n" for n in allowed))
+    return lock
+
+
 @pytest.mark.parametrize("name", ["uv.lock", "pylock.toml", "requirements.txt", "poetry.lock"])
 def test_real_tool_lockfiles_against_the_real_index_pages(
     capsys: pytest.CaptureFixture[str],
@@ -238,11 +296,14 @@ def test_real_tool_lockfiles_against_the_real_index_pages(
 ) -> None:
     """Lockfiles written by uv and poetry; pins checked against PyPI's real published hashes."""
     _serve_real_pages(index, material, ["rfc8785", "markupsafe", "tomli"])
+    lock = _at_loopback(index, tmp_path, name)
     result = lock_run(
         capsys,
         index,
         tmp_path,
-        FIXTURES / name,
+        lock,
+        "--policy",
+        str(tmp_path / "allow-local.toml"),
         *SKIPS,
         "--allow-missing",
         "attestations",
@@ -269,9 +330,13 @@ def test_real_uv_lock_with_one_pin_changed_fails_at_that_line(
     start = text.index('name = "rfc8785"')
     digest_at = text.index("sha256:", start) + len("sha256:")
     real = text[digest_at : digest_at + 64]
-    tampered = tmp_path / "uv.lock"
-    tampered.write_text(text[:digest_at] + "f" * 64 + text[digest_at + 64 :])
-    result = lock_run(capsys, index, tmp_path, tampered, *SKIPS, "--allow-missing", "attestations")
+    tampered = _at_loopback(
+        index, tmp_path, "uv.lock", text[:digest_at] + "f" * 64 + text[digest_at + 64 :]
+    )
+    policy = ("--policy", str(tmp_path / "allow-local.toml"))
+    result = lock_run(
+        capsys, index, tmp_path, tampered, *policy, *SKIPS, "--allow-missing", "attestations"
+    )
     assert result.code == 1, result.out
     assert "is not one the index publishes for rfc8785==0.1.2" in result.out
     assert f"got:      sha256:{'f' * 64}" in result.out
@@ -288,7 +353,7 @@ def test_a_package_can_skip_the_vulnerability_audit_in_the_policy_file(
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
     serve_all(index, material)
     policy = tmp_path / "verify-release.toml"
-    policy.write_text('[packages.gitlab-oidc-project]\nskip = ["vulnerabilities"]\n')
+    policy.write_text('[packages.gitlab-oidc-project]\nskip = ["vulnerabilities"]\n' + ALLOW_LOCAL)
     osv_server = LoopbackServer()
     try:
         osv = FakeOSV(osv_server)

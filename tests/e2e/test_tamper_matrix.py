@@ -37,7 +37,7 @@ import pytest
 from tests.conftest import ROOT, Material
 from tests.e2e.helpers import Run, run
 from tests.e2e.test_chain import build_world, git
-from tests.e2e.test_lockfile import serve_all, write_lock
+from tests.e2e.test_lockfile import ALLOW_LOCAL, serve_all, write_lock
 from tests.e2e.test_spine import REPO, SDIST, serve_sdist
 from tests.servers import DistFile, FakeGitHub, FakeIndex
 
@@ -500,7 +500,16 @@ def lockfile(tamper: str | None) -> Scenario:
     def scenario(env: Env) -> Run:
         serve_all(env.index, env.material)
         lock = write_lock(env.tmp_path / "requirements.txt", env.material, tamper=tamper)
-        return run(env.capsys, "--lockfile", str(lock), *env.common("bundles", "tags"))
+        allow = env.tmp_path / "allow-local.toml"
+        allow.write_text(ALLOW_LOCAL)
+        return run(
+            env.capsys,
+            "--lockfile",
+            str(lock),
+            "--policy",
+            str(allow),
+            *env.common("bundles", "tags"),
+        )
 
     return scenario
 
