@@ -23,6 +23,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from verifier.lockfiles import LockfileError
+from verifier.urls import redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -223,8 +224,8 @@ def _plain(name: str) -> bool:
 
 
 def redact(url: str) -> str:
-    """A URL fit for a message: any ``user:password@`` is masked."""
-    return re.sub(r"(?<=//)[^/?#@]*@", "***@", url)
+    """A URL fit for a message; the one redactor (``verifier.urls.redact_url``) decides how."""
+    return redact_url(url)
 
 
 # -- line numbers for TOML -----------------------------------------------------------------------
