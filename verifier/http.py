@@ -40,7 +40,14 @@ from urllib.parse import unquote, urljoin, urlsplit
 from verifier import __version__
 from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
 from verifier.secrets import Secret
-from verifier.store import ResponseStore, Stored, UnreadableEntry, max_age, response_key
+from verifier.store import (
+    ResponseStore,
+    Stored,
+    UnreadableEntry,
+    UnwritableStore,
+    max_age,
+    response_key,
+)
 from verifier.urls import redact_url
 
 __all__ = ["HttpClient", "HttpConfig", "HttpResponse", "check_url", "redact_url"]
@@ -367,7 +374,7 @@ class HttpClient:
             if self.cache is not None and reusable:
                 # Without a validator or a max-age a stored page could never be reused: skip
                 # the write instead of paying for it on every run.
-                self.cache.save(
+                self._cache_save(
                     key,
                     url=final,
                     status=status,
@@ -378,6 +385,15 @@ class HttpClient:
                 )
         self._record(key, result, response_headers.get("cache-control"))
         return result
+
+    def _cache_save(self, key: str, **entry: Any) -> None:
+        """Write a cache entry; a cache that cannot be written is only a slower run."""
+        if self.cache is None:
+            return
+        try:
+            self.cache.save(key, **entry)
+        except UnwritableStore as exc:
+            _logger.info("not cached: %s", exc)
 
     def _record(self, key: str, result: HttpResponse, cache_control: str | None) -> None:
         if self.evidence is not None and not self.replay:

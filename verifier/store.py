@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from verifier.errors import UsageError
 from verifier.urls import MASK, redact_url
 
 MAX_METADATA_BYTES = 64 * 1024
@@ -41,6 +42,14 @@ MAX_METADATA_BYTES = 64 * 1024
 
 class UnreadableEntry(Exception):
     """A stored entry exists but cannot be used; the message says why, in a few words."""
+
+
+class UnwritableStore(UsageError):
+    """An entry cannot be written: the directory is read-only, full, or holds a foreign object.
+
+    The HTTP client ignores it for the cache (a cache is an optimisation) and lets it stop a
+    recording run (``fetch --out``), whose whole point is the evidence directory.
+    """
 
 
 @dataclass(frozen=True)
@@ -177,13 +186,8 @@ class ResponseStore:
         body: bytes | None = None,
         body_file: Path | None = None,
     ) -> None:
-        """Store a response (``body`` in memory, or a file to copy in)."""
+        """Store a response (``body`` in memory, or a file to copy in); ``UnwritableStore``."""
         meta_path, body_path = self._paths(key)
-        meta_path.parent.mkdir(parents=True, exist_ok=True)
-        if body_file is not None:
-            _atomic_copy(body_file, body_path)
-        else:
-            _atomic_write(body_path, body or b"")
         meta = {
             "url": redact_url(url),
             "status": status,
@@ -192,7 +196,20 @@ class ResponseStore:
             "max_age": max_age(cache_control),
             "stored_at": time.time(),
         }
-        _atomic_write(meta_path, json.dumps(meta).encode())
+        try:
+            meta_path.parent.mkdir(parents=True, exist_ok=True)
+            if body_file is not None:
+                _atomic_copy(body_file, body_path)
+            else:
+                _atomic_write(body_path, body or b"")
+            _atomic_write(meta_path, json.dumps(meta).encode())
+        except OSError as exc:
+            raise UnwritableStore(
+                f"cannot write a stored response under {self.root}: "
+                f"{exc.strerror or type(exc).__name__}",
+                hint="check that the directory is writable and holds only verify-release's "
+                "files, or choose another directory",
+            ) from None
 
     def touch(self, key: str) -> None:
         """Mark a revalidated (304) entry fresh again."""
@@ -205,7 +222,8 @@ class ResponseStore:
         if not isinstance(meta, dict):
             return
         meta["stored_at"] = time.time()
-        _atomic_write(meta_path, json.dumps(meta).encode())
+        with contextlib.suppress(OSError):
+            _atomic_write(meta_path, json.dumps(meta).encode())
 
 
 @contextlib.contextmanager
@@ -221,9 +239,14 @@ def _open_regular(path: Path, what: str) -> Iterator[BinaryIO]:
         raise UnreadableEntry(
             f"{what} file cannot be opened ({exc.strerror or type(exc).__name__})"
         ) from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+        raise UnreadableEntry(f"{what} is not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnreadableEntry(f"{what} is not a regular file")
         yield handle
 
 
@@ -252,7 +275,14 @@ def _timestamp(meta: dict[str, Any]) -> float:
     return float(value)
 
 
+def _clear(path: Path) -> None:
+    """Make room for an entry where a damaged one left an empty directory."""
+    if path.is_dir() and not path.is_symlink():
+        path.rmdir()
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
+    _clear(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -264,6 +294,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _atomic_copy(source: Path, path: Path) -> None:
+    _clear(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as handle, source.open("rb") as src:
