@@ -44,7 +44,7 @@ covers ``X-Amz-Credential``; ``key`` covers ``api_key``, ``Key-Pair-Id``): maski
 value costs a little detail in a message, missing a secret leaks it.
 """
 
-_URL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s\"<>`]+")
+_URL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s\"<>`\\]+")
 _TRAILING = "'),.;:]}"
 
 
@@ -97,8 +97,10 @@ def _redact_tail(tail: str) -> str:
 def redact_urls(text: str) -> str:
     """Every URL inside free text redacted (error messages, rendered reports).
 
-    A URL ends at white space, a double quote, ``<``, ``>`` or a backtick; trailing punctuation
-    that usually closes the sentence or a ``repr`` (``'``, ``)``, ``.`` ...) is kept outside it.
+    A URL ends at white space, a double quote, ``<``, ``>``, a backtick or a backslash (never
+    part of a URL, but the start of an escape in text already made safe for a terminal);
+    trailing punctuation that usually closes a sentence or a ``repr`` (``'``, ``)``, ``.`` ...)
+    is kept outside it.
     """
 
     def one(match: re.Match[str]) -> str:
