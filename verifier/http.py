@@ -48,9 +48,7 @@ from verifier.store import (
     max_age,
     response_key,
 )
-from verifier.urls import redact_url
-
-__all__ = ["HttpClient", "HttpConfig", "HttpResponse", "check_url", "redact_url"]
+from verifier.urls import redact_url as redact_url  # re-exported: callers import it from here
 
 if TYPE_CHECKING:
     import requests
