@@ -85,10 +85,15 @@ def test_private_index_password_and_github_token_appear_nowhere(
         )
     finally:
         world.github.close()
-    # The credentials were used (the index answers 401 without them), on the index only.
+    # The credentials were used (the index answers 401 without them), on the index only, and
+    # the token went to the GitHub API, never to its download host.
     assert {r.headers.get("Authorization") for r in index.server.requests} == {
         index.server.require_authorization
     }
+    assert {r.headers.get("Authorization") for r in world.github.api.requests} == {
+        f"Bearer {TOKEN_CANARY}"
+    }
+    assert {r.headers.get("Authorization") for r in world.github.storage.requests} == {None}
     files = json.loads(report.read_text())["releases"][0]["files"]
     assert [f["url"] for f in files] == [f"http://***@127.0.0.1:{index.server.port}/files/{WHEEL}"]
     # Replay from the evidence directory works although its metadata holds no password.

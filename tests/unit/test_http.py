@@ -939,3 +939,17 @@ def test_netrc_credentials_are_never_sent(
     assert [r.path for r in ours] == ["/a", "/x", "/x"]
     for request in ours:
         assert "Authorization" not in request.headers
+
+
+def test_a_replayed_redirect_keeps_the_credentials_for_its_own_host(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    """Relative file URLs resolve against the final page URL: it must still authenticate."""
+    server.route("/simple/p/", Route(redirect_to="/simple/p/new/"))
+    server.route("/simple/p/new/", Route(body=b"{}"))
+    url = f"http://user:s3cr3t@127.0.0.1:{server.port}/simple/p/"
+    evidence = ResponseStore(tmp_path)
+    assert HttpClient(CONFIG, evidence=evidence).get(url, what=WHAT).url == url + "new/"
+    replayed = HttpClient(CONFIG, evidence=evidence, replay=True).get(url, what=WHAT)
+    assert replayed.url == url + "new/"
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and b"s3cr3t" in p.read_bytes()]
