@@ -86,6 +86,8 @@ class LoopbackServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
+        self.require_authorization: str | None = None
+        """When set, every request without exactly this Authorization header is answered 401."""
         self._lock = threading.Lock()
         server = self
 
@@ -154,6 +156,10 @@ class LoopbackServer:
             route = self.routes.get(path)
             if route is not None:
                 route.hits += 1
+        wanted = self.require_authorization
+        if wanted is not None and handler.headers.get("Authorization") != wanted:
+            self._send(handler, 401, b"", "text/plain", {"WWW-Authenticate": 'Basic realm="x"'})
+            return
         if route is None:
             self._send(handler, 404, b"", "text/plain", {})
             return
@@ -273,10 +279,17 @@ class FakeIndex:
 
     def __init__(self, server: LoopbackServer) -> None:
         self.server = server
+        self.relative_urls = False
+        """Serve file URLs relative to the project page (``../../files/NAME``)."""
 
     @property
     def url(self) -> str:
         return self.server.url
+
+    def file_url(self, filename: str) -> str:
+        if self.relative_urls:
+            return f"../..{self.file_path(filename)}"
+        return self.url + self.file_path(filename)
 
     def file_path(self, filename: str) -> str:
         return f"/files/{filename}"
@@ -308,7 +321,7 @@ class FakeIndex:
             for entry in page["files"]:
                 if entry["filename"] in names:
                     dist = next(f for f in files if f.filename == entry["filename"])
-                    entry["url"] = self.url + self.file_path(dist.filename)
+                    entry["url"] = self.file_url(dist.filename)
                     entry["hashes"] = {"sha256": dist.published_digest()}
                     entries.append(entry)
                 elif version not in entry["filename"]:
@@ -322,7 +335,7 @@ class FakeIndex:
                 "files": [
                     {
                         "filename": f.filename,
-                        "url": self.url + self.file_path(f.filename),
+                        "url": self.file_url(f.filename),
                         "hashes": {"sha256": f.published_digest()},
                         "requires-python": ">=3.9",
                         "size": len(f.content),

@@ -31,6 +31,8 @@ from verifier.models import (
     ReleaseReport,
     Verdict,
 )
+from verifier.report import safe_line
+from verifier.urls import redact_urls
 
 if TYPE_CHECKING:
     from verifier.lockfiles import PinnedPackage
@@ -661,6 +663,7 @@ class _Progress:
         self._open = False
 
     def __call__(self, message: str) -> None:
+        message = safe_line(message)
         if self.live and message.startswith("["):
             width = shutil.get_terminal_size((100, 20)).columns - 1
             sys.stderr.write("\r" + message[:width].ljust(width))
@@ -775,20 +778,22 @@ def _bundle_main(argv: Sequence[str]) -> int:
             staging=None if custom else StagingDetector(),
         )
     except VerifierError as exc:
-        print(f"verify-release bundle: error: {exc.diagnostics()}", file=sys.stderr)
+        print(f"verify-release bundle: error: {_diagnostics(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except BundleFailure as failure:
-        print(f"FAILED: {failure.message}")
+        print(safe_line(f"FAILED: {failure.message}"))
         if failure.expected:
-            print(f"  expected: {failure.expected}")
+            print(safe_line(f"  expected: {failure.expected}"))
         if failure.actual:
-            print(f"  got:      {failure.actual}")
+            print(safe_line(f"  got:      {failure.actual}"))
         return Verdict.FAILED.exit_code
     for warning in root.info.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(safe_line(f"warning: {warning}"), file=sys.stderr)
     print(
-        f"VERIFIED: sha256:{digest} signed by {cert.identity} (issuer {cert.issuer}); "
-        f"trust root: {root.info.description}"
+        safe_line(
+            f"VERIFIED: sha256:{digest} signed by {cert.identity} (issuer {cert.issuer}); "
+            f"trust root: {root.info.description}"
+        )
     )
     return Verdict.VERIFIED.exit_code
 
@@ -832,9 +837,22 @@ def _pin(args: argparse.Namespace) -> int:
         session.close()
     changes = write_pins(path, existing, observed_publishers(reports))
     for line in changes:
-        print(line)
+        print(safe_line(line))
     print(f"verify-release pin: {len(changes)} change(s) written to {path}", file=sys.stderr)
     return 0
+
+
+def _diagnostics(exc: VerifierError) -> str:
+    """An error's message and hint for standard error, each made safe for a terminal."""
+    text = safe_line(exc.message)
+    return text if exc.hint is None else f"{text}\nhint: {safe_line(exc.hint)}"
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log records quote servers and libraries: each record is printed as one safe line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return safe_line(super().format(record))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -845,11 +863,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = argv[0] if argv[:1] in (["fetch"], ["pin"]) else None
     parser = build_parser(command)
     args = parser.parse_args(argv[1:] if command else argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.ERROR,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, handlers=[handler])
     try:
         if command == "fetch":
             return _fetch(args)
@@ -861,14 +877,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # run before a report exists (e.g. no usable trust root) means nothing was proven (2).
         code = EXIT_USAGE if isinstance(exc, UsageError) else Verdict.UNVERIFIABLE.exit_code
         verdict = "error" if code == EXIT_USAGE else Verdict.UNVERIFIABLE.value
-        print(f"verify-release: error: {exc.diagnostics()}", file=sys.stderr)
+        print(f"verify-release: error: {_diagnostics(exc)}", file=sys.stderr)
         if args.format == "json":
             document = {
                 "schema_version": 1,
                 "tool": {"name": "verify-release", "version": __version__},
                 "verdict": verdict,
                 "exit_code": code,
-                "error": {"message": exc.message, "hint": exc.hint},
+                "error": {
+                    "message": redact_urls(exc.message),
+                    "hint": None if exc.hint is None else redact_urls(exc.hint),
+                },
             }
             _emit(json.dumps(document, indent=2) + "\n", args.output)
         return code

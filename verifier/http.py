@@ -11,13 +11,17 @@ the rules for untrusted remote services live, once:
 - bounded retries on connection errors, 429 and 5xx, honouring Retry-After up to a ceiling
   (timeouts are not retried: a stalled server would multiply the wait);
 - redirects are followed by hand, to the same host only (unless a caller explicitly allows
-  another host, in which case credentials are never forwarded there).
+  another host, in which case credentials are never forwarded there);
+- credentials in a URL (``https://user:password@index/``, as private indexes are configured)
+  are sent as HTTP Basic auth to that URL's own origin only, and every URL that becomes text
+  goes through ``verifier.urls.redact_url`` first (``redact_url`` is re-exported here).
 
 ``requests`` is imported lazily so that ``verify-release --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import functools
 import hashlib
@@ -25,19 +29,26 @@ import ipaddress
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from verifier import __version__
 from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
 from verifier.secrets import Secret
-from verifier.store import ResponseStore, max_age, response_key
+from verifier.store import (
+    ResponseStore,
+    Stored,
+    UnreadableEntry,
+    UnwritableStore,
+    max_age,
+    response_key,
+)
+from verifier.urls import redact_url as redact_url  # re-exported: callers import it from here
 
 if TYPE_CHECKING:
     import requests
@@ -96,23 +107,6 @@ def check_url(url: str) -> str:
         "are allowed",
         hint="use an https:// index URL",
     )
-
-
-def redact_url(url: str) -> str:
-    """A URL fit to show: no userinfo (``user:password@``), no query string, no fragment.
-
-    Signed download URLs (GitHub release assets) carry short-lived credentials in the query.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//[^/?#]*@", "//***@", url.split("?", 1)[0].split("#", 1)[0])
-    netloc = parts.netloc
-    if "@" in netloc:
-        # Keep host and port exactly as written (brackets of IPv6 literals included); parsing
-        # the port here could raise on a hostile URL, and this runs while reporting errors.
-        netloc = "***@" + netloc.rpartition("@")[2]
-    return parts._replace(netloc=netloc, query="", fragment="").geturl()
 
 
 @dataclass(frozen=True)
@@ -256,22 +250,46 @@ class HttpClient:
         return result
 
     def _replayed(self, key: str, url: str, *, what: str) -> HttpResponse:
-        stored = self.evidence.load(key) if self.evidence is not None else None
-        if stored is None:
-            raise NetworkError(
-                f"{what}: not in the evidence directory ({redact_url(url)})",
-            )
+        stored = self._evidence_entry(key, url, what=what)
         if stored.status in (404, 410):
             raise NotFoundError(
                 f"{what}: not found (HTTP {stored.status}, from the evidence directory)",
                 status=stored.status,
             )
         return HttpResponse(
-            url=stored.url,
+            url=stored.url_for(url),
             status=stored.status,
             headers={"content-type": stored.content_type},
-            content=stored.body(),
+            content=self._evidence_body(stored, url, what=what),
         )
+
+    def _evidence_entry(self, key: str, url: str, *, what: str) -> Stored:
+        """The recorded response for ``url``; a missing or unusable entry is a ``NetworkError``.
+
+        The evidence directory stands in for the network, so an entry it cannot give back is
+        evidence that could not be obtained (UNVERIFIABLE), never a crash.
+        """
+        try:
+            stored = self.evidence.read(key) if self.evidence is not None else None
+        except UnreadableEntry as exc:
+            raise NetworkError(
+                f"{what}: the evidence directory's entry for {redact_url(url)} is unusable: {exc}",
+                hint="record it again with `verify-release fetch --out DIR`",
+            ) from None
+        if stored is None:
+            raise NetworkError(
+                f"{what}: not in the evidence directory ({redact_url(url)})",
+            )
+        return stored
+
+    def _evidence_body(self, stored: Stored, url: str, *, what: str) -> bytes:
+        try:
+            return stored.body()
+        except UnreadableEntry as exc:
+            raise NetworkError(
+                f"{what}: the evidence directory's entry for {redact_url(url)} is unusable: {exc}",
+                hint="record it again with `verify-release fetch --out DIR`",
+            ) from None
 
     def _fetch(
         self,
@@ -289,13 +307,17 @@ class HttpClient:
         if accept:
             headers["Accept"] = accept
         stored = self.cache.load(key) if (self.cache is not None and cache != "none") else None
-        if stored is not None and stored.status == 200:
+        cached_body = _cached_body(stored) if stored is not None and stored.status == 200 else None
+        if cached_body is None:
+            # Absent, not a 200, or unreadable: a miss, fetched again without a validator.
+            stored = None
+        if stored is not None and cached_body is not None:
             if cache == "immutable" or stored.fresh():
                 result = HttpResponse(
-                    url=stored.url,
+                    url=stored.url_for(url),
                     status=200,
                     headers={"content-type": stored.content_type},
-                    content=stored.body(),
+                    content=cached_body,
                 )
                 self._record(key, result, None)
                 return result
@@ -323,13 +345,18 @@ class HttpClient:
                     cache_control=None,
                 )
             raise
-        if status == 304 and stored is not None and self.cache is not None:
+        if (
+            status == 304
+            and stored is not None
+            and cached_body is not None
+            and self.cache is not None
+        ):
             self.cache.touch(key)
             result = HttpResponse(
-                url=stored.url,
+                url=stored.url_for(url),
                 status=200,
                 headers={"content-type": stored.content_type},
-                content=stored.body(),
+                content=cached_body,
             )
         else:
             result = HttpResponse(
@@ -345,7 +372,7 @@ class HttpClient:
             if self.cache is not None and reusable:
                 # Without a validator or a max-age a stored page could never be reused: skip
                 # the write instead of paying for it on every run.
-                self.cache.save(
+                self._cache_save(
                     key,
                     url=final,
                     status=status,
@@ -356,6 +383,15 @@ class HttpClient:
                 )
         self._record(key, result, response_headers.get("cache-control"))
         return result
+
+    def _cache_save(self, key: str, **entry: Any) -> None:
+        """Write a cache entry; a cache that cannot be written is only a slower run."""
+        if self.cache is None:
+            return
+        try:
+            self.cache.save(key, **entry)
+        except UnwritableStore as exc:
+            _logger.info("not cached: %s", exc)
 
     def _record(self, key: str, result: HttpResponse, cache_control: str | None) -> None:
         if self.evidence is not None and not self.replay:
@@ -387,15 +423,23 @@ class HttpClient:
         dest.parent.mkdir(parents=True, exist_ok=True)
         key = response_key(url, accept)
         if self.replay:
-            stored = self.evidence.load(key) if self.evidence is not None else None
-            if stored is None or stored.status != 200:
+            stored = self._evidence_entry(key, url, what=what)
+            if stored.status != 200:
                 raise NetworkError(f"{what}: not in the evidence directory ({redact_url(url)})")
             fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
             try:
-                with os.fdopen(fd, "wb") as handle, stored.body_path.open("rb") as source:
+                with os.fdopen(fd, "wb") as handle:
                     sink = _FileSink(handle)
-                    for block in iter(lambda: source.read(_CHUNK), b""):
-                        sink.write(block)
+                    try:
+                        with stored.open_body() as source:
+                            for block in iter(lambda: source.read(_CHUNK), b""):
+                                sink.write(block)
+                    except UnreadableEntry as exc:
+                        raise NetworkError(
+                            f"{what}: the evidence directory's entry for {redact_url(url)} is "
+                            f"unusable: {exc}",
+                            hint="record it again with `verify-release fetch --out DIR`",
+                        ) from None
                 os.replace(tmp_name, dest)
                 return sink.hexdigest()
             except BaseException:
@@ -447,18 +491,23 @@ class HttpClient:
         import requests
 
         check_url(url)
+        basic = _basic_auth(url)
         attempt = 0
         redirects = 0
         current = url
         while True:
             started = time.monotonic()
             hop_headers = {**_BASE_HEADERS, **headers}
+            if basic is not None and _origin(current) == basic[0]:
+                # URL credentials go to their own origin only: never to another host, port or
+                # scheme a redirect points at.
+                hop_headers["Authorization"] = basic[1]
             if token is not None and _same_origin_host(current, token.host):
                 # The token goes to its own host only: never to a redirect target elsewhere.
                 hop_headers["Authorization"] = f"Bearer {token.get()}"
             try:
                 response = self.session.get(
-                    current,
+                    _without_userinfo(current),
                     proxies=_proxies_for(current),
                     headers=hop_headers,
                     stream=True,
@@ -628,6 +677,14 @@ class HttpClient:
         return delay
 
 
+def _cached_body(stored: Stored) -> bytes | None:
+    """A cache entry's body, or None when it cannot be read (the entry is then a miss)."""
+    try:
+        return stored.body()
+    except UnreadableEntry:
+        return None
+
+
 class _Sink:
     def write(self, chunk: bytes) -> None:
         raise NotImplementedError
@@ -692,6 +749,34 @@ def _proxies_for(url: str) -> dict[str, str]:
 def _no_auth(request: Any) -> Any:
     """An auth hook that adds nothing: its presence stops requests from reading ~/.netrc."""
     return request
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, lower-cased host, port) of an already checked URL."""
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _basic_auth(url: str) -> tuple[tuple[str, str, int | None], str] | None:
+    """The origin of ``url`` and a Basic ``Authorization`` value from its user information.
+
+    ``requests`` would do this itself, but the ``_no_auth`` hook that keeps ``~/.netrc`` out
+    also turns it off; doing it here keeps the origin rule in one place.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return None
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    credentials = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return _origin(url), f"Basic {credentials}"
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` as sent on the wire: credentials travel in a header, never in the URL."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _same_origin_host(url: str, host: str) -> bool:

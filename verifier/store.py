@@ -7,17 +7,49 @@ verification needs so that ``--evidence DIR`` can replay them with no network at
 the very same code path, and therefore reach the same verdicts.
 
 Stored bodies are never trusted more than fresh ones: everything read back is verified again.
+Neither is the directory itself: an entry may be truncated, hand-edited, a directory or a
+symlink where a file belongs, or a huge file. ``read`` says why an entry is unusable
+(``UnreadableEntry``); ``load`` turns that into a miss, which is what a cache wants (fetch
+again), while the evidence replay reports it as the evidence being unusable.
+
+What is written holds no credentials: the URL in an entry's metadata is redacted
+(``verifier.urls.redact_url``), while the key is a digest of the real URL, so the same request
+keeps finding its entry. The reader restores the credentials from the URL it asked for
+(``Stored.url_for``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import os
+import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
+
+from verifier.errors import UsageError
+from verifier.urls import MASK, redact_url
+
+MAX_METADATA_BYTES = 64 * 1024
+"""An entry's metadata is a few hundred bytes; anything larger is not ours."""
+
+
+class UnreadableEntry(Exception):
+    """A stored entry exists but cannot be used; the message says why, in a few words."""
+
+
+class UnwritableStore(UsageError):
+    """An entry cannot be written: the directory is read-only, full, or holds a foreign object.
+
+    The HTTP client ignores it for the cache (a cache is an optimisation) and lets it stop a
+    recording run (``fetch --out``), whose whole point is the evidence directory.
+    """
 
 
 @dataclass(frozen=True)
@@ -39,8 +71,35 @@ class Stored:
         return (now if now is not None else time.time()) - self.stored_at < self.max_age
 
     def body(self) -> bytes:
-        """The stored body."""
-        return self.body_path.read_bytes()
+        """The stored body; ``UnreadableEntry`` when it is missing, a symlink or not a file."""
+        with self.open_body() as handle:
+            data: bytes = handle.read()
+            return data
+
+    def open_body(self) -> contextlib.AbstractContextManager[BinaryIO]:
+        """The stored body as an open file, for streaming large bodies (downloads)."""
+        return _open_regular(self.body_path, "body")
+
+    def url_for(self, requested: str) -> str:
+        """The stored final URL, with the credentials of ``requested`` put back.
+
+        Metadata holds redacted URLs; the page URL matters because the relative file URLs of an
+        index page are resolved against it and must reach the index with its credentials.
+        Without a redirect the stored URL is the requested one; after a same-host redirect the
+        user information of the request is restored when the host is the same.
+        """
+        if self.url == redact_url(requested):
+            return requested
+        prefix = f"{MASK}@"
+        scheme, separator, rest = self.url.partition("://")
+        want_scheme, _, want_rest = requested.partition("://")
+        if separator and rest.startswith(prefix) and "@" in want_rest.split("/", 1)[0]:
+            userinfo, _, host_rest = want_rest.partition("@")
+            own_host = host_rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+            stored_host = rest[len(prefix) :].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+            if scheme == want_scheme and own_host.lower() == stored_host.lower():
+                return f"{scheme}://{userinfo}@{rest[len(prefix) :]}"
+        return self.url
 
 
 def response_key(url: str, accept: str | None) -> str:
@@ -73,21 +132,47 @@ class ResponseStore:
         return base / f"{key}.json", base / f"{key}.body"
 
     def load(self, key: str) -> Stored | None:
-        """The stored response for ``key``, or None."""
+        """The stored response for ``key``, or None when it is absent or unusable (a miss)."""
+        try:
+            return self.read(key)
+        except UnreadableEntry:
+            return None
+
+    def read(self, key: str) -> Stored | None:
+        """The stored response for ``key``; None when absent, ``UnreadableEntry`` when unusable.
+
+        Every field is type-checked and the body must be a regular file (not a symlink, not a
+        directory), so that nothing read back can surprise the code that uses it.
+        """
         meta_path, body_path = self._paths(key)
         try:
-            meta = json.loads(meta_path.read_text("utf-8"))
-            return Stored(
-                url=str(meta["url"]),
-                status=int(meta["status"]),
-                content_type=str(meta.get("content_type") or ""),
-                etag=meta.get("etag"),
-                max_age=meta.get("max_age"),
-                stored_at=float(meta["stored_at"]),
-                body_path=body_path,
-            )
-        except (OSError, ValueError, KeyError, TypeError):
+            os.lstat(meta_path)
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise UnreadableEntry(f"metadata cannot be read ({exc.strerror})") from None
+        with _open_regular(meta_path, "metadata") as handle:
+            raw = handle.read(MAX_METADATA_BYTES + 1)
+        if len(raw) > MAX_METADATA_BYTES:
+            raise UnreadableEntry(f"metadata larger than {MAX_METADATA_BYTES} bytes")
+        try:
+            meta = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
+            raise UnreadableEntry("metadata is not valid JSON") from None
+        if not isinstance(meta, dict):
+            raise UnreadableEntry("metadata is not a JSON object")
+        stored = Stored(
+            url=_field(meta, "url", str),
+            status=_status(meta),
+            content_type=_field(meta, "content_type", str, default=""),
+            etag=_optional(meta, "etag", str),
+            max_age=_optional(meta, "max_age", int),
+            stored_at=_timestamp(meta),
+            body_path=body_path,
+        )
+        with _open_regular(body_path, "body"):
+            pass
+        return stored
 
     def save(
         self,
@@ -101,35 +186,103 @@ class ResponseStore:
         body: bytes | None = None,
         body_file: Path | None = None,
     ) -> None:
-        """Store a response (``body`` in memory, or a file to copy in)."""
+        """Store a response (``body`` in memory, or a file to copy in); ``UnwritableStore``."""
         meta_path, body_path = self._paths(key)
-        meta_path.parent.mkdir(parents=True, exist_ok=True)
-        if body_file is not None:
-            _atomic_copy(body_file, body_path)
-        else:
-            _atomic_write(body_path, body or b"")
         meta = {
-            "url": url,
+            "url": redact_url(url),
             "status": status,
             "content_type": content_type,
             "etag": etag,
             "max_age": max_age(cache_control),
             "stored_at": time.time(),
         }
-        _atomic_write(meta_path, json.dumps(meta).encode())
+        try:
+            meta_path.parent.mkdir(parents=True, exist_ok=True)
+            if body_file is not None:
+                _atomic_copy(body_file, body_path)
+            else:
+                _atomic_write(body_path, body or b"")
+            _atomic_write(meta_path, json.dumps(meta).encode())
+        except OSError as exc:
+            raise UnwritableStore(
+                f"cannot write a stored response under {self.root}: "
+                f"{exc.strerror or type(exc).__name__}",
+                hint="check that the directory is writable and holds only verify-release's "
+                "files, or choose another directory",
+            ) from None
 
     def touch(self, key: str) -> None:
         """Mark a revalidated (304) entry fresh again."""
         meta_path, _ = self._paths(key)
         try:
-            meta = json.loads(meta_path.read_text("utf-8"))
-        except (OSError, ValueError):
+            with _open_regular(meta_path, "metadata") as handle:
+                meta = json.loads(handle.read(MAX_METADATA_BYTES + 1).decode("utf-8"))
+        except (UnreadableEntry, ValueError, RecursionError):
+            return
+        if not isinstance(meta, dict):
             return
         meta["stored_at"] = time.time()
-        _atomic_write(meta_path, json.dumps(meta).encode())
+        with contextlib.suppress(OSError):
+            _atomic_write(meta_path, json.dumps(meta).encode())
+
+
+@contextlib.contextmanager
+def _open_regular(path: Path, what: str) -> Iterator[BinaryIO]:
+    """Open ``path`` for reading only if it is a regular file reached without a symlink."""
+    try:
+        # O_NONBLOCK: a FIFO planted in the directory must not block the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise UnreadableEntry(f"{what} file is missing") from None
+    except OSError as exc:
+        # ELOOP: a symlink (O_NOFOLLOW); EISDIR and friends: not a file.
+        raise UnreadableEntry(
+            f"{what} file cannot be opened ({exc.strerror or type(exc).__name__})"
+        ) from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+        raise UnreadableEntry(f"{what} is not a regular file")
+    with os.fdopen(fd, "rb") as handle:
+        yield handle
+
+
+def _field(meta: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    value = meta.get(name, default)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise UnreadableEntry(f"metadata field {name!r} is not a {kind.__name__}")
+    return value
+
+
+def _optional(meta: dict[str, Any], name: str, kind: type) -> Any:
+    return None if meta.get(name) is None else _field(meta, name, kind)
+
+
+def _status(meta: dict[str, Any]) -> int:
+    status: int = _field(meta, "status", int)
+    if not 100 <= status <= 599:
+        raise UnreadableEntry(f"metadata field 'status' is not an HTTP status ({status})")
+    return status
+
+
+def _timestamp(meta: dict[str, Any]) -> float:
+    value = meta.get("stored_at")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UnreadableEntry("metadata field 'stored_at' is not a timestamp")
+    return float(value)
+
+
+def _clear(path: Path) -> None:
+    """Make room for an entry where a damaged one left an empty directory."""
+    if path.is_dir() and not path.is_symlink():
+        path.rmdir()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    _clear(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -141,6 +294,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _atomic_copy(source: Path, path: Path) -> None:
+    _clear(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as handle, source.open("rb") as src:

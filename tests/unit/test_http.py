@@ -35,6 +35,8 @@ from verifier.http import (
     is_loopback_host,
     redact_url,
 )
+from verifier.store import ResponseStore
+from verifier.urls import redact_urls
 
 READ_TIMEOUT = 0.5
 BACKOFF = 0.01
@@ -632,20 +634,51 @@ def test_is_loopback_host(host_name: str | None, expected: bool) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("https://user:secret@host.example/p?q=1", "https://***@host.example/p"),
-        ("https://host.example/asset?X-Amz-Signature=abc#f", "https://host.example/asset"),
+        ("https://user:secret@host.example/p?q=1", "https://***@host.example/p?q=1"),
+        (
+            "https://host.example/asset?X-Amz-Signature=abc&X-Amz-Credential=AK%2F1&x=1#f",
+            "https://host.example/asset?X-Amz-Signature=***&X-Amz-Credential=***&x=1#f",
+        ),
+        (
+            "https://h.example/f?token=t1;access_token=t2&sig=s&key=k&password=p&api_key=a",
+            "https://h.example/f?token=***;access_token=***&sig=***&key=***&password=***"
+            "&api_key=***",
+        ),
+        ("https://h.example/f?%74oken=t", "https://h.example/f?%74oken=***"),
+        (
+            "https://h.example/cb#access_token=t&state=1",
+            "https://h.example/cb#access_token=***&state=1",
+        ),
+        ("https://h.example/f.whl#sha256=abc", "https://h.example/f.whl#sha256=abc"),
+        (
+            "git+https://u:p@h.example/r.git?rev=v1#egg=x",
+            "git+https://***@h.example/r.git?rev=v1#egg=x",
+        ),
         ("https://user:secret@host.example:8443/p", "https://***@host.example:8443/p"),
         ("https://__token__@host.example/simple/", "https://***@host.example/simple/"),
         ("https://:secret@host.example/", "https://***@host.example/"),
+        ("https://u:p@q@host.example/", "https://***@host.example/"),
         ("http://u:p@[::1]:8080/x", "http://***@[::1]:8080/x"),
         ("https://u:p@host.example:99999/x", "https://***@host.example:99999/x"),
         ("https://u:p@[::1/x", "https://***@[::1/x"),
         ("https://host.example/a@b", "https://host.example/a@b"),
         ("https://pypi.org/simple/", "https://pypi.org/simple/"),
+        ("./local/path", "./local/path"),
     ],
 )
-def test_redact_url_hides_userinfo_and_query(url: str, expected: str) -> None:
+def test_redact_url_hides_userinfo_and_secret_parameters(url: str, expected: str) -> None:
     assert redact_url(url) == expected
+
+
+def test_redact_urls_finds_urls_inside_text() -> None:
+    text = (
+        "download of x.whl: not found (HTTP 404 from http://user:s3cr3t@127.0.0.1:1/f?sig=zz). "
+        "see 'https://a:b@h.example/p', \"git+https://u:p@h.example/r\""
+    )
+    assert redact_urls(text) == (
+        "download of x.whl: not found (HTTP 404 from http://***@127.0.0.1:1/f?sig=***). "
+        "see 'https://***@h.example/p', \"git+https://***@h.example/r\""
+    )
 
 
 def test_error_messages_never_show_url_credentials(
@@ -663,6 +696,7 @@ def test_error_messages_never_show_url_credentials(
 def test_redact_url_and_check_url_never_crash(url: str) -> None:
     redacted = redact_url(url)
     assert isinstance(redacted, str)
+    assert isinstance(redact_urls(url), str)
     try:
         checked = check_url(url)
     except UsageError as exc:
@@ -677,6 +711,47 @@ def test_redact_url_and_check_url_never_crash(url: str) -> None:
 def test_redacted_url_never_contains_the_password(password: str) -> None:
     url = f"https://user:{password}@host.example/simple/"
     assert redact_url(url) == "https://***@host.example/simple/"
+    assert (
+        redact_urls(f"from {url} (HTTP 500)") == "from https://***@host.example/simple/ (HTTP 500)"
+    )
+
+
+def test_url_credentials_are_sent_as_basic_auth_to_their_own_origin_only(
+    client: HttpClient, server: LoopbackServer, other_server: LoopbackServer, tmp_path: Path
+) -> None:
+    """A private index URL (user:password@) authenticates; a redirect elsewhere gets nothing."""
+    other_server.route("/elsewhere", Route(body=b"ok"))
+    server.route("/page", Route(body=b"page"))
+    server.route("/away", Route(redirect_to=f"{other_server.url}/elsewhere"))
+    base = f"http://user:s%40cr3t@127.0.0.1:{server.port}"
+    assert client.get(f"{base}/page", what=WHAT).content == b"page"
+    client.download(f"{base}/away", tmp_path / "f", what=WHAT, cross_host_redirects=True)
+    # base64("user:s@cr3t"): the password is percent-decoded before it is sent.
+    assert [r.headers.get("Authorization") for r in server.requests] == [
+        "Basic dXNlcjpzQGNyM3Q=",
+        "Basic dXNlcjpzQGNyM3Q=",
+    ]
+    assert all("@" not in r.path for r in server.requests)
+    assert [r.headers.get("Authorization") for r in other_server.requests] == [None]
+
+
+def test_stored_responses_hold_no_url_credentials_and_still_replay(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    """Cache and evidence metadata are redacted; the entries are still found and replayed."""
+    server.route("/simple/p/", Route(body=b"{}", headers={"Cache-Control": "max-age=600"}))
+    url = f"http://user:s3cr3t@127.0.0.1:{server.port}/simple/p/"
+    cache, evidence = ResponseStore(tmp_path / "cache"), ResponseStore(tmp_path / "evidence")
+    recording = HttpClient(CONFIG, cache=cache, evidence=evidence)
+    assert recording.get(url, what=WHAT, cache="revalidate").content == b"{}"
+    assert recording.get(url, what=WHAT, cache="revalidate").url == url  # a cache hit
+    assert len(server.requests) == 1
+    stored = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(stored) == 4
+    assert not [p for p in stored if b"s3cr3t" in p.read_bytes()]
+    replaying = HttpClient(CONFIG, evidence=evidence, replay=True)
+    replayed = replaying.get(url, what=WHAT)
+    assert (replayed.url, replayed.content) == (url, b"{}")
 
 
 # -- content types and JSON ---------------------------------------------------------------------
@@ -864,3 +939,17 @@ def test_netrc_credentials_are_never_sent(
     assert [r.path for r in ours] == ["/a", "/x", "/x"]
     for request in ours:
         assert "Authorization" not in request.headers
+
+
+def test_a_replayed_redirect_keeps_the_credentials_for_its_own_host(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    """Relative file URLs resolve against the final page URL: it must still authenticate."""
+    server.route("/simple/p/", Route(redirect_to="/simple/p/new/"))
+    server.route("/simple/p/new/", Route(body=b"{}"))
+    url = f"http://user:s3cr3t@127.0.0.1:{server.port}/simple/p/"
+    evidence = ResponseStore(tmp_path)
+    assert HttpClient(CONFIG, evidence=evidence).get(url, what=WHAT).url == url + "new/"
+    replayed = HttpClient(CONFIG, evidence=evidence, replay=True).get(url, what=WHAT)
+    assert replayed.url == url + "new/"
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and b"s3cr3t" in p.read_bytes()]

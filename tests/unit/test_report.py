@@ -628,3 +628,88 @@ def test_render_dispatches_every_format() -> None:
     assert render(report, "summary") == render_summary(report)
     assert json.loads(render(report, "json"))["verdict"] == "failed"
     assert render(report, "text").startswith("verify-release ")
+
+
+# -- the render boundary: credentials and terminal safety -----------------------------------------
+
+SECRET_URL = "http://user:s3cr3t@127.0.0.1:8080/files/x-1.0-py3-none-any.whl?token=t0k3n"
+SHOWN_URL = "http://***@127.0.0.1:8080/files/x-1.0-py3-none-any.whl?token=***"
+HOSTILE = "x-1.0-py3-none-any\x1b[2J\u202eslw.whl"
+"""A file name that clears the screen and reverses what follows, as an index could serve it."""
+
+
+def _hostile_report() -> Report:
+    finding = Finding(
+        check=Check.INDEX_HASH,
+        outcome=Outcome.UNVERIFIABLE,
+        subject=HOSTILE,
+        message=f"download of {HOSTILE}: unexpected HTTP 500 from {SECRET_URL}\r"
+        "\nverdict: VERIFIED (exit 0)\x07\x08",
+        expected=SECRET_URL,
+        actual="\x9b31m",
+        policy="index hashes are always required",
+        details={"certificate.repository": SECRET_URL},
+        location="uv.lock:3",
+    )
+    release = ReleaseReport(
+        label="x==1.0",
+        files=(ReleaseFile(filename=HOSTILE, url=SECRET_URL, sha256="a" * 64),),
+        findings=(finding,),
+    )
+    return Report(
+        releases=(release,),
+        trust_root=None,
+        verdict=compute_verdict([finding]),
+        warnings=(f"index {SECRET_URL} sent \u2066{HOSTILE}",),
+    )
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "summary"])
+def test_no_format_shows_url_credentials(fmt: str) -> None:
+    rendered = render(_hostile_report(), fmt)
+    assert "s3cr3t" not in rendered
+    assert "t0k3n" not in rendered
+    assert SHOWN_URL in rendered or fmt == "sarif"
+
+
+def test_json_report_keeps_the_url_shape_with_credentials_masked() -> None:
+    document = json.loads(render(_hostile_report(), "json"))
+    (file,) = document["releases"][0]["files"]
+    assert file["url"] == SHOWN_URL
+    assert document["releases"][0]["findings"][0]["expected"] == SHOWN_URL
+    assert document["warnings"] == [f"index {SHOWN_URL} sent \u2066{HOSTILE}"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "summary"])
+def test_terminal_formats_show_control_characters_escaped(fmt: str) -> None:
+    rendered = render(_hostile_report(), fmt)
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", rendered)
+    # Markdown shows an escaped backslash as one backslash, so both read \x1b on screen.
+    shown = "\\x1b[2J\\u202e" if fmt == "text" else "\\\\x1b\\[2J\\\\u202e"
+    assert f"x-1.0-py3-none-any{shown}slw.whl" in rendered
+    assert "\\x9b31m" in rendered
+    assert ("\\x07\\x08" if fmt == "text" else "\\\\x07\\\\x08") in rendered
+    assert ("\\u2066" if fmt == "text" else "\\\\u2066") in rendered
+
+
+def test_text_report_cannot_be_given_a_forged_line() -> None:
+    lines = render(_hostile_report(), "text").splitlines()
+    assert [line for line in lines if line.startswith("verdict:")] == [
+        "verdict: UNVERIFIABLE (exit 2) - 1 unverifiable"
+    ]
+    assert (
+        "  UNVERIFIABLE index-hash     x-1.0-py3-none-any\\x1b[2J\\u202eslw.whl  download of "
+        f"x-1.0-py3-none-any\\x1b[2J\\u202eslw.whl: unexpected HTTP 500 from {SHOWN_URL}\\r"
+        "\\nverdict: VERIFIED (exit 0)\\x07\\x08"
+    ) in lines
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif"])
+def test_json_formats_are_escaped_by_their_encoder_and_keep_the_values(fmt: str) -> None:
+    rendered = render(_hostile_report(), fmt)
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", rendered)
+    document = json.loads(rendered)
+    if fmt == "json":
+        assert document["releases"][0]["files"][0]["filename"] == HOSTILE
+    else:
+        assert HOSTILE in document["runs"][0]["results"][0]["message"]["text"]

@@ -24,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 
 from verifier.dists import is_plain_filename
 from verifier.lockfiles import TOO_DEEP_HINT, LockfileError
+from verifier.urls import redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -282,8 +283,8 @@ def _plain(name: str) -> bool:
 
 
 def redact(url: str) -> str:
-    """A URL fit for a message: any ``user:password@`` is masked."""
-    return re.sub(r"(?<=//)[^/?#@]*@", "***@", url)
+    """A URL fit for a message; the one redactor (``verifier.urls.redact_url``) decides how."""
+    return redact_url(url)
 
 
 # -- line numbers for TOML -----------------------------------------------------------------------

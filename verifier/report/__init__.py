@@ -1,19 +1,159 @@
-"""Renderers: pure functions from a ``Report`` to text; none of them does I/O."""
+r"""Renderers: pure functions from a ``Report`` to text; none of them does I/O.
+
+``render`` is the one boundary every report crosses on its way out (stdout, ``--output``,
+``--sarif``, ``$GITHUB_STEP_SUMMARY``), so the rules for what may leave live here, once, and
+the renderers stay plain formatting:
+
+1. **The model is sanitised before any renderer sees it** (``sanitize_report``). Every string
+   in the report, whatever dataclass holds it, has its URLs redacted (``verifier.urls``): a file
+   URL resolved against ``https://user:password@index/`` carries the password, and a renderer
+   may quote, percent-encode or JSON-escape a value so that no pass over the *output* could
+   still recognise it. For the formats read on a terminal (text, summary) every string also has
+   its control characters and bidi overrides escaped (``terminal_safe``), one field at a time,
+   so that a line feed inside a hostile file name cannot forge a text report line either (the
+   summary keeps line feeds in values: its renderer turns them into ``<br>``).
+2. **The output is checked again** (``_final_pass``): URLs in the rendered text are redacted
+   (anything a renderer added itself), and for text and summary any control character other
+   than the renderer's own line breaks is escaped. JSON and SARIF need no escaping of their
+   own: ``json.dumps`` escapes C0 controls always and everything non-ASCII with ``ensure_ascii``
+   (the JSON renderer); SARIF is written with ``ensure_ascii=False``, so C1 controls and bidi
+   overrides are replaced here by their ``\uXXXX`` JSON escapes, which decode to the same text.
+
+Sanitising the model rather than the findings where they are made keeps one rule for every
+producer, including those being written now; the output pass is the safety net.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from verifier.models import Report
+from verifier.urls import redact_urls
 
 FORMATS = ("text", "json", "sarif", "summary")
 """Every ``fmt`` that ``render`` accepts."""
+
+_TERMINAL_FORMATS = ("text", "summary")
+
+_UNSAFE_REST = (
+    "\x7f-\x9f"  # DEL and C1 (CSI, NEL ...)
+    "\u061c\u200e\u200f"  # Arabic letter mark, left-to-right and right-to-left marks
+    "\u2028\u2029"  # line and paragraph separators
+    "\u202a-\u202e"  # bidi embeddings and overrides
+    "\u2066-\u2069"  # bidi isolates
+)
+_UNSAFE_CHARS = re.compile(f"[\x00-\x1f{_UNSAFE_REST}]")
+"""C0 (ESC, CR, BEL, backspace, line feed ...), DEL, C1 and the bidi controls."""
+_UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_UNSAFE_REST}]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str, *, keep_newlines: bool = False) -> str:
+    r"""``text`` with control characters and bidi overrides shown escaped (``\x1b``, ``\u202e``).
+
+    Text from the network (file names, index errors, publisher records, tag messages) must not
+    move the cursor, clear the screen, rewrite a line with a carriage return or reorder what a
+    reader sees. ``keep_newlines`` keeps line feeds, for text whose lines are our own.
+    """
+    pattern = _UNSAFE_BUT_NEWLINE if keep_newlines else _UNSAFE_CHARS
+    return pattern.sub(_escape, text)
+
+
+def safe_line(text: str) -> str:
+    """``text`` fit for one line on a terminal: URLs redacted, every control character escaped.
+
+    The one helper for everything ``cli.py`` prints besides the report (errors, warnings,
+    progress, log records): their text often quotes what a server sent.
+    """
+    return terminal_safe(redact_urls(text))
+
+
+def _json_safe(text: str) -> str:
+    r"""Raw unsafe characters in JSON output replaced by their ``\uXXXX`` escapes (same value)."""
+    return _UNSAFE_BUT_NEWLINE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def _scrub(value: Any, clean: Callable[[str], str]) -> Any:
+    """``value`` with ``clean`` applied to every string inside it (dataclasses, tuples, maps)."""
+    if isinstance(value, enum.Enum) or value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return clean(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for item in dataclasses.fields(value):
+            if not item.init:
+                continue
+            old = getattr(value, item.name)
+            new = _scrub(old, clean)
+            if new is not old:
+                changes[item.name] = new
+        if not changes:
+            return value
+        try:
+            return dataclasses.replace(value, **changes)
+        except (TypeError, ValueError):
+            return value  # a model that refuses the cleaned values: the output pass remains
+    if isinstance(value, tuple):
+        return tuple(_scrub(v, clean) for v in value)
+    if isinstance(value, list):
+        return [_scrub(v, clean) for v in value]
+    if isinstance(value, Mapping):
+        return {_scrub(k, clean): _scrub(v, clean) for k, v in value.items()}
+    return value
+
+
+def sanitize_report(report: Report, fmt: str) -> Report:
+    """``report`` with every URL redacted and, for terminal formats, every string escaped.
+
+    The summary keeps line feeds inside values: its renderer turns them into ``<br>`` within
+    the cell. The text report escapes them, since a line feed in a file name could otherwise
+    print a line that looks like one of ours.
+    """
+    terminal = fmt in _TERMINAL_FORMATS
+    keep_newlines = fmt == "summary"
+
+    def clean(text: str) -> str:
+        text = redact_urls(text)
+        return terminal_safe(text, keep_newlines=keep_newlines) if terminal else text
+
+    scrubbed: Report = _scrub(report, clean)
+    return scrubbed
+
+
+def _final_pass(text: str, fmt: str) -> str:
+    text = redact_urls(text)
+    if fmt in _TERMINAL_FORMATS:
+        return terminal_safe(text, keep_newlines=True)
+    return _json_safe(text)
 
 
 def render(report: Report, fmt: str) -> str:
     """Render ``report`` in ``fmt``: ``text``, ``json``, ``sarif`` (2.1.0) or ``summary``.
 
     ``summary`` is GitHub-flavoured Markdown for ``$GITHUB_STEP_SUMMARY``. Any other ``fmt``
-    falls back to ``text``.
+    falls back to ``text``. The result holds no URL credentials and, for text and summary, no
+    raw control characters (see the module docstring).
     """
+    if fmt not in FORMATS:
+        fmt = "text"
+    report = sanitize_report(report, fmt)
+    return _final_pass(_render(report, fmt), fmt)
+
+
+def _render(report: Report, fmt: str) -> str:
     if fmt == "json":
         from verifier.report.json import render_json
 

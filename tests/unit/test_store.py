@@ -1,0 +1,266 @@
+"""The cache and the evidence directory are untrusted input.
+
+Entries are written by a real run (``HttpClient`` against a loopback server), then damaged the
+ways a disk, a hand edit or an attacker who can write the directory would: a damaged cache entry
+is a miss (fetched again), a damaged evidence entry is a ``NetworkError`` naming the entry, and
+neither is ever a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.servers import LoopbackServer, Route
+from verifier.errors import NetworkError
+from verifier.http import HttpClient, HttpConfig
+from verifier.store import (
+    MAX_METADATA_BYTES,
+    ResponseStore,
+    UnreadableEntry,
+    UnwritableStore,
+    response_key,
+)
+
+CONFIG = HttpConfig(connect_timeout=1.0, read_timeout=1.0, deadline=3.0, backoff=0.01)
+BODY = b'{"meta": {"api-version": "1.1"}}'
+WHAT = "index page for p"
+
+
+def _write_json(value: Any) -> Callable[[Path, Path, Path], None]:
+    def corrupt(meta: Path, body: Path, outside: Path) -> None:
+        meta.write_text(json.dumps(value))
+
+    return corrupt
+
+
+def _with(**changes: Any) -> Callable[[Path, Path, Path], None]:
+    def corrupt(meta: Path, body: Path, outside: Path) -> None:
+        data = json.loads(meta.read_text())
+        data.update(changes)
+        meta.write_text(json.dumps(data))
+
+    return corrupt
+
+
+def _truncate(meta: Path, body: Path, outside: Path) -> None:
+    meta.write_bytes(meta.read_bytes()[:20])
+
+
+def _not_utf8(meta: Path, body: Path, outside: Path) -> None:
+    meta.write_bytes(b'{"url": "\xff\xfe"}')
+
+
+def _huge(meta: Path, body: Path, outside: Path) -> None:
+    data = json.loads(meta.read_text())
+    data["etag"] = "x" * MAX_METADATA_BYTES
+    meta.write_text(json.dumps(data))
+
+
+def _body_missing(meta: Path, body: Path, outside: Path) -> None:
+    body.unlink()
+
+
+def _body_directory(meta: Path, body: Path, outside: Path) -> None:
+    body.unlink()
+    body.mkdir()
+
+
+def _body_symlink(meta: Path, body: Path, outside: Path) -> None:
+    body.unlink()
+    body.symlink_to(outside)
+
+
+def _meta_symlink(meta: Path, body: Path, outside: Path) -> None:
+    outside.write_bytes(meta.read_bytes())
+    meta.unlink()
+    meta.symlink_to(outside)
+
+
+def _meta_fifo(meta: Path, body: Path, outside: Path) -> None:
+    meta.unlink()
+    os.mkfifo(meta)
+
+
+def _meta_directory(meta: Path, body: Path, outside: Path) -> None:
+    meta.unlink()
+    meta.mkdir()
+
+
+CORRUPTIONS: dict[str, tuple[Callable[[Path, Path, Path], None], str]] = {
+    "truncated JSON": (_truncate, "metadata is not valid JSON"),
+    "not UTF-8": (_not_utf8, "metadata is not valid JSON"),
+    "a JSON list": (_write_json([1, 2]), "metadata is not a JSON object"),
+    "a JSON string": (_write_json("url"), "metadata is not a JSON object"),
+    "url missing": (_with(url=None), "metadata field 'url' is not a str"),
+    "url a number": (_with(url=5), "metadata field 'url' is not a str"),
+    "status a string": (_with(status="200"), "metadata field 'status' is not a int"),
+    "status a boolean": (_with(status=True), "metadata field 'status' is not a int"),
+    "status out of range": (
+        _with(status=99999),
+        "metadata field 'status' is not an HTTP status (99999)",
+    ),
+    "stored_at a string": (_with(stored_at="now"), "metadata field 'stored_at' is not a timestamp"),
+    "stored_at NaN": (
+        _with(stored_at=float("nan")),
+        "metadata field 'stored_at' is not a timestamp",
+    ),
+    "etag a list": (_with(etag=["x"]), "metadata field 'etag' is not a str"),
+    "max_age a string": (_with(max_age="600"), "metadata field 'max_age' is not a int"),
+    "content_type an object": (
+        _with(content_type={}),
+        "metadata field 'content_type' is not a str",
+    ),
+    "huge metadata": (_huge, f"metadata larger than {MAX_METADATA_BYTES} bytes"),
+    "metadata a symlink": (
+        _meta_symlink,
+        "metadata file cannot be opened (Too many levels of symbolic links)",
+    ),
+    "metadata a FIFO": (_meta_fifo, "metadata is not a regular file"),
+    "metadata a directory": (_meta_directory, "metadata is not a regular file"),
+    "body missing": (_body_missing, "body file is missing"),
+    "body a directory": (_body_directory, "body is not a regular file"),
+    "body a symlink elsewhere": (
+        _body_symlink,
+        "body file cannot be opened (Too many levels of symbolic links)",
+    ),
+}
+
+
+@pytest.fixture
+def recorded(server: LoopbackServer, tmp_path: Path) -> tuple[str, Path]:
+    """A real run's cache and evidence entry for one index page; yields (url, tmp_path)."""
+    server.route(
+        "/simple/p/",
+        Route(body=BODY, content_type="application/json", headers={"Cache-Control": "max-age=600"}),
+    )
+    url = f"{server.url}/simple/p/"
+    http = HttpClient(
+        CONFIG, cache=ResponseStore(tmp_path / "cache"), evidence=ResponseStore(tmp_path / "ev")
+    )
+    try:
+        assert http.get(url, what=WHAT, cache="revalidate").content == BODY
+    finally:
+        http.close()
+    (tmp_path / "outside").write_bytes(b"not the entry")
+    return url, tmp_path
+
+
+def _entry(root: Path, url: str) -> tuple[Path, Path]:
+    key = response_key(url, None)
+    return root / key[:2] / f"{key}.json", root / key[:2] / f"{key}.body"
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS, ids=list(CORRUPTIONS))
+def test_a_damaged_cache_entry_is_a_miss_and_is_fetched_again(
+    corruption: str, recorded: tuple[str, Path], server: LoopbackServer
+) -> None:
+    url, tmp = recorded
+    damage, _ = CORRUPTIONS[corruption]
+    meta, body = _entry(tmp / "cache", url)
+    damage(meta, body, tmp / "outside")
+    http = HttpClient(CONFIG, cache=ResponseStore(tmp / "cache"))
+    try:
+        assert http.get(url, what=WHAT, cache="revalidate").content == BODY
+    finally:
+        http.close()
+    assert server.routes["/simple/p/"].hits == 2
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS, ids=list(CORRUPTIONS))
+def test_a_damaged_evidence_entry_is_a_network_error_naming_it(
+    corruption: str, recorded: tuple[str, Path]
+) -> None:
+    url, tmp = recorded
+    damage, reason = CORRUPTIONS[corruption]
+    meta, body = _entry(tmp / "ev", url)
+    damage(meta, body, tmp / "outside")
+    http = HttpClient(CONFIG, evidence=ResponseStore(tmp / "ev"), replay=True)
+    with pytest.raises(NetworkError) as info:
+        http.get(url, what=WHAT)
+    assert info.value.message == (
+        f"{WHAT}: the evidence directory's entry for {url} is unusable: {reason}"
+    )
+    assert info.value.hint == "record it again with `verify-release fetch --out DIR`"
+    # A download replayed from the same entry says the same.
+    with pytest.raises(NetworkError) as download:
+        http.download(url, tmp / "dl" / "file", what=WHAT)
+    assert download.value.message == info.value.message
+    assert not (tmp / "dl" / "file").exists()
+
+
+def test_a_missing_evidence_entry_is_reported_as_missing(recorded: tuple[str, Path]) -> None:
+    url, tmp = recorded
+    shutil.rmtree(tmp / "ev")
+    http = HttpClient(CONFIG, evidence=ResponseStore(tmp / "ev"), replay=True)
+    with pytest.raises(NetworkError) as info:
+        http.get(url, what=WHAT)
+    assert info.value.message == f"{WHAT}: not in the evidence directory ({url})"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        name: _JSON for name in ("url", "status", "content_type", "etag", "max_age", "stored_at")
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(metadata=st.one_of(st.binary(max_size=200), _FIELDS.map(lambda d: json.dumps(d).encode())))
+def test_any_metadata_is_an_entry_or_unreadable_never_a_crash(
+    metadata: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("store")
+    store = ResponseStore(root)
+    store.save(
+        "ab" + "0" * 62,
+        url="https://h.example/",
+        status=200,
+        content_type="",
+        etag=None,
+        cache_control=None,
+        body=b"x",
+    )
+    meta = root / "ab" / ("ab" + "0" * 62 + ".json")
+    meta.write_bytes(metadata)
+    try:
+        stored = store.read("ab" + "0" * 62)
+    except UnreadableEntry:
+        assert store.load("ab" + "0" * 62) is None
+        return
+    assert stored is not None
+    assert isinstance(stored.url, str)
+    assert 100 <= stored.status <= 599
+    assert stored.body() == b"x"
+    stored.fresh()
+    store.touch("ab" + "0" * 62)
+
+
+def test_an_unwritable_cache_is_skipped_and_unwritable_evidence_stops_the_recording(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    server.route("/p", Route(body=BODY, headers={"Cache-Control": "max-age=600"}))
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    http = HttpClient(CONFIG, cache=ResponseStore(blocked))
+    assert http.get(f"{server.url}/p", what=WHAT, cache="revalidate").content == BODY
+    recording = HttpClient(CONFIG, evidence=ResponseStore(blocked))
+    with pytest.raises(UnwritableStore) as info:
+        recording.get(f"{server.url}/p", what=WHAT)
+    assert info.value.message == f"cannot write a stored response under {blocked}: Not a directory"

@@ -1,0 +1,111 @@
+"""The one URL redactor: what a URL may show once it becomes text.
+
+Private indexes are reached as ``https://user:password@host/simple/`` and the files their pages
+list are resolved against that page URL, so they inherit the password; download hosts sign URLs
+with query parameters (``X-Amz-Signature``, ``sig``, ``token``). Every place where a URL turns
+into text (an error message, a report, a stored response's metadata, a lockfile message) goes
+through ``redact_url``, or through ``redact_urls`` for text that may embed URLs, so that the rule
+lives here once:
+
+- user information (``user:password@``, ``__token__@``) becomes ``***@``;
+- the value of every query or fragment parameter whose name looks like a credential becomes
+  ``***`` (the name stays, so a reader still sees *which* parameter was there);
+- everything else, host, port, path, other parameters, stays exactly as written.
+
+This is string surgery, not ``urllib.parse``: it must never raise on a hostile URL (it runs while
+an error about that URL is being reported) and must not normalise what it does not mask.
+Redaction is for display only: cache keys are computed from the real URL (see ``store.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+MASK = "***"
+
+_SECRET_NAME_PARTS = (
+    "token",
+    "key",
+    "sig",
+    "secret",
+    "pass",
+    "pwd",
+    "auth",
+    "cred",
+    "session",
+    "jwt",
+    "code",
+)
+"""Substrings of a parameter name that mark its value as a credential.
+
+Deliberately broad (``sig`` covers ``signature``, ``X-Amz-Signature``, Azure's ``sig``; ``cred``
+covers ``X-Amz-Credential``; ``key`` covers ``api_key``, ``Key-Pair-Id``): masking a harmless
+value costs a little detail in a message, missing a secret leaks it.
+"""
+
+_URL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s\"<>`\\]+")
+_TRAILING = "'),.;:]}"
+
+
+def is_secret_parameter(name: str) -> bool:
+    """Whether a query parameter called ``name`` (percent-encoded or not) holds a credential."""
+    lowered = unquote(name).lower()
+    return any(part in lowered for part in _SECRET_NAME_PARTS)
+
+
+def _mask_parameters(text: str) -> str:
+    """``a=1&token=x`` -> ``a=1&token=***``; pieces without ``=`` are kept as they are."""
+    pieces = re.split(r"([&;])", text)
+    for index in range(0, len(pieces), 2):
+        name, equals, _value = pieces[index].partition("=")
+        if equals and is_secret_parameter(name):
+            pieces[index] = f"{name}={MASK}"
+    return "".join(pieces)
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to show: user information masked as ``***@``, credential parameters as ``***``.
+
+    Never raises, whatever ``url`` is; a string that is not a URL comes back unchanged.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return _redact_tail(url)
+    authority_end = len(rest)
+    for mark in "/?#":
+        found = rest.find(mark)
+        if found != -1:
+            authority_end = min(authority_end, found)
+    authority, tail = rest[:authority_end], rest[authority_end:]
+    if "@" in authority:
+        authority = f"{MASK}@" + authority.rpartition("@")[2]
+    return f"{scheme}://{authority}{_redact_tail(tail)}"
+
+
+def _redact_tail(tail: str) -> str:
+    """Mask credential parameters in the query and in a parameter-shaped fragment."""
+    before_fragment, hash_mark, fragment = tail.partition("#")
+    path, question, query = before_fragment.partition("?")
+    if question:
+        query = _mask_parameters(query)
+    if hash_mark:
+        fragment = _mask_parameters(fragment)
+    return f"{path}{question}{query}{hash_mark}{fragment}"
+
+
+def redact_urls(text: str) -> str:
+    """Every URL inside free text redacted (error messages, rendered reports).
+
+    A URL ends at white space, a double quote, ``<``, ``>``, a backtick or a backslash (never
+    part of a URL, but the start of an escape in text already made safe for a terminal);
+    trailing punctuation that usually closes a sentence or a ``repr`` (``'``, ``)``, ``.`` ...)
+    is kept outside it.
+    """
+
+    def one(match: re.Match[str]) -> str:
+        found = match.group(0)
+        stripped = found.rstrip(_TRAILING)
+        return redact_url(stripped) + found[len(stripped) :]
+
+    return _URL_IN_TEXT.sub(one, text)
