@@ -204,16 +204,6 @@ def _values(value: object) -> Iterable[object]:
     return value if isinstance(value, list) else (value,)
 
 
-def _has_control(text: str) -> str | None:
-    """The first control, format or line-separator character in ``text``, if any."""
-    import unicodedata
-
-    return next(
-        (c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")),
-        None,
-    )
-
-
 def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse what the command line asks that cannot be meant, before any work or network.
 
@@ -222,6 +212,8 @@ def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     check silently dropped or a default silently used. ``--allow-unindexed`` names are
     normalised in place.
     """
+    from verifier.policy import control_character
+
     found = vars(args)
     for action in parser._actions:
         for value in _values(found.get(action.dest)):
@@ -243,7 +235,7 @@ def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         if not (action.option_strings and text_option):
             continue
         for value in _values(found.get(action.dest)):
-            bad = _has_control(value) if isinstance(value, str) else None
+            bad = control_character(value) if isinstance(value, str) else None
             if bad is not None:
                 raise UsageError(
                     f"{_long(action)} contains a control character (U+{ord(bad):04X})",
