@@ -14,9 +14,10 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from verifier import __version__
 from verifier.errors import UsageError, VerifierError
@@ -84,12 +85,218 @@ the JSON report format (--format json) is documented in docs/verifying.md and ve
 """
 
 
+EMPTY_HINT = "an unset shell variable? pass a value or drop the option"
+_GIVEN = "_verify_release_given"
+_REPEATED = "_verify_release_repeated"
+
+
+@dataclass(frozen=True)
+class _Blank:
+    """A value given as "" or whitespace, kept until ``validate_args`` refuses it.
+
+    An unset shell variable turns ``--repository "$REPO"`` into ``--repository ""``; read as
+    "not given", it would silently drop a check or fall back to a default. ``source`` is the
+    option (or the environment variable) to name in the error.
+    """
+
+    source: str
+    variable: bool = False
+
+
+class _EnvDefault(str):
+    """A default taken from an environment variable, remembering which one (for errors)."""
+
+    variable: str = ""
+
+
+def _env_default(variable: str, fallback: str) -> str:
+    raw = os.environ.get(variable)
+    if raw is None:
+        return fallback
+    value = _EnvDefault(raw)
+    value.variable = variable
+    return value
+
+
+class _Value:
+    """An action's ``type``, wrapped: a blank value becomes a ``_Blank`` instead of a value.
+
+    argparse also passes string defaults through ``type``, so a blank environment default is
+    caught the same way, naming its variable.
+    """
+
+    def __init__(self, convert: Callable[[str], Any] | None, name: str) -> None:
+        self.convert = convert
+        self.name = name
+        # argparse names the type in its own errors ("invalid int value").
+        self.__name__ = getattr(convert, "__name__", "str")
+
+    def __call__(self, raw: str) -> Any:
+        if not raw.strip():
+            variable = getattr(raw, "variable", "")
+            return _Blank(variable or self.name, variable=bool(variable))
+        return raw if self.convert is None else self.convert(raw)
+
+
+class _Choices(list[Any]):
+    """Choices that let a ``_Blank`` through, so the blank (not "invalid choice") is reported."""
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, _Blank) or super().__contains__(value)
+
+
+class _StoreOnce(argparse._StoreAction):
+    """``store`` that records a repeated option: by default argparse keeps the last silently.
+
+    Used where a repetition changes what is verified (a second ``--lockfile`` would replace
+    the first). Other options keep argparse's "the last one wins", which scripts rely on to
+    override a value from a shared argument list.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if option_string is not None:
+            given: set[str] = namespace.__dict__.setdefault(_GIVEN, set())
+            if self.dest in given:
+                namespace.__dict__.setdefault(_REPEATED, []).append(_long(self))
+            given.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _long(action: argparse.Action) -> str:
+    """How an error names an action: its longest option, or the positional's metavar."""
+    if action.option_strings:
+        return max(action.option_strings, key=len)
+    metavar = action.metavar if isinstance(action.metavar, str) else None
+    return f"the {action.dest} ({metavar})" if metavar else f"the {action.dest}"
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on bad arguments; 2 means "unverifiable" here, so usage errors exit 3."""
+    """argparse exits 2 on bad arguments; 2 means "unverifiable" here, so usage errors exit 3.
+
+    Every option that takes a value is guarded when parsing starts (not when it is added), so
+    an option added later cannot forget it: blank values are recorded for ``validate_args`` to
+    refuse.
+    """
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        for action in self._actions:
+            if action.nargs == 0 or isinstance(action.type, _Value):
+                continue
+            action.type = _Value(action.type, _long(action))  # type: ignore[arg-type]
+            if action.choices is not None:
+                action.choices = _Choices(action.choices)
+        return super().parse_known_args(args, namespace)
+
+
+def _values(value: object) -> Iterable[object]:
+    return value if isinstance(value, list) else (value,)
+
+
+def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse what the command line asks that cannot be meant, before any work or network.
+
+    Called right after parsing, for every command. Blank values, repeated options, control
+    characters, and combinations that do not apply are usage errors (exit 3) rather than a
+    check silently dropped or a default silently used. ``--allow-unindexed`` names are
+    normalised in place.
+    """
+    from verifier.policy import control_character
+
+    found = vars(args)
+    for action in parser._actions:
+        for value in _values(found.get(action.dest)):
+            if isinstance(value, _Blank):
+                if value.variable:
+                    raise UsageError(
+                        f"{value.source} is empty", hint="unset it, or set it to the URL to use"
+                    )
+                raise UsageError(f"{value.source} is empty", hint=EMPTY_HINT)
+    found.pop(_GIVEN, None)
+    repeated: list[str] = found.pop(_REPEATED, [])
+    if repeated:
+        raise UsageError(
+            f"{repeated[0]} was given more than once; give {repeated[0]} once",
+            hint="verify each lockfile in its own run",
+        )
+    for action in parser._actions:
+        text_option = isinstance(action.type, _Value) and action.type.convert is None
+        if not (action.option_strings and text_option):
+            continue
+        for value in _values(found.get(action.dest)):
+            bad = control_character(value) if isinstance(value, str) else None
+            if bad is not None:
+                raise UsageError(
+                    f"{_long(action)} contains a control character (U+{ord(bad):04X})",
+                    hint="an identity is one line of printable text: check for a stray "
+                    "newline or escape",
+                )
+    if "lockfile" in found:
+        _check_combinations(args)
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
+    """Options that do not apply to what is being verified (the main parser's namespace)."""
+    from verifier.policy import check_tag_template
+
+    lockfile = args.lockfile is not None
+    if lockfile and args.git_repo is not None:
+        raise UsageError(
+            "--git-repo is one project's clone; a lockfile has many projects",
+            hint="drop --git-repo: each package's tag is read from its own repository",
+        )
+    if lockfile and args.repository is not None:
+        raise UsageError(
+            "--repository names one publisher; a lockfile has many",
+            hint="put per-package publishers in the policy file ([publishers.NAME]) or run "
+            "`verify-release pin --lockfile FILE`",
+        )
+    if lockfile and args.cert_identity is not None:
+        raise UsageError(
+            "--cert-identity names one signer; a lockfile has many projects",
+            hint="verify that package on its own (NAME==VERSION --cert-identity ID)",
+        )
+    if (args.workflow is not None or args.environment is not None) and args.repository is None:
+        raise UsageError(
+            "--workflow and --environment need --repository",
+            hint="add --repository https://github.com/OWNER/REPO",
+        )
+    if args.tag_template is not None:
+        check_tag_template(args.tag_template, "--tag-template")
+    if args.provenance is not None:
+        if lockfile:
+            raise UsageError("--provenance applies to a local file target, not --lockfile")
+        if args.target is not None and not _is_local(args.target):
+            raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
+    args.allow_unindexed = [_project_name(name) for name in args.allow_unindexed]
+
+
+def _project_name(name: str) -> str:
+    from packaging.utils import InvalidName, canonicalize_name
+
+    try:
+        return canonicalize_name(name, validate=True)
+    except InvalidName:
+        raise UsageError(
+            f"--allow-unindexed {name!r} is not a valid project name",
+            hint="use the project's name as on the index, e.g. --allow-unindexed my-package",
+        ) from None
+
+
+def _is_local(target: str) -> bool:
+    """A target naming a local distribution file rather than a ``NAME==VERSION`` pin."""
+    return "==" not in target and (os.sep in target or target.endswith(_DIST_SUFFIXES))
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -129,6 +336,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--lockfile",
         metavar="FILE",
         type=Path,
+        action=_StoreOnce,
         help="verify every package a lockfile pins: uv.lock, pylock.toml, poetry.lock, or a "
         "requirements file with --hash; each pinned hash must be one the index publishes",
     )
@@ -201,11 +409,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="do not look for evidence of KIND (bundles, tags, vulnerabilities) at all; "
         "shown as SKIPPED",
     )
+    evidence.add_argument(
+        "--allow-unindexed",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="let exactly the package NAME come from outside an index (a URL, a path, git) "
+        "without failing the run (repeatable); in a policy file: [packages.NAME] "
+        "allow-unindexed = true",
+    )
     signed = parser.add_argument_group("GitHub release bundles and signed tags")
     signed.add_argument(
         "--github-api-url",
         metavar="URL",
-        default=os.environ.get("VERIFY_RELEASE_GITHUB_API_URL", "https://api.github.com"),
+        default=_env_default("VERIFY_RELEASE_GITHUB_API_URL", "https://api.github.com"),
         help="GitHub API root (default: https://api.github.com). A token in GITHUB_TOKEN or "
         "GH_TOKEN is sent to this host only, never to download hosts it redirects to",
     )
@@ -252,7 +469,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sources.add_argument(
         "--index-url",
         metavar="URL",
-        default=os.environ.get("VERIFY_RELEASE_INDEX_URL", "https://pypi.org"),
+        default=_env_default("VERIFY_RELEASE_INDEX_URL", "https://pypi.org"),
         help="the index's root URL (default: https://pypi.org; env VERIFY_RELEASE_INDEX_URL). "
         "https only; plain http is accepted for loopback addresses",
     )
@@ -491,8 +708,7 @@ class _Session:
                 sources=sources,
                 policy_file=self.policy_file,
                 allow_unindexed={
-                    name: f"--allow-unindexed {name}"
-                    for name in getattr(args, "allow_unindexed", None) or ()
+                    name: f"--allow-unindexed {name}" for name in args.allow_unindexed or ()
                 },
             )
         except BaseException:
@@ -523,8 +739,7 @@ class _Session:
                 for (report, audit), pkg in zip(run.run(lock), lock.packages, strict=True)
             ]
         target: str = args.target
-        local = "==" not in target and (os.sep in target or target.endswith(_DIST_SUFFIXES))
-        if local:
+        if _is_local(target):
             if args.offline:
                 # Nothing is fetched for a local file under --offline: say so per kind, through
                 # the same rule as --skip, so --require with --offline is a visible conflict.
@@ -625,8 +840,6 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         raise UsageError("name a release (NAME==VERSION), a distribution file, or --lockfile FILE")
     if args.lockfile is not None and args.target is not None:
         raise UsageError("give either a target or --lockfile, not both")
-    if args.lockfile is not None and args.provenance is not None:
-        raise UsageError("--provenance applies to a local file target, not --lockfile")
     session = _Session(args, record=record)
     try:
         reports = _audit(session, session.releases())
@@ -743,12 +956,14 @@ def build_bundle_parser() -> argparse.ArgumentParser:
 
 
 def _bundle_main(argv: Sequence[str]) -> int:
-    args = build_bundle_parser().parse_args(argv)
+    parser = build_bundle_parser()
+    args = parser.parse_args(argv)
     from verifier.checks.bundles import BundleFailure, BundleIdentity, verify_bundle
     from verifier.checks.hashes import sha256_file
     from verifier.trust import StagingDetector, load_custom, load_production
 
     try:
+        validate_args(parser, args)
         if args.artifact.startswith("sha256:"):
             digest = args.artifact[len("sha256:") :].lower()
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
@@ -867,6 +1082,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, handlers=[handler])
     try:
+        validate_args(parser, args)
         if command == "fetch":
             return _fetch(args)
         if command == "pin":
@@ -889,7 +1105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "hint": None if exc.hint is None else redact_urls(exc.hint),
                 },
             }
-            _emit(json.dumps(document, indent=2) + "\n", args.output)
+            output = args.output if isinstance(args.output, Path) else None
+            _emit(json.dumps(document, indent=2) + "\n", output)
         return code
     except KeyboardInterrupt:
         print("verify-release: interrupted; nothing was verified", file=sys.stderr)

@@ -196,6 +196,10 @@ class Pipeline:
                 _unreachable(Check.INDEX_HASH, label, exc, "the index must answer")
             )
             subject.gather = False
+            # The audit needs only the name and version: it still runs, by name.
+            subject.audit = PinnedPackage(
+                name=name, version=version, files=(), location=Location(label)
+            )
             return subject
         subject.release = release
         subject.version = release.version

@@ -445,7 +445,7 @@ def check_tag_template(template: str, where: str) -> str:
             f"{where} must contain {{version}}",
             hint="e.g. release-{version}: without it every release names the same tag",
         )
-    if any(_is_control(c) for c in template):
+    if control_character(template) is not None:
         raise PolicyError(
             f"{where} contains a control character",
             hint="a tag name is one line of printable text",
@@ -453,10 +453,15 @@ def check_tag_template(template: str, where: str) -> str:
     return template
 
 
-def _is_control(char: str) -> bool:
+def control_character(text: str) -> str | None:
+    """The first control, format (e.g. a right-to-left override) or line-separator character.
+
+    One rule for every single-line value (identities, URLs, tag templates): such a character
+    can make what a report shows differ from what was checked.
+    """
     import unicodedata
 
-    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+    return next((c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
 
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
