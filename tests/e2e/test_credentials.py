@@ -139,15 +139,14 @@ def test_hostile_file_names_reach_no_terminal_raw(
     assert result.code == 2, result.out
     assert _RAW_CONTROLS.search(result.out) is None
     assert _RAW_CONTROLS.search(result.err) is None
-    assert f"[1/1] {SHOWN}: download and hash" in result.err
+    # A name that is not a plain file name makes the whole index page unusable (fail closed);
+    # every format quotes it escaped, as the sanitising boundary in render() shows it.
+    message = f"index response: unsafe file name '{SHOWN}' in files[0].filename"
     if fmt == "text":
-        # The raw name reaches the server percent-encoded and is not found: the error quotes it.
-        assert (
-            f"  UNVERIFIABLE index-hash     {SHOWN}  download of {SHOWN}: not found (HTTP 404 "
-            f"from {index.url}/files/{SHOWN})\n"
-        ) in result.out
+        assert f"  UNVERIFIABLE index-hash     widget==1.0.0  {message}\n" in result.out
     if fmt == "json":
-        assert result.json()["releases"][0]["files"][0]["filename"] == HOSTILE
+        [finding] = [f for f in result.findings() if f["check"] == "index-hash"]
+        assert (finding["outcome"], finding["message"]) == ("unverifiable", message)
 
 
 def test_errors_and_log_records_on_stderr_are_escaped_and_redacted(
