@@ -622,6 +622,17 @@ def _policy_file(args: argparse.Namespace) -> PolicyFile | None:
     return dataclasses.replace(load_policy_file(found), found_implicitly=True)
 
 
+def _flag_url(flag: str, url: str) -> None:
+    """A URL given as a flag: a refused one is a usage error (exit 3), naming the flag."""
+    from verifier.errors import RefusedURL
+    from verifier.http import check_url
+
+    try:
+        check_url(url)
+    except RefusedURL as exc:
+        raise UsageError(f"{flag}: {exc.message}", hint=exc.hint) from None
+
+
 class _Session:
     """Everything one run shares: trust root, HTTP client, caches, clients, the pipeline."""
 
@@ -649,10 +660,13 @@ class _Session:
         ):
             if value is not None and not value.is_file():
                 raise UsageError(f"{flag} {value}: no such file")
-        if args.osv_url is not None:
-            from verifier.http import check_url
-
-            check_url(args.osv_url)
+        for flag, url in (
+            ("--index-url", args.index_url),
+            ("--github-api-url", args.github_api_url),
+            ("--osv-url", args.osv_url),
+        ):
+            if url is not None:
+                _flag_url(flag, url)
         self.policy_file = _policy_file(args)
         if self.policy_file is not None:
             from verifier.checks.vulns import check_expiry

@@ -31,6 +31,15 @@ class PolicyError(UsageError):
     """A policy (command line or file) is malformed or self-contradictory."""
 
 
+class RefusedURL(VerifierError):
+    """A URL the tool will not fetch (not https, not loopback http, malformed).
+
+    Not a usage error by itself: from a flag it is one (the CLI says so), but from an index
+    page, a redirect or a GitHub answer it is the remote side's doing, and the check that met it
+    reports its evidence as unreachable.
+    """
+
+
 class NetworkError(VerifierError):
     """A remote service could not be reached, or stopped answering in time."""
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from verifier import __version__
-from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
+from verifier.errors import NetworkError, NotFoundError, RefusedURL, UpstreamError
 from verifier.secrets import Secret
 from verifier.store import (
     ResponseStore,
@@ -87,14 +87,14 @@ def is_loopback_host(host: str | None) -> bool:
 def check_url(url: str) -> str:
     """Refuse anything but https (or http to loopback); return the URL unchanged.
 
-    Raises ``UsageError`` because a bad URL is either a bad flag or a hostile index response,
-    and in both cases nothing should be fetched.
+    Raises ``RefusedURL``: nothing is fetched. Whoever passed the URL decides what that means
+    (a bad flag is a usage error; a hostile index response makes its evidence unreachable).
     """
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a malformed or out-of-range port
     except ValueError:
-        raise UsageError(
+        raise RefusedURL(
             f"refusing to fetch {redact_url(url)!r}: not a valid URL",
             hint="use an https:// index URL",
         ) from None
@@ -102,7 +102,7 @@ def check_url(url: str) -> str:
         return url
     if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return url
-    raise UsageError(
+    raise RefusedURL(
         f"refusing to fetch {redact_url(url)!r}: only https URLs (or http to a loopback address) "
         "are allowed",
         hint="use an https:// index URL",
@@ -842,7 +842,7 @@ def _check_redirect_url(target: str, *, what: str) -> None:
     """A redirect target is remote input: a bad one is the server's fault, not a usage error."""
     try:
         check_url(target)
-    except UsageError as exc:
+    except RefusedURL as exc:
         raise UpstreamError(f"{what}: refusing a redirect: {exc}") from None
 
 

@@ -36,6 +36,7 @@ from verifier.errors import (
     NetworkError,
     NotFoundError,
     PolicyError,
+    RefusedURL,
     UpstreamError,
     UsageError,
     VerifierError,
@@ -316,7 +317,7 @@ class Pipeline:
         subject.audit = pkg
         try:
             release = self.index.release(pkg.name, Version(pkg.version))
-        except (NetworkError, UpstreamError, UsageError) as exc:
+        except (NetworkError, UpstreamError, UsageError, RefusedURL) as exc:
             subject.results.append(
                 _unreachable(Check.LOCKFILE, label, exc, "the index must list every pinned release")
             )
@@ -579,7 +580,7 @@ class Pipeline:
             return AttestationChecker.missing(
                 file.filename, "the index has no provenance for this file (HTTP 404)"
             )
-        except (NetworkError, UpstreamError, UsageError) as exc:
+        except (NetworkError, UpstreamError, UsageError, RefusedURL) as exc:
             return _unreachable(
                 Check.ATTESTATION, file.filename, exc, None, EvidenceKind.ATTESTATIONS
             )
@@ -641,7 +642,7 @@ class Pipeline:
                 gh_release = find_release(opts.github, slug, tags)
             except NotFoundError as exc:
                 out += checker.unavailable(release.files, exc.message, missing=True, hint=exc.hint)
-            except (NetworkError, UpstreamError, UsageError) as exc:
+            except (NetworkError, UpstreamError, UsageError, RefusedURL) as exc:
                 out += checker.unavailable(release.files, str(exc), missing=False, hint=exc.hint)
         if gh_release is not None and slug is not None:
             ref = f"refs/tags/{gh_release.tag}"

@@ -27,7 +27,7 @@ from verifier.dists import (
     read_index_filename,
     same_distribution,
 )
-from verifier.errors import NotFoundError, UpstreamError, UsageError
+from verifier.errors import NotFoundError, RefusedURL, UpstreamError, UsageError
 from verifier.http import HttpClient, check_url, redact_url
 from verifier.models import Release, ReleaseFile
 
@@ -273,7 +273,7 @@ def read_simple_page(
             raise UpstreamError(f"index page for {name}: {where}.url is not a valid URL") from None
         try:
             check_url(absolute)
-        except UsageError as exc:
+        except RefusedURL as exc:
             raise UpstreamError(f"index page for {name}: {where}.url: {exc}") from None
         hashes = entry.get("hashes")
         if not isinstance(hashes, dict):

@@ -240,3 +240,24 @@ def test_a_repeated_single_value_option_still_overrides() -> None:
     # Scripts extend a shared argument list to override one value; only --lockfile is refused.
     args = build_parser().parse_args(["x==1", "--timeout", "5", "--timeout", "9"])
     assert args.timeout == 9
+
+
+@pytest.mark.parametrize(
+    ("flag", "url"),
+    [
+        ("--index-url", "http://pypi.example/"),
+        ("--github-api-url", "ftp://api.github.example"),
+        ("--osv-url", "http://osv.example/v1/query"),
+    ],
+)
+def test_a_refused_url_given_as_a_flag_is_a_usage_error_naming_the_flag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str, url: str
+) -> None:
+    # A refused URL is its own error type (an index or a redirect can serve one too, and then
+    # it makes evidence unreachable); only from a flag is it the user's mistake.
+    code, _out, err = _run(capsys, ["x==1.0", flag, url, "--offline", "--cache-dir", str(tmp_path)])
+    assert code == 3
+    assert err.startswith(
+        f"verify-release: error: {flag}: refusing to fetch {url!r}: only https URLs (or http "
+        "to a loopback address) are allowed\n"
+    )

@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.servers import LoopbackServer, Route
-from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError
+from verifier.errors import NetworkError, NotFoundError, RefusedURL, UpstreamError
 from verifier.http import (
     MAX_REDIRECTS,
     USER_AGENT,
@@ -583,7 +583,7 @@ def test_check_url_allows_https_and_loopback_http(url: str) -> None:
     ],
 )
 def test_check_url_refuses_everything_else(url: str) -> None:
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(RefusedURL) as info:
         check_url(url)
     assert str(info.value) == (
         f"refusing to fetch {url!r}: only https URLs (or http to a loopback address) are allowed"
@@ -593,20 +593,20 @@ def test_check_url_refuses_everything_else(url: str) -> None:
 
 @pytest.mark.parametrize("url", ["https://[::1/x", "https://example.com:99999/x", "https://h:x/"])
 def test_check_url_refuses_malformed_urls(url: str) -> None:
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(RefusedURL) as info:
         check_url(url)
     assert str(info.value) == f"refusing to fetch {url!r}: not a valid URL"
 
 
 def test_check_url_message_hides_credentials() -> None:
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(RefusedURL) as info:
         check_url("http://user:hunter2@example.com/simple/")
     assert "hunter2" not in info.value.diagnostics()
     assert "'http://***@example.com/simple/'" in str(info.value)
 
 
 def test_initial_url_is_checked_before_any_request(client: HttpClient) -> None:
-    with pytest.raises(UsageError, match=r"^refusing to fetch 'http://example\.invalid/x'"):
+    with pytest.raises(RefusedURL, match=r"^refusing to fetch 'http://example\.invalid/x'"):
         client.get("http://example.invalid/x", what=WHAT)
 
 
@@ -699,7 +699,7 @@ def test_redact_url_and_check_url_never_crash(url: str) -> None:
     assert isinstance(redact_urls(url), str)
     try:
         checked = check_url(url)
-    except UsageError as exc:
+    except RefusedURL as exc:
         message = str(exc)
     else:
         assert checked == url

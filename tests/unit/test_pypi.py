@@ -17,7 +17,7 @@ from packaging.version import Version
 
 from tests.conftest import Material
 from tests.servers import INTEGRITY_JSON, DistFile, FakeIndex, LoopbackServer, Route
-from verifier.errors import NotFoundError, UpstreamError, UsageError, VerifierError
+from verifier.errors import NotFoundError, RefusedURL, UpstreamError, UsageError, VerifierError
 from verifier.http import HttpClient, HttpConfig
 from verifier.models import ReleaseFile
 from verifier.pypi import (
@@ -254,7 +254,7 @@ def test_normalize_index_url(url: str, expected: str) -> None:
     "url", ["http://pypi.org/simple/", "ftp://pypi.org/", "file:///srv/index", "pypi.org"]
 )
 def test_normalize_index_url_refuses_insecure_urls(url: str) -> None:
-    with pytest.raises(UsageError, match=r"^refusing to fetch .*: only https URLs"):
+    with pytest.raises(RefusedURL, match=r"^refusing to fetch .*: only https URLs"):
         normalize_index_url(url)
 
 

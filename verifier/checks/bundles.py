@@ -25,7 +25,14 @@ from verifier.certificates import (
     same_workflow_uri,
 )
 from verifier.checks import CheckFailure, signature_sound
-from verifier.errors import NetworkError, NotFoundError, UpstreamError, UsageError, one_line
+from verifier.errors import (
+    NetworkError,
+    NotFoundError,
+    RefusedURL,
+    UpstreamError,
+    UsageError,
+    one_line,
+)
 from verifier.models import (
     CertificateEvidence,
     Check,
@@ -352,7 +359,7 @@ class BundleChecker:
         try:
             path, _ = self._download(asset, "bundles", max_bytes=MAX_BUNDLE_BYTES)
             raw = path.read_bytes()
-        except (NetworkError, UpstreamError, UsageError) as exc:
+        except (NetworkError, UpstreamError, UsageError, RefusedURL) as exc:
             return CheckResult(
                 check=Check.BUNDLE,
                 status=Status.UNREACHABLE,
@@ -391,7 +398,7 @@ class BundleChecker:
     def _attached_copy(self, asset: Asset, file: ReleaseFile) -> CheckResult:
         try:
             _, actual = self._download(asset, "files", max_bytes=1024 * 1024 * 1024)
-        except (NetworkError, UpstreamError, UsageError) as exc:
+        except (NetworkError, UpstreamError, UsageError, RefusedURL) as exc:
             return CheckResult(
                 check=Check.RELEASE_ASSET,
                 status=Status.UNREACHABLE,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from verifier.errors import NetworkError, UpstreamError, UsageError
+from verifier.errors import NetworkError, RefusedURL, UpstreamError, UsageError
 from verifier.http import DEFAULT_MAX_FILE_BYTES, HttpClient
 from verifier.models import Check, CheckResult, Gap, ReleaseFile, Status
 from verifier.pypi import check_filename
@@ -65,7 +65,7 @@ def check_file(http: HttpClient, cache: FileCache, file: ReleaseFile) -> CheckRe
             actual = http.download(
                 file.url, path, what=f"download of {file.filename}", max_bytes=cap
             )
-        except (NetworkError, UpstreamError, UsageError) as exc:
+        except (NetworkError, UpstreamError, UsageError, RefusedURL) as exc:
             return CheckResult(
                 check=Check.INDEX_HASH,
                 status=Status.UNREACHABLE,

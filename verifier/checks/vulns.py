@@ -33,6 +33,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from verifier.childenv import child_environment
+from verifier.dists import is_sha256
 from verifier.errors import PolicyError, UsageError
 from verifier.lockfiles import PinnedPackage
 from verifier.models import Check, CheckResult, Gap, Status
@@ -51,7 +52,6 @@ DESCRIPTION_LIMIT = 500
 REASON_LIMIT = 300
 MAX_SOCKET_TIMEOUT = 30
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*: \S")
 """A traceback's last line: ``package.module.SomeError: message``."""
 _LOG_PREFIX = re.compile(r"^(?:ERROR|CRITICAL):[\w.]*:")
@@ -131,7 +131,7 @@ def audit(
         name = canonicalize_name(package.name)
         entry = entries.setdefault((name, version), _Entry(name=name, version=version))
         entry.packages.append((index, package))
-        entry.hashes.update(h for h in (s.lower() for s in package.hashes) if _SHA256.fullmatch(h))
+        entry.hashes.update(h for h in (s.lower() for s in package.hashes) if is_sha256(h))
 
     for batch in _batches(entries.values()):
         outcome = runner.run(batch)
@@ -443,7 +443,7 @@ def _findings(
     if vulns is None:
         return [_unverifiable(package, service, "pip-audit's report does not mention it")]
     if not vulns:
-        hashed = any(_SHA256.fullmatch(h.lower()) for h in package.hashes)
+        hashed = any(is_sha256(h.lower()) for h in package.hashes)
         note = "" if hashed else "; audited by name and version only (no sha256 pinned)"
         return [
             CheckResult(

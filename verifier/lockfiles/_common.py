@@ -16,10 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from packaging.utils import (
-    NormalizedName,
-    canonicalize_name,
-)
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from verifier.dists import is_plain_filename
@@ -53,8 +50,6 @@ MAX_DIGEST_HEX = 256
 """The longest digest accepted for an algorithm not in ``HASH_LENGTHS`` (1024 bits)."""
 _HEX = re.compile(r"[0-9a-f]*")
 _ALGORITHM = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-"""A valid project name (PEP 508 / core metadata)."""
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
 _TOML_END = re.compile(r"\s*\(at end of document\)$")
 
@@ -178,10 +173,11 @@ def get_tables(table: Mapping[str, Any], key: str, where: Where) -> Sequence[Map
 
 
 def project_name(name: str, where: Where) -> NormalizedName:
-    """A valid project name, normalized (``Foo_Bar`` -> ``foo-bar``)."""
-    if not _NAME.match(name):
-        raise where.error(f"{name!r} is not a valid project name")
-    return canonicalize_name(name)
+    """A valid project name, normalized (``Foo_Bar`` -> ``foo-bar``); packaging validates it."""
+    try:
+        return canonicalize_name(name, validate=True)
+    except InvalidName:
+        raise where.error(f"{name!r} is not a valid project name") from None
 
 
 def normal_version(version: str, where: Where) -> str:
