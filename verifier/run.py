@@ -1,0 +1,343 @@
+"""One run, wired: the command line's choices -> policy, clients, pipeline -> judged reports.
+
+The only module that builds the clients and the pipeline from parsed arguments; ``cli.py``
+parses, calls ``verify`` (or ``Session`` for ``pin``), renders and exits. Heavy libraries are
+imported inside the functions, so importing this module costs nothing for ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from verifier.errors import UsageError
+from verifier.models import Check, ReleaseReport
+
+if TYPE_CHECKING:
+    from verifier.lockfiles import PinnedPackage
+    from verifier.models import Report
+    from verifier.policy import Policy, PolicyFile
+
+DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
+
+
+def _quiet(_: str) -> None:
+    """Default progress sink: say nothing."""
+
+
+def is_local_target(target: str) -> bool:
+    """A target naming a local distribution file rather than a ``NAME==VERSION`` pin."""
+    return "==" not in target and (os.sep in target or target.endswith(DIST_SUFFIXES))
+
+
+def default_cache_dir() -> Path:
+    """The user's cache directory for verify-release (``--cache-dir`` overrides it)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("verify-release", "verify-release"))
+
+
+def base_policy(args: argparse.Namespace) -> Policy:
+    """The command line's policy: the pinned publisher and the flags, each its own source."""
+    from verifier.policy import Policy, parse_repository_url
+
+    if (args.workflow or args.environment) and not args.repository:
+        raise UsageError(
+            "--workflow and --environment need --repository",
+            hint="add --repository https://github.com/OWNER/REPO",
+        )
+    expected = None
+    if args.repository:
+        if args.lockfile is not None:
+            raise UsageError(
+                "--repository names one publisher; a lockfile has many",
+                hint="put per-package publishers in the policy file ([publishers.NAME]) or run "
+                "`verify-release pin --lockfile FILE`",
+            )
+        expected = parse_repository_url(
+            args.repository,
+            source="command line",
+            workflow=args.workflow,
+            environment=args.environment,
+        )
+    return Policy(
+        expected=expected,
+        allow_missing=frozenset(args.allow_missing),
+        required=frozenset(args.require),
+        skip=frozenset(args.skip),
+    )
+
+
+def policy_file_of(args: argparse.Namespace) -> PolicyFile | None:
+    """``--policy FILE``, else the policy file found in the working directory, else None."""
+    import dataclasses
+
+    from verifier.policy import find_policy_file, load_policy_file
+
+    if args.policy is not None:
+        return load_policy_file(args.policy)
+    found = find_policy_file(Path.cwd())
+    if found is None:
+        return None
+    # Named in every rule it contributes, with how it was found: an implicit file in the
+    # working directory changes the verdict, so the report must say which one did.
+    return dataclasses.replace(load_policy_file(found), found_implicitly=True)
+
+
+def flag_url(flag: str, url: str) -> None:
+    """A URL given as a flag: a refused one is a usage error (exit 3), naming the flag."""
+    from verifier.errors import RefusedURL
+    from verifier.http import check_url
+
+    try:
+        check_url(url)
+    except RefusedURL as exc:
+        raise UsageError(f"{flag}: {exc.message}", hint=exc.hint) from None
+
+
+class Session:
+    """Everything one run shares: trust root, HTTP client, caches, clients, the pipeline."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        *,
+        record: Path | None = None,
+        progress: Callable[[str], None] = _quiet,
+    ) -> None:
+        from verifier.checks.attestations import AttestationChecker
+        from verifier.checks.bundles import BundleChecker
+        from verifier.checks.hashes import FileCache
+        from verifier.github import GitHubClient
+        from verifier.http import HttpClient, HttpConfig
+        from verifier.pipeline import Pipeline, SourceOptions
+        from verifier.pypi import IndexClient
+        from verifier.store import ResponseStore
+        from verifier.trust import StagingDetector, load_custom, load_production
+
+        if args.timeout <= 0:
+            raise UsageError("--timeout must be a positive number of seconds")
+        if args.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        if args.verify_processes is not None and args.verify_processes < 0:
+            raise UsageError("--verify-processes must be 0 or more")
+        self.args = args
+        for flag, value in (
+            ("--allowed-signers", args.allowed_signers),
+            ("--gpg-keyring", args.gpg_keyring),
+        ):
+            if value is not None and not value.is_file():
+                raise UsageError(f"{flag} {value}: no such file")
+        for flag, url in (
+            ("--index-url", args.index_url),
+            ("--github-api-url", args.github_api_url),
+            ("--osv-url", args.osv_url),
+        ):
+            if url is not None:
+                flag_url(flag, url)
+        self.policy_file = policy_file_of(args)
+        if self.policy_file is not None:
+            from verifier.checks.vulns import check_expiry
+
+            # An expired ignore is a decision to revisit: say so before any work is done.
+            check_expiry(self.policy_file.ignores)
+        policy = base_policy(args)
+        if args.trusted_root is not None:
+            self.root = load_custom(args.trusted_root)
+            staging = None
+        else:
+            self.root = load_production(offline=args.offline or args.evidence is not None)
+            staging = StagingDetector()
+        cache_root = args.cache_dir or default_cache_dir()
+        evidence_dir = record or args.evidence
+        self.http = HttpClient(
+            # The wall-clock deadline per request scales with --timeout, so a server dripping
+            # one byte at a time cannot hold a request much longer than the user asked for.
+            HttpConfig(read_timeout=args.timeout, deadline=max(60.0, 10 * args.timeout)),
+            cache=None if (args.no_cache or args.evidence) else ResponseStore(cache_root / "http"),
+            evidence=ResponseStore(evidence_dir / "http") if evidence_dir else None,
+            replay=args.evidence is not None,
+        )
+        self.http.pool_size(args.jobs)
+        self._workdir = tempfile.TemporaryDirectory(prefix="verify-release-")
+        try:
+            files_root = evidence_dir if evidence_dir is not None else cache_root
+            cache = FileCache(files_root)
+            github = GitHubClient.from_env(self.http, args.github_api_url)
+            file_tags = self.policy_file
+            sources = SourceOptions(
+                github=github,
+                bundle_checker=BundleChecker(
+                    self.root.verifier, github, cache.root, staging=staging
+                ),
+                cert_identity=args.cert_identity,
+                cert_oidc_issuer=args.cert_oidc_issuer,
+                git_repo=args.git_repo,
+                tag_template=args.tag_template or (file_tags.tag_template if file_tags else None),
+                allowed_signers=args.allowed_signers
+                or (file_tags.allowed_signers if file_tags else None),
+                gpg_keyring=args.gpg_keyring or (file_tags.gpg_keyring if file_tags else None),
+                gnupghome=os.environ.get("GNUPGHOME"),
+                workdir=Path(self._workdir.name),
+                offline_git=args.evidence is not None,
+            )
+            self.pipeline = Pipeline(
+                index=IndexClient(self.http, args.index_url),
+                cache=cache,
+                attestations=AttestationChecker(self.root.verifier, staging=staging),
+                policy=policy,
+                progress=_quiet if args.quiet else progress,
+                sources=sources,
+                policy_file=self.policy_file,
+                allow_unindexed={
+                    name: f"--allow-unindexed {name}" for name in args.allow_unindexed or ()
+                },
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the HTTP pool and the scratch directory."""
+        self.http.close()
+        self._workdir.cleanup()
+
+    def releases(self) -> list[tuple[ReleaseReport, PinnedPackage | None, Policy]]:
+        """Every subject through the one pipeline: (report, package to audit, its policy)."""
+        from verifier.pypi import parse_pin_specifier
+
+        args = self.args
+        pipeline = self.pipeline
+        if args.lockfile is not None:
+            from verifier.lockfiles import parse_lockfile
+            from verifier.pipeline import LockfileRun
+
+            lock = parse_lockfile(args.lockfile, args.lockfile_format)
+            # Conflicting rules for any package are a usage error before any work is done.
+            for pkg in lock.packages:
+                pipeline.policy_for(pkg.name, pkg.attestation_identities)
+            run = LockfileRun(pipeline, jobs=args.jobs, processes=args.verify_processes)
+            return [
+                (report, audit, pipeline.policy_for(pkg.name, pkg.attestation_identities))
+                for (report, audit), pkg in zip(run.run(lock), lock.packages, strict=True)
+            ]
+        target: str = args.target
+        if is_local_target(target):
+            if args.offline:
+                # Nothing is fetched for a local file under --offline: say so per kind, through
+                # the same rule as --skip, so --require with --offline is a visible conflict.
+                import dataclasses
+
+                kinds = ("bundles", "tags", "vulnerabilities")
+                pipeline.policy = dataclasses.replace(
+                    pipeline.policy,
+                    skip=pipeline.policy.skip | frozenset(kinds),
+                    sources={
+                        **{("skip", k): "--offline (nothing is fetched)" for k in kinds},
+                        **pipeline.policy.sources,
+                    },
+                )
+            subject = pipeline.resolve_local(
+                Path(target), provenance=args.provenance, offline=args.offline
+            )
+        else:
+            name, spec = parse_pin_specifier(target)
+            if args.provenance is not None:
+                raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
+            subject = pipeline.resolve_pin(name, spec)
+        return [(pipeline.verify(subject), subject.audit, subject.policy)]
+
+
+def audit_all(
+    session: Session, runs: list[tuple[ReleaseReport, PinnedPackage | None, Policy]]
+) -> list[ReleaseReport]:
+    """Known vulnerabilities (pip-audit) for every audited package, judged into its report."""
+    import dataclasses
+
+    from verifier.judge import judge
+    from verifier.models import CheckResult, EvidenceKind, Status
+
+    args = session.args
+    results: dict[int, list[CheckResult]] = {}
+    to_audit: list[tuple[int, PinnedPackage]] = []
+    for index, (_report, package, policy) in enumerate(runs):
+        if package is None:
+            continue
+        label = f"{package.name}=={package.version}"
+        if "vulnerabilities" in policy.skip:
+            results[index] = [
+                CheckResult(
+                    check=Check.VULNERABILITY,
+                    status=Status.NOT_CHECKED,
+                    kind=EvidenceKind.VULNERABILITIES,
+                    subject=label,
+                    message="vulnerabilities not checked",
+                )
+            ]
+        elif args.evidence is not None:
+            results[index] = [
+                CheckResult(
+                    check=Check.VULNERABILITY,
+                    status=Status.UNREACHABLE,
+                    subject=label,
+                    message="the vulnerability service cannot be asked without a network",
+                )
+            ]
+        else:
+            to_audit.append((index, package))
+    if to_audit:
+        from verifier.checks.vulns import audit
+
+        session.pipeline.progress(f"auditing {len(to_audit)} packages for known vulnerabilities")
+        ignores = session.policy_file.ignores if session.policy_file else ()
+        found = audit(
+            [p for _, p in to_audit],
+            service=args.vuln_service,
+            osv_url=args.osv_url,
+            ignores=ignores,
+        )
+        by_label: dict[str, list[CheckResult]] = {}
+        for result in found:
+            by_label.setdefault(result.subject, []).append(result)
+        for index, package in to_audit:
+            results[index] = by_label.get(f"{package.name}=={package.version}", [])
+    merged = []
+    for index, (report, _package, policy) in enumerate(runs):
+        extra = [judge(r, policy) for r in results.get(index, [])]
+        if extra:
+            where = next((f.location for f in report.findings if f.location), None)
+            extra = [dataclasses.replace(f, location=f.location or where) for f in extra]
+            report = dataclasses.replace(report, findings=(*report.findings, *extra))
+        merged.append(report)
+    return merged
+
+
+def verify(
+    args: argparse.Namespace,
+    *,
+    record: Path | None = None,
+    progress: Callable[[str], None] = _quiet,
+) -> Report:
+    """Every subject the arguments name, through the pipeline and the judge, as one report."""
+    from verifier.models import Report, compute_verdict
+
+    if args.lockfile is None and args.target is None:
+        raise UsageError("name a release (NAME==VERSION), a distribution file, or --lockfile FILE")
+    if args.lockfile is not None and args.target is not None:
+        raise UsageError("give either a target or --lockfile, not both")
+    session = Session(args, record=record, progress=progress)
+    try:
+        reports = audit_all(session, session.releases())
+    finally:
+        session.close()
+    findings = [f for r in reports for f in r.findings]
+    return Report(
+        releases=tuple(reports),
+        trust_root=session.root.info,
+        verdict=compute_verdict(findings),
+        warnings=tuple(session.pipeline.warnings),
+    )
