@@ -107,7 +107,10 @@ def _decide(result: CheckResult, policy: Policy) -> tuple[Outcome, str | None, s
         return Outcome.FAILED, result.rule or _CONTRADICTED[result.check], DEFAULT
     if status is Status.NOT_CHECKED:
         name = kind.value if kind is not None else result.check.value
-        return Outcome.SKIPPED, f"{name} not checked", policy.source("skip", name)
+        if name in policy.skip or ("skip", name) in policy.sources:
+            return Outcome.SKIPPED, f"{name} not checked", policy.source("skip", name)
+        # A check that did not run without a policy saying so is a gap, never a skip.
+        return Outcome.UNVERIFIABLE, f"{name} must be checked unless a policy skips them", DEFAULT
     if status is Status.UNREACHABLE:
         return Outcome.UNVERIFIABLE, result.rule or _UNREACHABLE[result.check], DEFAULT
     if isinstance(kind, EvidenceKind):

@@ -238,6 +238,7 @@ class Session:
                     skip=pipeline.policy.skip | frozenset(kinds),
                     sources={
                         **{("skip", k): "--offline (nothing is fetched)" for k in kinds},
+                        ("skip", "index-hash"): "--offline (the index is not consulted)",
                         **pipeline.policy.sources,
                     },
                 )

@@ -383,3 +383,34 @@ def test_a_package_can_skip_the_vulnerability_audit_in_the_policy_file(
     }
     assert vulns["gitlab-oidc-project==0.0.3"] == ["skipped"]
     assert vulns["pypi-attestations==0.0.19"] == ["verified"]
+
+
+@pytest.mark.parametrize(
+    ("option", "origin"),
+    [
+        ("--index-url https://evil.example/simple", "index https://evil.example/simple"),
+        (
+            "--extra-index-url https://evil.example/simple",
+            "extra index https://evil.example/simple",
+        ),
+        ("--find-links https://evil.example/links/", "find-links https://evil.example/links/"),
+        ("--no-index", "--no-index (local files only)"),
+    ],
+)
+def test_an_index_option_hidden_in_a_constraints_file_is_refused(
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+    material: Material,
+    tmp_path: Path,
+    option: str,
+    origin: str,
+) -> None:
+    # pip applies a -c file's index options to the whole install (its pins install nothing):
+    # the packages come from there, so comparing them with another index proves nothing.
+    serve_all(index, material)
+    lock = write_lock(tmp_path / "requirements.txt", material)
+    (tmp_path / "constraints.txt").write_text(option + "\n")
+    lock.write_text("-c constraints.txt\n" + lock.read_text())
+    result = lock_run(capsys, index, tmp_path, lock, *SKIPS)
+    assert result.code == 2, result.out
+    assert f"the lockfile installs this package from {origin}, not from" in result.out

@@ -182,3 +182,13 @@ def test_the_policy_file_is_named_with_how_it_was_found(tmp_path: Path) -> None:
         f"policy file {tmp_path / 'pyproject.toml'} (found in the working directory): "
         "tool.verify-release.skip"
     )
+
+
+def test_not_checked_without_a_policy_saying_so_is_a_gap() -> None:
+    # Defence in depth: a check that did not run is SKIPPED only when a named rule asked.
+    outcome, rule, source = decided(result(Status.NOT_CHECKED, EvidenceKind.TAGS), Policy())
+    assert (outcome, rule, source) == (
+        Outcome.UNVERIFIABLE,
+        "tags must be checked unless a policy skips them",
+        "default",
+    )

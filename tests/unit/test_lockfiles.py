@@ -484,8 +484,9 @@ def test_requirements_direct_references(tmp_path: Path) -> None:
 def test_requirements_includes_are_relative_to_the_including_file(tmp_path: Path) -> None:
     top = write(
         tmp_path / "requirements.txt",
-        "-r sub/base.txt\n-c constraints-that-do-not-exist.txt\ntop==1\n",
+        "-r sub/base.txt\n-c constraints.txt\ntop==1\n",
     )
+    write(tmp_path / "constraints.txt", "base==2\n")
     write(tmp_path / "sub" / "base.txt", "--requirement ../shared/common.txt\nbase==2\n")
     write(tmp_path / "shared" / "common.txt", "-i https://idx.example/simple\ncommon==3\n")
     write(tmp_path / "also.txt", "-r shared/common.txt\n")
@@ -497,6 +498,24 @@ def test_requirements_includes_are_relative_to_the_including_file(tmp_path: Path
         ("top", f"{top}:3"),
     ]
     assert {p.index_url for p in lock.packages} == {"https://idx.example/simple"}
+
+
+def test_a_missing_constraints_file_is_an_error_as_in_pip(tmp_path: Path) -> None:
+    # Its index options would apply to the whole install: a file that cannot be read is not
+    # a file with none.
+    top = write(tmp_path / "requirements.txt", "-c gone.txt\ntop==1 --hash=sha256:" + "a" * 64)
+    with pytest.raises(LockfileError) as info:
+        parse_lockfile(top)
+    assert str(info.value) == (
+        f"{top}:1: -c gone.txt: {tmp_path}/gone.txt: no such included requirements file"
+    )
+
+
+def test_a_constraints_files_index_options_apply_but_its_pins_do_not(tmp_path: Path) -> None:
+    top = write(tmp_path / "requirements.txt", "-c c.txt\ntop==1 --hash=sha256:" + "a" * 64)
+    write(tmp_path / "c.txt", "--extra-index-url https://other.example/simple\nother==2\n")
+    [package] = parse_lockfile(top).packages
+    assert (package.name, package.extra_index_urls) == ("top", ("https://other.example/simple",))
 
 
 def test_requirements_include_cycles_are_refused(tmp_path: Path) -> None:

@@ -76,6 +76,20 @@ def publisher_record(publisher: Any) -> PublisherRecord:
     return PublisherRecord(kind=kind, fields=fields)
 
 
+def _json(raw: bytes) -> Any:
+    """Parse hostile JSON; every way it can be unparseable is a ``CheckFailure``.
+
+    Deep nesting raises ``RecursionError`` and a huge integer a plain ``ValueError`` in
+    ``json.loads``: neither is a ``JSONDecodeError``, and neither may become a traceback.
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise CheckFailure("nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int-size limits
+        raise CheckFailure(one_line(exc)) from None
+
+
 def _record_key(publisher: Any) -> tuple[str, ...]:
     """A publisher record as a comparable key (None: no record)."""
     if publisher is None:
@@ -162,9 +176,9 @@ class AttestationChecker:
         from pypi_attestations import Attestation
 
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _contradicted(filename, f"provenance file is not JSON: {exc}")
+            data = _json(raw)
+        except CheckFailure as failure:
+            return _contradicted(filename, f"provenance file is not JSON: {failure.message}")
         if isinstance(data, dict) and "attestation_bundles" in data:
             return self.check_provenance(
                 raw, filename=filename, digest=digest, expected=expected, record_trusted=False
@@ -375,9 +389,9 @@ class AttestationChecker:
 
     def _check_statement(self, payload: bytes, *, filename: str, digest: str) -> str:
         try:
-            statement = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckFailure(f"signed statement is not JSON: {exc}") from None
+            statement = _json(payload)
+        except CheckFailure as failure:
+            raise CheckFailure(f"signed statement is not JSON: {failure.message}") from None
         if not isinstance(statement, dict):
             raise CheckFailure("signed statement is not a JSON object")
         if statement.get("_type") != IN_TOTO_STATEMENT_V1:

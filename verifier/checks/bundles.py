@@ -234,7 +234,7 @@ def _check_dsse_subject(payload_type: str, payload: bytes, digest: str) -> None:
         statement = json.loads(payload)
         subjects = statement["subject"]
         digests = [s["digest"].get("sha256") for s in subjects]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise CheckFailure("the bundle's in-toto statement is malformed") from None
     if digest not in digests:
         raise CheckFailure(

@@ -196,6 +196,8 @@ def _parse(
         for option, value in options:
             if option == "--requirement":
                 yield from _include(value, path, where, state, stack)
+            elif option == "--constraint":
+                _constraint_options(value, path, where, state, stack)
 
 
 def _split(line: str, where: Where) -> tuple[str, list[tuple[str, str]]]:
@@ -263,27 +265,53 @@ def _long_option(given: str, where: Where) -> str:
 
 
 def _include(
-    value: str, path: Path, where: Where, state: _State, stack: tuple[Path, ...]
+    value: str,
+    path: Path,
+    where: Where,
+    state: _State,
+    stack: tuple[Path, ...],
+    *,
+    flag: str = "-r",
 ) -> Iterator[PinnedPackage]:
     if _scheme(value):
         raise where.error(
-            f"-r {redact(value)}: requirement files from URLs are not read",
+            f"{flag} {redact(value)}: requirement files from URLs are not read",
             hint="download the file and pass its local copy",
         )
     included = path.parent / value
     identity = _identity(included)
     if identity in stack:
         chain = " -> ".join(str(p) for p in (*stack, identity))
-        raise where.error(f"-r {value}: include cycle: {chain}")
+        raise where.error(f"{flag} {value}: include cycle: {chain}")
     if len(stack) > MAX_INCLUDE_DEPTH:
-        raise where.error(f"-r {value}: includes are nested more than {MAX_INCLUDE_DEPTH} deep")
+        raise where.error(f"{flag} {value}: includes are nested more than {MAX_INCLUDE_DEPTH} deep")
     if identity in state.done:
         return  # already read through another include: its pins are in the result once
     try:
         text = read_text(included, what="included requirements file")
     except LockfileError as exc:
-        raise where.error(f"-r {value}: {exc}") from None
+        raise where.error(f"{flag} {value}: {exc}") from None
     yield from _parse(text, included, state, (*stack, identity))
+
+
+def _constraint_options(
+    value: str, path: Path, where: Where, state: _State, stack: tuple[Path, ...]
+) -> None:
+    """A constraints file's index options, which pip applies to the whole install.
+
+    pip reads ``--index-url``, ``--extra-index-url``, ``--find-links`` and ``--no-index`` from a
+    ``-c`` file too, though its pins install nothing: an index hidden there is still where the
+    packages come from, so it is recorded like one written here (and the pipeline refuses it).
+    The walk has its own record of files read, so a file that is also a ``-r`` keeps its pins.
+    """
+    own = _State()
+    for _ in _include(value, path, where, own, stack, flag="-c"):
+        pass  # constraints pin nothing that gets installed
+    if own.index_url is not None:
+        state.index_url = own.index_url
+    state.extra_index_urls += own.extra_index_urls
+    state.find_links += own.find_links
+    state.no_index = state.no_index or own.no_index
 
 
 def _requirement(args: str, hashes: tuple[str, ...], where: Where) -> PinnedPackage:
