@@ -312,3 +312,39 @@ def test_bundle_subcommand_verifies_files_and_digests(
     assert wrong.code == 1
     assert "FAILED: the bundle was signed by someone else" in wrong.out
     assert f"got:      identity {claims.identity}" in wrong.out
+
+
+def test_a_local_file_gets_the_same_chain_as_a_pin(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, tmp_path: Path
+) -> None:
+    # One pipeline: a distribution on disk is checked for bundles, the signed tag and the
+    # cross-links exactly like NAME==VERSION (it used to get the index hash and PEP 740 only).
+    world = build_world(tmp_path, index)
+    local = tmp_path / WHEEL
+    local.write_bytes(DATA)
+    # Not --offline: for a local file that means nothing is fetched (the root is custom anyway).
+    argv = [a for a in world.args() if a != "--offline"]
+    argv[0] = str(local)
+    try:
+        result = run(capsys, *argv)
+    finally:
+        world.github.close()
+    assert result.code == 0, result.out
+    assert f"VERIFIED     index-hash     {WHEEL}  sha256 of the local file matches the index" in (
+        result.out
+    )
+    assert f"VERIFIED     bundle         {WHEEL}  {WHEEL}.sigstore.json verified" in result.out
+    assert "VERIFIED     tag            " in result.out
+    assert f"[ok]   commit: all 2 certificates name {world.commit} (tag v1.0.0)" in result.out
+    # A local file whose bytes differ from the index's fails, with the rest of the chain shown.
+    (tmp_path / "other").mkdir()
+    world = build_world(tmp_path / "other", FakeIndex(index.server))
+    local.write_bytes(DATA + b"!")
+    argv = [a for a in world.args() if a != "--offline"]
+    argv[0] = str(local)
+    try:
+        tampered = run(capsys, *argv)
+    finally:
+        world.github.close()
+    assert tampered.code == 1, tampered.out
+    assert "FAILED       index-hash" in tampered.out
