@@ -32,6 +32,7 @@ from verifier.checks.attestations import AttestationChecker
 from verifier.checks.bundles import BundleChecker, BundleIdentity, find_release
 from verifier.checks.hashes import FileCache, check_file, check_local, sha256_file
 from verifier.checks.tags import check_tag, forge_trust, missing_tag, tag_candidates, user_trust
+from verifier.dists import dist_version, same_distribution
 from verifier.errors import (
     NetworkError,
     NotFoundError,
@@ -63,7 +64,7 @@ from verifier.policy import (
     parse_repository_url,
     publisher_from_project_urls,
 )
-from verifier.pypi import IndexClient, dist_version, normalize_index_url, same_distribution
+from verifier.pypi import IndexClient, normalize_index_url
 
 MAX_LOCAL_PROVENANCE_BYTES = 2 * 1024 * 1024
 
@@ -767,8 +768,8 @@ def _pep740_workflow(results: list[CheckResult]) -> str | None:
 def _index_root(url: str) -> str | None:
     try:
         return normalize_index_url(url)
-    except (UsageError, ValueError):
-        return None
+    except (RefusedURL, UsageError, ValueError):
+        return None  # not an index this tool would ever compare with: never "ours"
 
 
 def _host(url: str) -> str | None:
