@@ -436,7 +436,7 @@ REST_RUN_LABEL = "rest: page JSON, policies, findings"
 # (module, function, label): what the timers wrap.
 TIMED = [
     ("verifier.lockfiles", "parse_lockfile", "parse_lockfile"),
-    ("verifier.chain", "LockfileRun.run", RUN_LABEL),
+    ("verifier.pipeline", "LockfileRun.run", RUN_LABEL),
     ("verifier.http", "HttpClient._request", HTTP_LABEL),
     ("requests.sessions", "get_environ_proxies", "requests' proxy lookup in os.environ"),
     ("verifier.checks.attestations", "AttestationChecker.check_provenance", CHECK_LABEL),
@@ -499,12 +499,12 @@ def cumulative(stats, filename_end, function):
 main_stats = pstats.Stats(main_profile)
 phases = {
     "all imports": cumulative(main_stats, "_bootstrap>", "_find_and_load"),
-    "_Session.__init__ (imports sigstore, loads the root)": cumulative(
-        main_stats, "cli.py", "__init__"
+    "Session.__init__ (imports sigstore, loads the root)": cumulative(
+        main_stats, "run.py", "__init__"
     ),
     "  of which load_custom (--trusted-root)": cumulative(main_stats, "trust.py", "load_custom"),
     "parse_lockfile": cumulative(main_stats, "__init__.py", "parse_lockfile"),
-    "LockfileRun.run (waits for the pool)": cumulative(main_stats, "chain.py", "run"),
+    "LockfileRun.run (waits for the pool)": cumulative(main_stats, "pipeline.py", "run"),
     "render": cumulative(main_stats, "report/__init__.py", "render"),
 }
 worker_phases = {}
@@ -512,7 +512,7 @@ if workers:
     worker_stats = pstats.Stats(*workers)
     for label, end, function in (
         ("imports (first check imports pypi_attestations)", "_bootstrap>", "_find_and_load"),
-        ("LockfileRun.package", "chain.py", "package"),
+        ("Pipeline.verify (one package)", "pipeline.py", "verify"),
         ("HttpClient._request", "http.py", "_request"),
         ("AttestationChecker.check_provenance", "attestations.py", "check_provenance"),
         ("sigstore Verifier.verify_dsse", "verifier.py", "verify_dsse"),

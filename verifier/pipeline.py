@@ -384,7 +384,6 @@ class Pipeline:
         """
         published = {f.sha256: f for f in release.files if f.sha256}
         results: list[CheckResult] = []
-        proven = 0
         if not pkg.files:
             return [
                 CheckResult(
@@ -397,8 +396,6 @@ class Pipeline:
             ]
         for pin in pkg.files:
             results.extend(self._pinned_file(label, pin, published))
-            if pin.sha256 is not None and published.get(pin.sha256) is not None:
-                proven += 1
         if not results:
             count = len(pkg.files)
             what = "the pinned hash is" if count == 1 else f"all {count} pinned hashes are"
@@ -817,8 +814,8 @@ class LockfileRun:
         self.jobs = max(1, jobs)
         self.processes = processes
 
-    def run(self, lock: Lockfile) -> list[tuple[ReleaseReport, PinnedPackage | None]]:
-        """One report per package, in lockfile order, with the package to audit."""
+    def run(self, lock: Lockfile) -> list[tuple[ReleaseReport, PinnedPackage | None, Policy]]:
+        """One report per package, in lockfile order, with the package to audit and its policy."""
         from concurrent.futures import ThreadPoolExecutor
 
         from verifier.workers import VerificationPool, default_processes
@@ -832,14 +829,14 @@ class LockfileRun:
         with VerificationPool(self.pipeline.attestations, wanted) as workers:
             pipeline = self.pipeline.with_attestations(workers.checker)
 
-            def one(pkg: PinnedPackage) -> tuple[ReleaseReport, PinnedPackage | None]:
+            def one(pkg: PinnedPackage) -> tuple[ReleaseReport, PinnedPackage | None, Policy]:
                 nonlocal done
                 subject = pipeline.resolve_package(pkg)
                 report = pipeline.verify(subject)
                 with lock_:
                     done += 1
                     pipeline.progress(f"[{done}/{total}] {pkg.name}=={pkg.version}")
-                return report, subject.audit
+                return report, subject.audit, subject.policy
 
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
                 return list(pool.map(one, lock.packages))

@@ -221,10 +221,7 @@ class Session:
             for pkg in lock.packages:
                 pipeline.policy_for(pkg.name, pkg.attestation_identities)
             run = LockfileRun(pipeline, jobs=args.jobs, processes=args.verify_processes)
-            return [
-                (report, audit, pipeline.policy_for(pkg.name, pkg.attestation_identities))
-                for (report, audit), pkg in zip(run.run(lock), lock.packages, strict=True)
-            ]
+            return run.run(lock)
         target: str = args.target
         if is_local_target(target):
             if args.offline:
