@@ -309,15 +309,17 @@ def read_simple_page(
 
 
 def _url_filename(page_url: str, url: object) -> str | None:
-    """The file name pip takes from a file's URL (its last path segment), or None.
+    """The file name pip takes from a file's URL, or None, computed exactly as pip does.
 
-    None when the URL is not a string or does not parse; the caller reports those for the files
-    it keeps.
+    pip's ``Link.filename`` decodes the path, takes its last segment, and decodes that again:
+    ``evil%2Fpkg-1.0+x-py3-none-any.whl`` names ``pkg-1.0+x-py3-none-any.whl`` for pip. Decoding
+    once would read another name, and a file pip installs would go unseen. None when the URL is
+    not a string or does not parse; the caller reports those for the files it keeps.
     """
     if not isinstance(url, str):
         return None
     try:
-        path = urlsplit(urljoin(page_url, url)).path
+        path = unquote(urlsplit(urljoin(page_url, url)).path)
     except ValueError:
         return None
     return unquote(posixpath.basename(path.rstrip("/"))) or None

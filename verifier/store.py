@@ -52,6 +52,11 @@ class UnwritableStore(UsageError):
     """
 
 
+MAX_FRESH_SECONDS = 600
+"""The longest a stored response is used without asking the server again (PyPI's own max-age
+for simple pages is 600 s): a longer max-age in stored metadata is not believed."""
+
+
 @dataclass(frozen=True)
 class Stored:
     """One stored response."""
@@ -65,10 +70,16 @@ class Stored:
     body_path: Path
 
     def fresh(self, now: float | None = None) -> bool:
-        """Within its Cache-Control max-age."""
+        """Within its Cache-Control max-age, capped at ``MAX_FRESH_SECONDS``.
+
+        The cache is untrusted input: an entry dated in the future, or with a huge max-age
+        (planted in a shared CI cache, say), would otherwise be served without a request for
+        ever, hiding files the index added since. Such an entry is simply revalidated.
+        """
         if self.max_age is None:
             return False
-        return (now if now is not None else time.time()) - self.stored_at < self.max_age
+        age = (now if now is not None else time.time()) - self.stored_at
+        return 0 <= age < min(self.max_age, MAX_FRESH_SECONDS)
 
     def body(self) -> bytes:
         """The stored body; ``UnreadableEntry`` when it is missing, a symlink or not a file."""

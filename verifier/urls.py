@@ -78,9 +78,21 @@ def redact_url(url: str) -> str:
         if found != -1:
             authority_end = min(authority_end, found)
     authority, tail = rest[:authority_end], rest[authority_end:]
+    if "@" not in authority and _password_runs_on(authority) and "@" in tail:
+        # ``user:pa/ss@host``: an unencoded '/', '?' or '#' in a password ends what a URL
+        # parser takes for the authority (its "port" is then not a number). Everything up to
+        # the next '@' is the password's rest: mask it too, never print it.
+        hidden, _, tail = tail.partition("@")
+        authority = f"{authority}{hidden}@"
     if "@" in authority:
         authority = f"{MASK}@" + authority.rpartition("@")[2]
     return f"{scheme}://{authority}{_redact_tail(tail)}"
+
+
+def _password_runs_on(authority: str) -> bool:
+    """``user:secret`` with no host yet: a colon followed by something that is not a port."""
+    _, colon, after = authority.rpartition(":")
+    return bool(colon) and "]" not in after and not after.isdigit()
 
 
 def _redact_tail(tail: str) -> str:
