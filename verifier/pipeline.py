@@ -385,15 +385,7 @@ class Pipeline:
         published = {f.sha256: f for f in release.files if f.sha256}
         results: list[CheckResult] = []
         if not pkg.files:
-            return [
-                CheckResult(
-                    check=Check.LOCKFILE,
-                    status=Status.ABSENT,
-                    kind=Gap.HASH_PIN,
-                    subject=label,
-                    message="the lockfile pins no hash for this package",
-                )
-            ]
+            return [_unhashed(label, "the lockfile pins no hash for this package")]
         for pin in pkg.files:
             results.extend(self._pinned_file(label, pin, published))
         if not results:
@@ -417,12 +409,9 @@ class Pipeline:
         out: list[CheckResult] = []
         if not pin.hashes:
             return [
-                CheckResult(
-                    check=Check.LOCKFILE,
-                    status=Status.ABSENT,
-                    kind=Gap.HASH_PIN,
-                    subject=label,
-                    message=f"the lockfile pins a file{named} with no hash",
+                _unhashed(
+                    label,
+                    f"the lockfile pins a file{named} with no hash",
                     expected="a sha256 hash for every pinned file",
                 )
             ]
@@ -737,6 +726,18 @@ def _unreachable(
         message=str(exc),
         hint=exc.hint,
         rule=rule,
+    )
+
+
+def _unhashed(label: str, message: str, *, expected: str | None = None) -> CheckResult:
+    """A lockfile entry with nothing to compare with the index: a gap no flag tolerates."""
+    return CheckResult(
+        check=Check.LOCKFILE,
+        status=Status.ABSENT,
+        kind=Gap.HASH_PIN,
+        subject=label,
+        message=message,
+        expected=expected,
     )
 
 

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MESSAGE_CALLS = {
     "Finding",
     "CheckResult",
+    "_unhashed",
     "_Failure",
     "BundleFailure",
     "UsageError",
