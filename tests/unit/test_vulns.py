@@ -284,12 +284,14 @@ def test_an_osv_server_error_is_unverifiable(osv: FakeOSV) -> None:
 
 
 def test_a_stalling_osv_server_is_unverifiable(osv: FakeOSV) -> None:
-    osv.route.stall_before = 2.5
+    # The read timeout (a quarter of the whole audit's) fires first; the whole audit's bound
+    # leaves room for pip-audit to start on a loaded machine (a 4 s bound did not, in CI).
+    osv.route.stall_before = 5.5
 
     findings = audit(
         [pin("requests", "2.31.0", REQUESTS_2_31_0)],
         osv_url=osv.query_url,
-        timeout=4,  # each read inside pip-audit: 1 s
+        timeout=20,  # each read inside pip-audit: 5 s
         today=TODAY,
     )
 
@@ -298,7 +300,7 @@ def test_a_stalling_osv_server_is_unverifiable(osv: FakeOSV) -> None:
     assert finding.message == (
         "could not audit for known vulnerabilities (osv): requests.exceptions.ReadTimeout: "
         f"HTTPConnectionPool(host='127.0.0.1', port={osv.server.port}): "
-        "Read timed out. (read timeout=1)"
+        "Read timed out. (read timeout=5)"
     )
 
 
