@@ -22,6 +22,7 @@ MESSAGE_CALLS = {
     "UpstreamError",
     "NetworkError",
     "NotFoundError",
+    "RateLimitedError",
     "LockfileError",
     "TrustRootError",
     "_link",
