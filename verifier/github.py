@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from verifier.errors import NotFoundError, RateLimitedError, UpstreamError, VerifierError
-from verifier.http import HttpClient, check_url
+from verifier.http import DEFAULT_MAX_BYTES, HttpClient, check_url
 from verifier.secrets import Secret, token_from_env
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -139,7 +139,7 @@ class GitHubClient:
                 self._rate_limited = exc
         return exc
 
-    def _get_json(self, path: str, *, what: str, max_bytes: int | None = None) -> Any:
+    def _get_json(self, path: str, *, what: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         self._before_request(what)
         try:
             response = self.http.get(
@@ -153,7 +153,7 @@ class GitHubClient:
                 # does not count against the rate limit.
                 cache="revalidate",
                 wait_on_rate_limit=False,
-                **({"max_bytes": max_bytes} if max_bytes is not None else {}),
+                max_bytes=max_bytes,
             )
         except RateLimitedError as exc:
             raise self._limited(exc) from None
