@@ -389,6 +389,7 @@ class FakeGitHub:
         self.api = LoopbackServer()
         self.storage = LoopbackServer()
         self._next_asset = 0
+        self._releases: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def url(self) -> str:
@@ -398,8 +399,16 @@ class FakeGitHub:
         self.api.close()
         self.storage.close()
 
+    def releases_path(self, repository: str) -> str:
+        """Where the repository's release list is served (``?per_page=`` is ignored)."""
+        return f"/repos/{repository}/releases"
+
     def add_release(self, repository: str, tag: str, assets: dict[str, bytes]) -> Route:
-        """Serve ``GET /repos/{repository}/releases/tags/{tag}`` with ``assets``."""
+        """Serve ``GET /repos/{repository}/releases/tags/{tag}`` with ``assets``.
+
+        The release also heads the repository's list (``GET /repos/{repository}/releases``),
+        served with an ETag (a strong validator of its body) as GitHub does.
+        """
         listed = []
         for name, content in assets.items():
             self._next_asset += 1
@@ -423,6 +432,17 @@ class FakeGitHub:
             "html_url": f"https://github.com/{repository}/releases/{tag}",
             "assets": listed,
         }
+        listing = self._releases.setdefault(repository, [])
+        listing.insert(0, release)
+        body = json.dumps(listing).encode()
+        self.api.route(
+            self.releases_path(repository),
+            Route(
+                body=body,
+                content_type="application/json",
+                headers={"ETag": f'"{hashlib.sha256(body).hexdigest()[:16]}"'},
+            ),
+        )
         return self.api.route(
             f"/repos/{repository}/releases/tags/{tag}",
             Route(body=json.dumps(release).encode(), content_type="application/json"),

@@ -56,6 +56,22 @@ class NotFoundError(UpstreamError):
     """The remote service says the thing we asked for does not exist (HTTP 404/410)."""
 
 
+class RateLimitedError(UpstreamError):
+    """A service refuses for now because a request quota is spent (GitHub's rate limit).
+
+    Its own type because the answer to it differs from a failing service: waiting would stall
+    the run (GitHub's hourly window), so the caller stops asking that service for the rest of
+    the run, and a token is what raises the quota. ``state`` is the quota as the service
+    stated it ("0 of 60 requests remain; the limit resets at ..."), for later messages.
+    """
+
+    def __init__(
+        self, message: str, *, state: str, hint: str | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message, hint=hint, status=status)
+        self.state = state
+
+
 class TrustRootError(VerifierError):
     """No trustworthy Sigstore trust root could be loaded."""
 

@@ -38,7 +38,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from verifier import __version__
-from verifier.errors import NetworkError, NotFoundError, RefusedURL, UpstreamError
+from verifier.errors import (
+    NetworkError,
+    NotFoundError,
+    RateLimitedError,
+    RefusedURL,
+    UpstreamError,
+)
 from verifier.secrets import Secret
 from verifier.store import (
     ResponseStore,
@@ -221,12 +227,15 @@ class HttpClient:
         token: Secret | None = None,
         extra_headers: Mapping[str, str] | None = None,
         cache: str = "none",
+        wait_on_rate_limit: bool = True,
     ) -> HttpResponse:
         """GET ``url`` into memory, or raise ``NetworkError``/``UpstreamError``/``NotFoundError``.
 
         ``what`` names the thing being fetched in every error message ("provenance for X").
         ``content_types``, when given, is the set of acceptable media types. ``cache`` is
         ``none``, ``revalidate`` (ETag/Cache-Control) or ``immutable`` (kept forever).
+        ``wait_on_rate_limit=False``: a spent quota (403/429 with ``X-RateLimit-Remaining: 0``,
+        429, or a Retry-After on a 403) raises ``RateLimitedError`` at once, without a retry.
         """
         key = response_key(url, accept)
         if self.replay:
@@ -241,6 +250,7 @@ class HttpClient:
                 token=token,
                 extra_headers=extra_headers,
                 cache=cache,
+                wait_on_rate_limit=wait_on_rate_limit,
             )
         if content_types and result.content_type not in content_types:
             raise UpstreamError(
@@ -302,6 +312,7 @@ class HttpClient:
         token: Secret | None,
         extra_headers: Mapping[str, str] | None,
         cache: str,
+        wait_on_rate_limit: bool = True,
     ) -> HttpResponse:
         headers = dict(extra_headers or {})
         if accept:
@@ -333,6 +344,7 @@ class HttpClient:
                 sink=sink,
                 token=token,
                 not_modified_ok=stored is not None and stored.etag is not None,
+                wait_on_rate_limit=wait_on_rate_limit,
             )
         except NotFoundError as exc:
             if self.evidence is not None:
@@ -415,6 +427,7 @@ class HttpClient:
         token: Secret | None = None,
         accept: str | None = None,
         cross_host_redirects: bool = False,
+        wait_on_rate_limit: bool = True,
     ) -> str:
         """Stream ``url`` to ``dest`` atomically; return the sha256 hex digest of what was written.
 
@@ -457,6 +470,7 @@ class HttpClient:
                     sink=sink,
                     token=token,
                     cross_host_redirects=cross_host_redirects,
+                    wait_on_rate_limit=wait_on_rate_limit,
                 )
             os.replace(tmp_name, dest)
             if self.evidence is not None:
@@ -487,6 +501,7 @@ class HttpClient:
         token: Secret | None = None,
         cross_host_redirects: bool = False,
         not_modified_ok: bool = False,
+        wait_on_rate_limit: bool = True,
     ) -> tuple[str, int, dict[str, str]]:
         import requests
 
@@ -562,6 +577,8 @@ class HttpClient:
                         ) from None
                     current = target
                     continue
+                if not wait_on_rate_limit and _quota_spent(status, response.headers):
+                    raise _rate_limit_error(what, status, current, response.headers)
                 if _rate_limited(status, response.headers):
                     if attempt < self.config.max_retries:
                         delay = self._retry_delay(response.headers, attempt + 1)
@@ -792,6 +809,63 @@ def _rate_limited(status: int, headers: Mapping[str, str]) -> bool:
     if status == 429 or status >= 500:
         return True
     return status == 403 and headers.get("X-RateLimit-Remaining") == "0"
+
+
+def _quota_spent(status: int, headers: Mapping[str, str]) -> bool:
+    """GitHub's primary limit (remaining 0) or a secondary one (429, or 403 with Retry-After)."""
+    if status == 429:
+        return True
+    return status == 403 and (
+        headers.get("X-RateLimit-Remaining") == "0" or headers.get("Retry-After") is not None
+    )
+
+
+def _utc(timestamp: float) -> str | None:
+    """``YYYY-MM-DD HH:MM:SS UTC``, or None for a time no calendar holds (hostile headers)."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _rate_limit_error(
+    what: str, status: int, url: str, headers: Mapping[str, str]
+) -> RateLimitedError:
+    """The quota as the service states it: requests remaining, and when the limit resets.
+
+    The reset comes from ``X-RateLimit-Reset`` (epoch seconds), else from ``Retry-After``
+    (seconds or an HTTP date); the headers are hostile, so anything unusable is said to be.
+    """
+    remaining = headers.get("X-RateLimit-Remaining", "")[:20]
+    limit = headers.get("X-RateLimit-Limit", "")[:20]
+    if remaining.isdigit() and limit.isdigit():
+        left = f"{remaining} of {limit} requests remain"
+    elif remaining.isdigit():
+        left = f"{remaining} requests remain"
+    else:
+        left = "the remaining requests are not stated"
+    reset = headers.get("X-RateLimit-Reset", "")[:40]
+    retry_after = headers.get("Retry-After", "").strip()[:40]
+    when: str | None = None
+    if reset:
+        when = _utc(int(reset)) if reset.isdigit() else None
+        when = when or f"an unusable time ({reset[:20]})"
+    elif retry_after.isdigit():
+        when = _utc(time.time() + int(retry_after)) or f"an unusable time ({retry_after[:20]})"
+    elif retry_after:
+        try:
+            when = _utc(email.utils.parsedate_to_datetime(retry_after).timestamp())
+        except (TypeError, ValueError, OverflowError):
+            when = None
+        when = when or f"an unusable time ({retry_after[:20]})"
+    resets = f"the limit resets at {when}" if when else "the reset time is not stated"
+    state = f"{left}; {resets}"
+    return RateLimitedError(
+        f"{what}: rate limited by {_host(url)} (HTTP {status}): {state}",
+        state=state,
+        status=status,
+        hint="run again after the reset",
+    )
 
 
 def _give_up(

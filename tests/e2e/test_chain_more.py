@@ -39,6 +39,7 @@ def _models(
     github: FakeGitHub,
     tmp_path: Path,
     *extra: str,
+    close: bool = True,
 ) -> Run:
     try:
         return run(
@@ -61,7 +62,8 @@ def _models(
             *extra,
         )
     finally:
-        github.close()
+        if close:
+            github.close()
 
 
 def test_real_production_bundle_on_the_github_release_verifies(
@@ -142,29 +144,33 @@ def test_exhausted_github_rate_limit_is_unverifiable_with_the_reset_time(
 ) -> None:
     github = FakeGitHub()
     _real_models_release(index, material, github, material.read(f"{MODELS}.sigstore"))
-    route = github.api.routes["/repos/trailofbits/pypi-attestation-models/releases/tags/v0.0.4a2"]
+    route = github.api.routes[github.releases_path("trailofbits/pypi-attestation-models")]
     route.fail_first = 100
     route.fail_status = 403
     route.fail_headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4102444800"}
     result = _models(capsys, index, github, tmp_path)
     assert result.code == 2, result.out
     assert "rate limited by 127.0.0.1:" in result.out
-    assert "(HTTP 403, after 1 attempt); the limit resets at 00:00:00 UTC" in result.out
+    assert "(HTTP 403): 0 requests remain; the limit resets at 2100-01-01 00:00:00 UTC" in (
+        result.out
+    )
     assert route.hits == 1
 
 
-def test_github_429_with_retry_after_is_retried(
+def test_github_429_with_retry_after_is_not_waited_for(
     capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
 ) -> None:
+    """A secondary rate limit (429, Retry-After) is GitHub saying "stop": no retry, no stall."""
     github = FakeGitHub()
     _real_models_release(index, material, github, material.read(f"{MODELS}.sigstore"))
-    route = github.api.routes["/repos/trailofbits/pypi-attestation-models/releases/tags/v0.0.4a2"]
+    route = github.api.routes[github.releases_path("trailofbits/pypi-attestation-models")]
     route.fail_first = 1
     route.fail_status = 429
     route.retry_after = "0"
     result = _models(capsys, index, github, tmp_path)
-    assert result.code == 0, result.out
-    assert route.hits == 2
+    assert result.code == 2, result.out
+    assert "(HTTP 429): the remaining requests are not stated; the limit resets at " in result.out
+    assert route.hits == 1
 
 
 def _gpg(home: Path, *args: str, input_: bytes | None = None) -> bytes:
@@ -368,3 +374,74 @@ def test_git_repo_that_is_not_a_repository_is_unverifiable(
         world.github.close()
     assert result.code == 2, result.out
     assert f"{not_a_repo} is not a git repository" in result.out
+
+
+def test_a_spent_rate_limit_makes_bundles_and_forge_keys_unverifiable_without_more_requests(
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GitHub says stop once: the run asks nothing more, says when to try again, and how."""
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    world = build_world(tmp_path, index)
+    world.github.add_user_keys("acme", [(tmp_path / "signing_key.pub").read_text()], [])
+    api = world.github.api
+    listing = api.routes[world.github.releases_path("acme/widget")]
+    listing.fail_first = 100
+    listing.fail_status = 403
+    listing.fail_headers = {
+        "X-RateLimit-Limit": "60",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "4102444800",
+    }
+    args = [a for a in world.args() if a not in ("--allowed-signers", str(world.signers))]
+    try:
+        result = run(capsys, *args)
+    finally:
+        world.github.close()
+    assert result.code == 2, result.out
+    state = "0 of 60 requests remain; the limit resets at 2100-01-01 00:00:00 UTC"
+    hint = (
+        "hint: set GITHUB_TOKEN: a token raises the GitHub API rate limit (60 requests an hour "
+        "without one); or run again after the reset"
+    )
+    lines = [line.strip() for line in result.out.splitlines()]
+    bundle = lines.index(
+        f"UNVERIFIABLE bundle         {WHEEL}  GitHub releases of acme/widget: rate limited by "
+        f"127.0.0.1:{api.port} (HTTP 403): {state}"
+    )
+    assert lines[bundle + 2] == hint
+    tag = lines.index(
+        "UNVERIFIABLE tag            widget==1.0.0                  SSH signing keys of acme: "
+        f"not requested: the GitHub API rate limit was reached earlier in this run ({state})"
+    )
+    assert lines[tag + 2] == hint
+    # One request to GitHub in the whole run: the listing that answered "limit reached".
+    assert api.paths_requested() == ["/repos/acme/widget/releases"]
+
+
+def test_one_release_lookup_per_package_and_a_304_on_the_second_run(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    """One listing answers every tag spelling; a warm cache revalidates it (a 304 is free)."""
+    github = FakeGitHub()
+    _real_models_release(index, material, github, material.read(f"{MODELS}.sigstore"))
+    listing = github.releases_path("trailofbits/pypi-attestation-models")
+    route = github.api.routes[listing]
+    try:
+        first = _models(capsys, index, github, tmp_path, close=False)
+        assert first.code == 0, first.out
+        assert github.api.paths_requested() == [
+            listing,
+            "/repos/trailofbits/pypi-attestation-models/releases/assets/1",
+        ]
+        # Only a 304 can still verify now: a 200 would carry this body.
+        route.body = b"not json"
+        second = _models(capsys, index, github, tmp_path, close=False)
+    finally:
+        github.close()
+    assert second.code == 0, second.out
+    revalidated = [r for r in github.api.requests if r.path == listing]
+    assert [r.headers.get("If-None-Match") for r in revalidated] == [None, route.headers["ETag"]]

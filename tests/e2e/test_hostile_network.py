@@ -9,7 +9,7 @@ a bound on peak memory. The GitHub token canary is set in every run and must nev
 
 The sources: the index's simple page, its JSON API (project URLs, read only when no
 ``--repository`` is given), the Integrity API (provenance), the distribution download, the
-GitHub release JSON, and the release asset (through the API's redirect to the storage host).
+GitHub release list, and the release asset (through the API's redirect to the storage host).
 
 Not every pair means the same thing, and some outcomes are not "unverifiable":
 
@@ -53,6 +53,7 @@ from tests.e2e.test_chain_more import MODELS, MODELS_REPO, _real_models_release
 from tests.e2e.test_spine import REPO, SDIST, serve_sdist
 from tests.servers import DistFile, FakeGitHub, FakeIndex, LoopbackServer, Route
 from verifier.checks.bundles import MAX_BUNDLE_BYTES
+from verifier.github import MAX_RELEASES_BYTES, RELEASES_PER_PAGE
 from verifier.http import DEFAULT_MAX_BYTES
 from verifier.pypi import INTEGRITY_JSON, MAX_PROVENANCE_BYTES, SIMPLE_JSON
 
@@ -131,7 +132,7 @@ SOURCES: dict[str, Source] = {
     "distribution": Source("pypi", f"download of {SDIST}", "UNVERIFIABLE", "index-hash"),
     "github-release": Source(
         "github",
-        f"GitHub release {GH_TAG} of {GH_SLUG}",
+        f"GitHub releases of {GH_SLUG}",
         "UNVERIFIABLE",
         "bundle",
         "application/json, application/vnd.github+json",
@@ -175,6 +176,21 @@ HITS: dict[str, int] = {
     "5xx-storm": 4,
 }
 """Requests the tampered route must see: 3 retries after the first, or none at all."""
+
+GITHUB_LIMITS = ("403-rate-limit", "403-reset-overflow", "429-within-ceiling", "429-beyond-ceiling")
+"""GitHub's rate limits are never waited for: one request, then the run stops asking GitHub."""
+_GITHUB_LIMIT = "{what}: rate limited by {host} (HTTP %s): %s"
+GITHUB_REASONS: dict[str, str] = {
+    "403-rate-limit": _GITHUB_LIMIT
+    % ("403", "0 requests remain; the limit resets at 2100-01-01 00:00:00 UTC"),
+    "403-reset-overflow": _GITHUB_LIMIT
+    % ("403", f"0 requests remain; the limit resets at an unusable time ({HOSTILE_RESET})"),
+    # Retry-After (1 s, 3600 s) from now: the reset time is the run's, so only its start is fixed.
+    "429-within-ceiling": _GITHUB_LIMIT
+    % ("429", "the remaining requests are not stated; the limit resets at "),
+    "429-beyond-ceiling": _GITHUB_LIMIT
+    % ("429", "the remaining requests are not stated; the limit resets at "),
+}
 
 
 @dataclass(frozen=True)
@@ -235,6 +251,14 @@ OVERRIDES: dict[tuple[str, str], Expect] = {
         f"no GitHub release of {GH_SLUG} for tag {GH_TAG} or v0.0.4-a2 or v0.0.4-alpha.2 or "
         "0.0.4a2 or 0.0.4-a2 or 0.0.4-alpha.2",
     ),
+    # The loop redirects to the bare path: the last URL asked has no ?per_page= any more.
+    ("github-release", "redirect-loop"): Expect(
+        2,
+        "UNVERIFIABLE",
+        "bundle",
+        "{what}: too many redirects or a redirect without a target from {base}/repos/"
+        f"{GH_SLUG}/releases",
+    ),
     # A bundle is judged by its signature: garbage fails, its content type is no evidence.
     ("release-asset", "invalid-utf8"): Expect(1, "FAILED", "bundle", _INVALID_BUNDLE),
     ("release-asset", "invalid-json"): Expect(1, "FAILED", "bundle", _INVALID_BUNDLE),
@@ -265,6 +289,8 @@ def _expect(source: str, misbehaviour: str) -> Expect:
         return OVERRIDES[source, misbehaviour]
     spec = SOURCES[source]
     reason = REASONS[misbehaviour]
+    if spec.world == "github" and misbehaviour in GITHUB_LIMITS:
+        reason = GITHUB_REASONS[misbehaviour]
     if spec.outcome == "warning":
         # The JSON API only suggests an identity; without it PyPI's own record is used.
         return Expect(
@@ -283,6 +309,8 @@ class Target:
     server: LoopbackServer
     path: str
     host_name: str = "127.0.0.1"
+    query: str = ""
+    """What the client appends to the path (the server routes on the path alone)."""
 
     @property
     def route(self) -> Route:
@@ -294,7 +322,7 @@ class Target:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}{self.path}"
+        return f"http://{self.host}{self.path}{self.query}"
 
 
 @dataclass
@@ -374,12 +402,14 @@ def _github_world(index: FakeIndex, material: Material, tmp_path: Path) -> World
             "tags",
         ],
         targets={
-            "github-release": Target(github.api, f"/repos/{GH_SLUG}/releases/tags/{GH_TAG}"),
+            "github-release": Target(
+                github.api, github.releases_path(GH_SLUG), query=f"?per_page={RELEASES_PER_PAGE}"
+            ),
             "release-asset": Target(github.storage, "/storage/1", host_name="localhost"),
             "asset-api": Target(github.api, f"/repos/{GH_SLUG}/releases/assets/1"),
         },
         caps={
-            "github-release": DEFAULT_MAX_BYTES,
+            "github-release": MAX_RELEASES_BYTES,
             # The release lists the asset's size; the client allows 1 KiB of slack over it.
             "release-asset": min(MAX_BUNDLE_BYTES, len(bundle) + 1024),
         },
@@ -725,7 +755,12 @@ def test_hostile_source(
         if misbehaviour in MEMORY_CASES:
             assert observed.peak < MEMORY_BOUND, f"peak memory {observed.peak} bytes"
         route = target.server.routes[target.path]
-        if misbehaviour in HITS:
+        if SOURCES[source].world == "github" and misbehaviour in GITHUB_LIMITS:
+            assert route.hits == 1
+            # Nothing more was asked of GitHub after it said stop.
+            assert world.github is not None
+            assert target.server.requests[-1].path == target.path
+        elif misbehaviour in HITS:
             assert route.hits == HITS[misbehaviour]
         if (source, misbehaviour) == ("release-asset", "redirect-host"):
             assert elsewhere.hits == 1

@@ -23,6 +23,7 @@ MESSAGE_CALLS = {
     "UpstreamError",
     "NetworkError",
     "NotFoundError",
+    "RateLimitedError",
     "LockfileError",
     "TrustRootError",
     "_link",

@@ -27,7 +27,6 @@ from verifier.certificates import (
 from verifier.checks import CheckFailure, signature_sound
 from verifier.errors import (
     NetworkError,
-    NotFoundError,
     RefusedURL,
     UpstreamError,
     UsageError,
@@ -426,13 +425,12 @@ class BundleChecker:
 
 
 def find_release(github: GitHubClient, repository: str, tags: Sequence[str]) -> GitHubRelease:
-    """The GitHub release for the first tag candidate that has one (``NotFoundError`` if none)."""
-    for tag in tags:
-        try:
-            return github.release_by_tag(repository, tag)
-        except NotFoundError:
-            continue
-    raise NotFoundError(f"no GitHub release of {repository} for tag {' or '.join(tags)}")
+    """The GitHub release for the first tag candidate that has one (``NotFoundError`` if none).
+
+    One listing of the repository's releases answers for every candidate (see
+    ``GitHubClient.find_release``), instead of one request per tag spelling.
+    """
+    return github.find_release(repository, tuple(tags))
 
 
 BundleFailure = CheckFailure
