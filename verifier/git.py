@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,6 +203,21 @@ def _malformed(why: str) -> MalformedTagError:
     )
 
 
+_FETCH_LOCKS: dict[Path, threading.Lock] = {}
+_FETCH_LOCKS_GUARD = threading.Lock()
+
+
+def _fetch_lock(dest: Path) -> threading.Lock:
+    """The lock that serialises fetches into the cache repository ``dest``.
+
+    A lockfile's packages from one repository (a monorepo) are checked in parallel threads,
+    and concurrent ``init``/``fetch`` into one repository fail on git's lock files (the
+    ``shallow`` file, the config), which would make their tags unverifiable for nothing.
+    """
+    with _FETCH_LOCKS_GUARD:
+        return _FETCH_LOCKS.setdefault(dest.resolve(), threading.Lock())
+
+
 class GitRepo:
     """A local repository (an existing clone, or a bare one-tag fetch in the cache)."""
 
@@ -277,6 +293,11 @@ class GitRepo:
 
         check_url(url)
         dest.mkdir(parents=True, exist_ok=True)
+        with _fetch_lock(dest):
+            return cls._fetch_tag(url, dest, candidates)
+
+    @classmethod
+    def _fetch_tag(cls, url: str, dest: Path, candidates: Sequence[str]) -> GitRepo:
         repo = cls(dest)
         if not (dest / "HEAD").exists():
             repo.run(["init", "--bare", "-q"])

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import gzip
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.helpers import run
 from tests.e2e.test_chain import World, build_world, git
-from tests.gitrepos import sign_tag, write_history
-from tests.servers import FakeIndex
+from tests.gitrepos import big_repository, sign_tag, write_history
+from tests.servers import FakeIndex, LoopbackServer, serve_git
+from verifier.errors import VerifierError
 from verifier.git import GitRepo
 
 COMMITS = 3000
@@ -173,3 +175,31 @@ def test_evidence_mode_reads_the_fetched_tag_with_no_network(
 
     assert offline.code == 0, offline.out
     assert "tag v1.0.0 signed by m@example.org (ED25519 SHA256:" in offline.out
+
+
+def test_packages_of_one_repository_fetch_their_tags_in_parallel_threads(tmp_path: Path) -> None:
+    """A lockfile's packages from one monorepo share its cache repository."""
+    bare, _, _ = big_repository(tmp_path, 120, tag_every=10)
+    server = LoopbackServer()
+    serve_git(server, "/acme/mono.git", bare)
+    dest = tmp_path / "cache" / "mono"
+    errors: list[str] = []
+
+    def fetch(tag: str) -> None:
+        try:
+            GitRepo.fetch_tag(f"{server.url}/acme/mono.git", dest, [tag])
+        except VerifierError as exc:
+            errors.append(str(exc))
+
+    tags = [f"v0.0.{n}" for n in range(10, 121, 10)]
+    try:
+        threads = [threading.Thread(target=fetch, args=(tag,)) for tag in tags]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        server.close()
+
+    assert errors == []
+    assert all(GitRepo(dest).tag_exists(tag) for tag in tags)
