@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -78,6 +79,9 @@ class Request:
     headers: dict[str, str]
     method: str = "GET"
     body: bytes = b""
+    query: str = ""
+    sent: int = 0
+    """Body bytes answered (recorded for git's smart HTTP: what a fetch cost)."""
 
 
 class LoopbackServer:
@@ -86,6 +90,8 @@ class LoopbackServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
+        self.git_repositories: dict[str, Path] = {}
+        """URL prefix (``/OWNER/REPO.git``) -> bare repository answered by ``git http-backend``."""
         self.require_authorization: str | None = None
         """When set, every request without exactly this Authorization header is answered 401."""
         self._lock = threading.Lock()
@@ -138,24 +144,31 @@ class LoopbackServer:
         path = handler.path.split("?", 1)[0]
         request_body = b""
         if method != "GET":
-            length = int(handler.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BODY:
-                handler.close_connection = True
-                self._send(handler, 413, b"request body too large", "text/plain", {})
-                return
-            request_body = handler.rfile.read(length)
+            if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                request_body = _read_chunked(handler)
+            else:
+                length = int(handler.headers.get("Content-Length") or 0)
+                if length > MAX_REQUEST_BODY:
+                    handler.close_connection = True
+                    self._send(handler, 413, b"request body too large", "text/plain", {})
+                    return
+                request_body = handler.rfile.read(length)
+        request = Request(
+            path=path,
+            headers=dict(handler.headers.items()),
+            method=method,
+            body=request_body,
+            query=handler.path.partition("?")[2],
+        )
         with self._lock:
-            self.requests.append(
-                Request(
-                    path=path,
-                    headers=dict(handler.headers.items()),
-                    method=method,
-                    body=request_body,
-                )
-            )
+            self.requests.append(request)
             route = self.routes.get(path)
             if route is not None:
                 route.hits += 1
+        for prefix, bare in self.git_repositories.items():
+            if path.startswith(prefix + "/"):
+                request.sent = _git_http_backend(handler, bare, path[len(prefix) :], request)
+                return
         wanted = self.require_authorization
         if wanted is not None and handler.headers.get("Authorization") != wanted:
             self._send(handler, 401, b"", "text/plain", {"WWW-Authenticate": 'Basic realm="x"'})
@@ -462,18 +475,88 @@ class FakeGitHub:
         )
 
     def serve_repository(self, repository: str, bare: Path) -> None:
-        """Serve a bare git repository over git's "dumb" HTTP protocol at /OWNER/REPO.git."""
+        """Serve a bare repository at /OWNER/REPO.git over git's smart HTTP, as a forge does.
+
+        ``git http-backend`` answers (see ``serve_git``), so shallow and filtered fetches behave
+        as on GitHub; every request lands in ``self.api.requests`` with the bytes answered.
+        """
+        serve_git(self.api, f"/{repository}.git", bare)
+
+
+def serve_git(server: LoopbackServer, prefix: str, bare: Path) -> None:
+    """Answer ``PREFIX/...`` on ``server`` with git's own smart HTTP server for ``bare``.
+
+    The repository allows what GitHub allows: partial-clone filters and any reachable object
+    in a want (``uploadpack.allowFilter``, ``uploadpack.allowAnySHA1InWant``).
+    """
+    for key in ("uploadpack.allowFilter", "uploadpack.allowAnySHA1InWant"):
         subprocess.run(
-            ["git", "-C", str(bare), "update-server-info"],
+            ["git", "-C", str(bare), "config", key, "true"],
             check=True,
             timeout=60,
-            env={
-                "GIT_CONFIG_GLOBAL": "/dev/null",
-                "GIT_CONFIG_NOSYSTEM": "1",
-                "PATH": "/usr/bin:/bin",
-            },
+            env=_GIT_SERVER_ENV,
         )
-        for path in bare.rglob("*"):
-            if path.is_file():
-                relative = path.relative_to(bare).as_posix()
-                self.api.route(f"/{repository}.git/{relative}", Route(body=path.read_bytes()))
+    server.git_repositories[prefix] = bare
+
+
+_GIT_SERVER_ENV = {
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "PATH": "/usr/bin:/bin",
+}
+
+
+def _read_chunked(handler: BaseHTTPRequestHandler) -> bytes:
+    """A chunked request body (git sends large POSTs so), up to ``MAX_REQUEST_BODY``."""
+    body = b""
+    while len(body) <= MAX_REQUEST_BODY:
+        size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            handler.rfile.readline()
+            break
+        body += handler.rfile.read(size)
+        handler.rfile.readline()
+    return body
+
+
+def _git_http_backend(
+    handler: BaseHTTPRequestHandler, bare: Path, path_info: str, request: Request
+) -> int:
+    """Run ``git http-backend`` as a CGI for one request; the number of body bytes sent."""
+    env = {
+        **_GIT_SERVER_ENV,
+        "GIT_PROJECT_ROOT": str(bare),
+        "GIT_HTTP_EXPORT_ALL": "1",
+        "PATH_INFO": path_info,
+        "REQUEST_METHOD": request.method,
+        "QUERY_STRING": request.query,
+        "CONTENT_TYPE": handler.headers.get("Content-Type", ""),
+        "CONTENT_LENGTH": str(len(request.body)),
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    if handler.headers.get("Content-Encoding"):
+        env["HTTP_CONTENT_ENCODING"] = handler.headers["Content-Encoding"]
+    if handler.headers.get("Git-Protocol"):
+        env["GIT_PROTOCOL"] = handler.headers["Git-Protocol"]
+    done = subprocess.run(
+        ["git", "http-backend"],
+        input=request.body,
+        capture_output=True,
+        timeout=120,
+        env={**env, "HOME": os.devnull},
+        check=False,
+    )
+    head, _, body = done.stdout.partition(b"\r\n\r\n")
+    status, headers, content_type = 200, {}, "application/octet-stream"
+    for line in head.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.lower() == "status":
+            status = int(value.split()[0])
+        elif name.lower() == "content-type":
+            content_type = value.strip()
+        elif name:
+            headers[name.strip()] = value.strip()
+    if done.returncode != 0 and not head:
+        status, body = 500, done.stderr
+    LoopbackServer._send(handler, status, body, content_type, headers)
+    return len(body)

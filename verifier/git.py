@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,52 @@ def parse_tag_object(body: str) -> TagObject:
     )
 
 
+REMOTE_TAG_LIMIT = 200_000
+"""The most tags read from ``git ls-remote``; the largest forges' repositories have tens of
+thousands."""
+_REMOTE_TAG = re.compile(  # the name: no control, space or character git refuses in a ref
+    r"(?P<oid>[0-9a-f]{40}|[0-9a-f]{64})\trefs/tags/(?P<name>[^\x00-\x20\x7f~^:?*\[\\]+)"
+)
+
+
+_REMOTE_HINT = (
+    "the remote is not a git server, or answers something else for tags; "
+    "use --git-repo PATH with a clone you trust"
+)
+
+
+def parse_remote_tags(listing: str) -> dict[str, str]:
+    """Tag name -> object id from ``git ls-remote --tags --refs`` output, read strictly.
+
+    The remote is hostile: every line must be ``OBJECT-ID<TAB>refs/tags/NAME`` with no control
+    character or space in the name, and no name may be advertised twice (which of two object
+    ids would be "the" tag?). Characters git refuses in a ref name (``~ ^ : ? * [`` and the
+    backslash) are refused too, and with them a peeled ``NAME^{}`` line. Anything else raises
+    ``UpstreamError``: nothing is guessed.
+    """
+    tags: dict[str, str] = {}
+    lines = listing.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) > REMOTE_TAG_LIMIT:
+        raise UpstreamError(f"git ls-remote listed more than {REMOTE_TAG_LIMIT} tags")
+    for number, line in enumerate(lines, 1):
+        match = _REMOTE_TAG.fullmatch(line)
+        if match is None:
+            raise UpstreamError(
+                f"git ls-remote answered line {number}, which is not "
+                f"'OBJECT-ID<TAB>refs/tags/NAME': {line[:80]!r}",
+                hint=_REMOTE_HINT,
+            )
+        if match["name"] in tags:
+            raise UpstreamError(
+                f"git ls-remote advertised tag {match['name']!r} twice",
+                hint=_REMOTE_HINT,
+            )
+        tags[match["name"]] = match["oid"]
+    return tags
+
+
 class MalformedTagError(UpstreamError):
     """A tag object git would never write: its claims are not read, its signature not checked."""
 
@@ -156,8 +203,23 @@ def _malformed(why: str) -> MalformedTagError:
     )
 
 
+_FETCH_LOCKS: dict[Path, threading.Lock] = {}
+_FETCH_LOCKS_GUARD = threading.Lock()
+
+
+def _fetch_lock(dest: Path) -> threading.Lock:
+    """The lock that serialises fetches into the cache repository ``dest``.
+
+    A lockfile's packages from one repository (a monorepo) are checked in parallel threads,
+    and concurrent ``init``/``fetch`` into one repository fail on git's lock files (the
+    ``shallow`` file, the config), which would make their tags unverifiable for nothing.
+    """
+    with _FETCH_LOCKS_GUARD:
+        return _FETCH_LOCKS.setdefault(dest.resolve(), threading.Lock())
+
+
 class GitRepo:
-    """A local repository (an existing clone, or a bare tags-only clone in the cache)."""
+    """A local repository (an existing clone, or a bare one-tag fetch in the cache)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -214,27 +276,71 @@ class GitRepo:
         return status, out, err
 
     @classmethod
-    def clone_tags(cls, url: str, dest: Path) -> GitRepo:
-        """A bare, blobless clone holding only tags (and the commits they point to).
+    def fetch_tag(cls, url: str, dest: Path, candidates: Sequence[str]) -> GitRepo:
+        """A bare repository in ``dest`` holding one tag of ``url``: the first candidate it has.
+
+        ``git ls-remote --tags`` lists what the remote advertises (parsed strictly, see
+        ``parse_remote_tags``); only the chosen tag object and the commit it names are fetched
+        (``--depth=1 --filter=tree:0``: no history, no trees, no blobs), a few KiB whatever the
+        size of the repository. A tag already in ``dest`` under the object id the remote still
+        advertises is not fetched again. Candidates the remote does not advertise are deleted
+        from ``dest``, so a tag removed upstream is absent here too, never read from the cache.
 
         https only (plain http to a loopback address is allowed, like the index, for tests and
-        local mirrors); the fetch goes through the same pinned, config-free git.
+        local mirrors); both commands go through the same pinned, config-free git.
         """
         from verifier.http import check_url
 
         check_url(url)
         dest.mkdir(parents=True, exist_ok=True)
+        with _fetch_lock(dest):
+            return cls._fetch_tag(url, dest, candidates)
+
+    @classmethod
+    def _fetch_tag(cls, url: str, dest: Path, candidates: Sequence[str]) -> GitRepo:
         repo = cls(dest)
         if not (dest / "HEAD").exists():
             repo.run(["init", "--bare", "-q"])
-        if url.startswith("http://"):
-            # Loopback mirrors may speak git's "dumb" HTTP, where a partial-clone filter makes
-            # git 2.39 wait forever; the forge (https, smart HTTP) gets the blobless fetch.
-            opts = ["-c", "protocol.http.allow=always", "fetch"]
-        else:
-            opts = ["fetch", "--filter=blob:none"]
-        repo.run([*opts, "--quiet", "--no-tags", "--force", url, "+refs/tags/*:refs/tags/*"])
+        allow = ["-c", "protocol.http.allow=always"] if url.startswith("http://") else []
+        _, listing, _ = repo.run([*allow, "ls-remote", "--tags", "--refs", url])
+        advertised = parse_remote_tags(listing)
+        chosen = next((tag for tag in candidates if tag in advertised), None)
+        for tag in candidates:
+            if tag != chosen and repo.tag_exists(tag):
+                repo.run(["update-ref", "-d", f"refs/tags/{tag}"])
+        if chosen is None or repo._has_tag(chosen, advertised[chosen]):
+            return repo
+        ref = f"refs/tags/{chosen}"
+        try:
+            repo.run(
+                [
+                    *allow,
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--depth=1",
+                    "--filter=tree:0",
+                    url,
+                    f"+{ref}:{ref}",
+                ]
+            )
+        finally:
+            # A filtered fetch makes the URL a "promisor": git would then fetch any object a
+            # hostile tag names but the fetch left out, in the middle of verifying it. Without
+            # the promisor, a missing object is missing (and the tag check says so).
+            repo.run(["config", "--remove-section", f"remote.{url}"], check=False)
         return repo
+
+    def _has_tag(self, tag: str, object_id: str) -> bool:
+        """Whether ``refs/tags/TAG`` is ``object_id`` and that object is here (a cached fetch)."""
+        status, out, _ = self.run(
+            ["rev-parse", "--verify", "--quiet", f"refs/tags/{tag}"], check=False
+        )
+        if status != 0 or out.strip() != object_id:
+            return False
+        status, _, _ = self.run(["cat-file", "-e", object_id], check=False)
+        return status == 0
 
     def check(self) -> None:
         """Refuse a path that is not a git repository, with git's own words."""

@@ -667,7 +667,7 @@ class Pipeline:
                 repo = GitRepo(opts.git_repo)
                 repo.check()
             elif slug is not None:
-                self.progress(f"{release.label}: cloning tags of {slug}")
+                self.progress(f"{release.label}: fetching the release tag from {slug}")
                 base = git_base_url(opts.github.api_url) if opts.github else "https://github.com"
                 dest = self.cache.root / "repos" / _safe_dir(base) / slug
                 if opts.offline_git:
@@ -678,7 +678,7 @@ class Pipeline:
                         ), None
                     repo = GitRepo(dest)
                 else:
-                    repo = GitRepo.clone_tags(f"{base}/{slug}.git", dest)
+                    repo = GitRepo.fetch_tag(f"{base}/{slug}.git", dest, tags)
             else:
                 return missing_tag(
                     release.label,

@@ -14,7 +14,8 @@ import pytest
 from tests.e2e.test_chain import git
 from verifier.checks.tags import TagTrust, check_tag
 from verifier.childenv import child_environment
-from verifier.git import GIT_SETTINGS, GitRepo, parse_tag_object, safe_env
+from verifier.errors import UpstreamError
+from verifier.git import GIT_SETTINGS, GitRepo, parse_remote_tags, parse_tag_object, safe_env
 from verifier.judge import judge
 from verifier.models import Outcome
 from verifier.policy import Policy
@@ -188,3 +189,52 @@ def test_a_malformed_tag_object_fails_even_when_tags_are_not_required(
     assert finding.message == message
     assert finding.expected == "v1.0.0"
     assert finding.policy == "a signed tag must carry the name it is published under"
+
+
+def test_remote_tags_are_read_from_ls_remote() -> None:
+    other = "f" * 64
+    listing = f"{OID}\trefs/tags/v1.0.0\n{other}\trefs/tags/release/2.0\n"
+    assert parse_remote_tags(listing) == {"v1.0.0": OID, "release/2.0": other}
+    assert parse_remote_tags("") == {}
+
+
+NOT_A_TAG_LINE = "which is not 'OBJECT-ID<TAB>refs/tags/NAME'"
+
+
+@pytest.mark.parametrize(
+    ("listing", "message"),
+    [
+        (f"{OID}\trefs/heads/main\n", f"line 1, {NOT_A_TAG_LINE}: '{OID}\\trefs/heads/main'"),
+        (
+            f"{OID}\trefs/tags/v1\n{OID}\trefs/tags/v1^{{}}\n",
+            f"line 2, {NOT_A_TAG_LINE}: '{OID}\\trefs/tags/v1^{{}}'",
+        ),
+        (f"{OID[:-1]}\trefs/tags/v1\n", f"line 1, {NOT_A_TAG_LINE}: '{OID[:-1]}\\trefs/tags/v1'"),
+        (f"{OID}\trefs/tags/v1 v2\n", f"line 1, {NOT_A_TAG_LINE}: '{OID}\\trefs/tags/v1 v2'"),
+        (
+            f"{OID}\trefs/tags/v1\x1b[2K\n",
+            f"line 1, {NOT_A_TAG_LINE}: '{OID}\\trefs/tags/v1\\x1b[2K'",
+        ),
+    ],
+)
+def test_hostile_ls_remote_output_is_refused(listing: str, message: str) -> None:
+    with pytest.raises(UpstreamError) as raised:
+        parse_remote_tags(listing)
+    assert raised.value.message == f"git ls-remote answered {message}"
+    assert raised.value.hint == (
+        "the remote is not a git server, or answers something else for tags; "
+        "use --git-repo PATH with a clone you trust"
+    )
+
+
+def test_a_tag_advertised_twice_is_refused() -> None:
+    with pytest.raises(UpstreamError) as raised:
+        parse_remote_tags(f"{OID}\trefs/tags/v1\n{'0' * 40}\trefs/tags/v1\n")
+    assert raised.value.message == "git ls-remote advertised tag 'v1' twice"
+
+
+def test_too_many_remote_tags_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("verifier.git.REMOTE_TAG_LIMIT", 2)
+    with pytest.raises(UpstreamError) as raised:
+        parse_remote_tags("".join(f"{OID}\trefs/tags/v{n}\n" for n in range(3)))
+    assert raised.value.message == "git ls-remote listed more than 2 tags"
