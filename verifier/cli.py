@@ -558,7 +558,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="store_true",
-        help="log network retries and library diagnostics to standard error",
+        help="show every line of a lockfile's report (by default one line per package, and "
+        "details only for what FAILED or is UNVERIFIABLE); log network retries and library "
+        "diagnostics to standard error",
     )
     return parser
 
@@ -571,7 +573,7 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         report = verify(args, record=record, progress=_progress)
     finally:
         _progress.finish()
-    _emit(render(report, args.format), args.output)
+    _emit(render(report, args.format, verbose=args.verbose, columns=_columns()), args.output)
     if args.sarif is not None:
         args.sarif.write_text(render(report, "sarif"), encoding="utf-8")
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -579,6 +581,11 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         with open(summary_path, "a", encoding="utf-8") as handle:
             handle.write(render(report, "summary"))
     return report.verdict.exit_code
+
+
+def _columns() -> int:
+    """The terminal's width for the text report (``COLUMNS``, else the terminal, else 100)."""
+    return shutil.get_terminal_size((100, 24)).columns
 
 
 class _Progress:
