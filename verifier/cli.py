@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -836,8 +837,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             _emit(json.dumps(document, indent=2) + "\n", output)
         return code
     except KeyboardInterrupt:
+        from verifier import children
+
+        children.stop()
+        _interrupted.set()
         print("verify-release: interrupted; nothing was verified", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+_interrupted = threading.Event()
+"""Set once Ctrl-C stopped a run: ``entry`` then exits without waiting for its threads."""
 
 
 def entry() -> None:
@@ -859,4 +868,11 @@ def entry() -> None:
             file=sys.stderr,
         )
         code = EXIT_INTERNAL
+    if _interrupted.is_set():
+        # A normal exit joins every pool thread, and a thread waiting for a stalled server
+        # would hold the exit for up to --timeout: the children are killed, the message is
+        # out, so leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
