@@ -418,8 +418,13 @@ def test_an_index_option_hidden_in_a_constraints_file_is_refused(
 
 
 def test_the_default_report_is_one_line_per_package_and_details_of_the_failure(
-    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    index: FakeIndex,
+    material: Material,
+    tmp_path: Path,
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the terminal's width: the column cap is 40
     serve_all(index, material)
     lock = write_lock(tmp_path / "requirements.txt", material, tamper="gitlab-oidc-project")
     allow = tmp_path / "allow-local.toml"
@@ -447,3 +452,25 @@ def test_the_default_report_is_one_line_per_package_and_details_of_the_failure(
         "                 policy: every pinned hash must be published by the index [default]",
     ]
     assert result.out.endswith("verdict: FAILED (exit 1) - 1 failed, 8 skipped, 4 verified\n")
+
+
+def test_a_narrow_terminal_caps_the_package_column(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    index: FakeIndex,
+    material: Material,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")  # a third of it: a 20-character column
+    serve_all(index, material)
+    lock = write_lock(tmp_path / "requirements.txt", material)
+    result = lock_run(capsys, index, tmp_path, lock, *SKIPS)
+    assert result.code == 0, result.out
+    result = run(
+        capsys,
+        *("--lockfile", str(lock), "--index-url", index.url, "--offline", "-q", *SKIPS),
+        *("--cache-dir", str(tmp_path / "cache"), "--policy", str(tmp_path / "allow-local.toml")),
+    )
+    lines = result.out.splitlines()
+    assert "  VERIFIED     pypi-attestations==0.0.19  2 verified, 3 skipped" in lines
+    assert "  SKIPPED      local-package (directory)  1 skipped" in lines
