@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -558,7 +559,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="store_true",
-        help="log network retries and library diagnostics to standard error",
+        help="show every line of a lockfile's report (by default one line per package, and "
+        "details only for what FAILED or is UNVERIFIABLE); log network retries and library "
+        "diagnostics to standard error",
     )
     return parser
 
@@ -571,7 +574,7 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         report = verify(args, record=record, progress=_progress)
     finally:
         _progress.finish()
-    _emit(render(report, args.format), args.output)
+    _emit(render(report, args.format, verbose=args.verbose, columns=_columns()), args.output)
     if args.sarif is not None:
         args.sarif.write_text(render(report, "sarif"), encoding="utf-8")
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -579,6 +582,11 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         with open(summary_path, "a", encoding="utf-8") as handle:
             handle.write(render(report, "summary"))
     return report.verdict.exit_code
+
+
+def _columns() -> int:
+    """The terminal's width for the text report (``COLUMNS``, else the terminal, else 100)."""
+    return shutil.get_terminal_size((100, 24)).columns
 
 
 class _Progress:
@@ -829,8 +837,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             _emit(json.dumps(document, indent=2) + "\n", output)
         return code
     except KeyboardInterrupt:
+        from verifier import children
+
+        children.stop()
+        _interrupted.set()
         print("verify-release: interrupted; nothing was verified", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+_interrupted = threading.Event()
+"""Set once Ctrl-C stopped a run: ``entry`` then exits without waiting for its threads."""
 
 
 def entry() -> None:
@@ -852,4 +868,11 @@ def entry() -> None:
             file=sys.stderr,
         )
         code = EXIT_INTERNAL
+    if _interrupted.is_set():
+        # A normal exit joins every pool thread, and a thread waiting for a stalled server
+        # would hold the exit for up to --timeout: the children are killed, the message is
+        # out, so leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verifier.childenv import child_environment
+from verifier.children import tracked
 from verifier.errors import UpstreamError, UsageError
 
 GIT_TIMEOUT = 120.0
@@ -261,12 +262,13 @@ class GitRepo:
             ) from None
         except OSError as exc:
             raise UpstreamError(f"git could not be started: {exc.strerror or exc}") from None
-        try:
-            raw_out, raw_err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            process.communicate()
-            raise UpstreamError(f"git {args[0]} did not finish within {timeout:g} s") from None
+        with tracked(process):  # Ctrl-C kills it, from whichever thread started it
+            try:
+                raw_out, raw_err = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                process.communicate()
+                raise UpstreamError(f"git {args[0]} did not finish within {timeout:g} s") from None
         status = process.returncode
         out = raw_out.decode("utf-8", "replace")
         err = raw_err.decode("utf-8", "replace")

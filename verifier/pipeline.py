@@ -27,6 +27,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from verifier import children
 from verifier.certificates import GITHUB_ACTIONS_ISSUER
 from verifier.checks.attestations import AttestationChecker
 from verifier.checks.bundles import BundleChecker, BundleIdentity, find_release
@@ -839,5 +840,15 @@ class LockfileRun:
                     pipeline.progress(f"[{done}/{total}] {pkg.name}=={pkg.version}")
                 return report, subject.audit, subject.policy
 
-            with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-                return list(pool.map(one, lock.packages))
+            pool = ThreadPoolExecutor(max_workers=self.jobs)
+            try:
+                reports = list(pool.map(one, lock.packages))
+            except BaseException as exc:
+                # Ctrl-C: cancel the queued packages and do not wait for requests under way
+                # (the pool's ``with`` would wait for every package, queued ones included).
+                pool.shutdown(wait=False, cancel_futures=True)
+                if isinstance(exc, KeyboardInterrupt):
+                    children.stop()
+                raise
+            pool.shutdown()
+            return reports

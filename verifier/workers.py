@@ -176,14 +176,28 @@ class VerificationPool:
         self.checker = PooledAttestationChecker(checker, executor)
         _logger.info("verifying with %d worker processes", processes)
 
-    def close(self) -> None:
-        """Stop the workers (cancelling queued work when the run was interrupted)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+    def close(self, *, interrupted: bool = False) -> None:
+        """Stop the workers, cancelling queued work.
+
+        ``interrupted`` (Ctrl-C, or a bug in the run): kill them rather than wait for the
+        verifications under way. They ignore SIGINT and, being forked, hold their own end of
+        the task queue, so a worker left alive would outlive the run, waiting forever.
+        """
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        if not interrupted:
+            executor.shutdown(wait=True, cancel_futures=True)
+            return
+        processes = list((executor._processes or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
+        for process in processes:
+            process.join(timeout=1)
 
     def __enter__(self) -> VerificationPool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self.close(interrupted=kind is not None)

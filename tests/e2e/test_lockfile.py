@@ -72,6 +72,7 @@ def lock_run(
         index.url,
         "--offline",
         "-q",
+        "-v",  # these tests read each file's line: the full report, not one line per package
         "--cache-dir",
         str(tmp_path / "cache"),
         *policy,
@@ -414,3 +415,62 @@ def test_an_index_option_hidden_in_a_constraints_file_is_refused(
     result = lock_run(capsys, index, tmp_path, lock, *SKIPS)
     assert result.code == 2, result.out
     assert f"the lockfile installs this package from {origin}, not from" in result.out
+
+
+def test_the_default_report_is_one_line_per_package_and_details_of_the_failure(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    index: FakeIndex,
+    material: Material,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the terminal's width: the column cap is 40
+    serve_all(index, material)
+    lock = write_lock(tmp_path / "requirements.txt", material, tamper="gitlab-oidc-project")
+    allow = tmp_path / "allow-local.toml"
+    allow.write_text(ALLOW_LOCAL)
+    result = run(
+        capsys,
+        *("--lockfile", str(lock), "--index-url", index.url, "--offline", "-q"),
+        *("--cache-dir", str(tmp_path / "cache"), "--policy", str(allow), *SKIPS),
+    )
+    assert result.code == 1, result.out
+    body = result.out.split("\n\n", 1)[1].split("\nwarning:", 1)[0]
+    pin = "pinned hash is not one the index publishes for gitlab-oidc-project==0.0.3"
+    assert body.splitlines() == [
+        f"  FAILED       gitlab-oidc-project==0.0.3        lockfile: {pin}",
+        "  VERIFIED     pypi-attestation-models==0.0.4a2  2 verified, 3 skipped",
+        "  VERIFIED     pypi-attestations==0.0.19         2 verified, 3 skipped",
+        "  SKIPPED      local-package (directory)         1 skipped",
+        "",
+        "details of what FAILED or is UNVERIFIABLE (-v shows every line):",
+        "",
+        "gitlab-oidc-project==0.0.3",
+        f"  FAILED       lockfile       gitlab-oidc-project==0.0.3  {pin}",
+        "                 expected: one of the 1 digests the index publishes",
+        f"                 got:      sha256:{'0' * 64}",
+        "                 policy: every pinned hash must be published by the index [default]",
+    ]
+    assert result.out.endswith("verdict: FAILED (exit 1) - 1 failed, 8 skipped, 4 verified\n")
+
+
+def test_a_narrow_terminal_caps_the_package_column(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    index: FakeIndex,
+    material: Material,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")  # a third of it: a 20-character column
+    serve_all(index, material)
+    lock = write_lock(tmp_path / "requirements.txt", material)
+    result = lock_run(capsys, index, tmp_path, lock, *SKIPS)
+    assert result.code == 0, result.out
+    result = run(
+        capsys,
+        *("--lockfile", str(lock), "--index-url", index.url, "--offline", "-q", *SKIPS),
+        *("--cache-dir", str(tmp_path / "cache"), "--policy", str(tmp_path / "allow-local.toml")),
+    )
+    lines = result.out.splitlines()
+    assert "  VERIFIED     pypi-attestations==0.0.19  2 verified, 3 skipped" in lines
+    assert "  SKIPPED      local-package (directory)  1 skipped" in lines

@@ -508,6 +508,7 @@ def lockfile(tamper: str | None) -> Scenario:
             str(lock),
             "--policy",
             str(allow),
+            "-v",  # the matrix reads each file's line: the full report
             *env.common("bundles", "tags"),
         )
 

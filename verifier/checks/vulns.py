@@ -33,6 +33,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from verifier.childenv import child_environment
+from verifier.children import tracked
 from verifier.dists import is_sha256
 from verifier.errors import PolicyError, UsageError
 from verifier.lockfiles import PinnedPackage
@@ -321,7 +322,8 @@ def _run(argv: list[str], *, cwd: Path, timeout: float) -> tuple[int, bytes, byt
     for reader in readers:
         reader.start()
     try:
-        returncode = process.wait(timeout=timeout)
+        with tracked(process):  # Ctrl-C kills it, from whichever thread started it
+            returncode = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(process)
         process.wait()

@@ -140,20 +140,21 @@ def _final_pass(text: str, fmt: str) -> str:
     return _json_safe(text)
 
 
-def render(report: Report, fmt: str) -> str:
+def render(report: Report, fmt: str, *, verbose: bool = False, columns: int | None = None) -> str:
     """Render ``report`` in ``fmt``: ``text``, ``json``, ``sarif`` (2.1.0) or ``summary``.
 
     ``summary`` is GitHub-flavoured Markdown for ``$GITHUB_STEP_SUMMARY``. Any other ``fmt``
     falls back to ``text``. The result holds no URL credentials and, for text and summary, no
-    raw control characters (see the module docstring).
+    raw control characters (see the module docstring). ``verbose`` and ``columns`` (the
+    terminal's width, decided by the caller) shape the text report only.
     """
     if fmt not in FORMATS:
         fmt = "text"
     report = sanitize_report(report, fmt)
-    return _final_pass(_render(report, fmt), fmt)
+    return _final_pass(_render(report, fmt, verbose=verbose, columns=columns), fmt)
 
 
-def _render(report: Report, fmt: str) -> str:
+def _render(report: Report, fmt: str, *, verbose: bool, columns: int | None) -> str:
     if fmt == "json":
         from verifier.report.json import render_json
 
@@ -166,6 +167,6 @@ def _render(report: Report, fmt: str) -> str:
         from verifier.report.summary import render_summary
 
         return render_summary(report)
-    from verifier.report.text import render_text
+    from verifier.report.text import DEFAULT_COLUMNS, render_text
 
-    return render_text(report)
+    return render_text(report, verbose=verbose, columns=columns or DEFAULT_COLUMNS)
