@@ -166,6 +166,9 @@ def clean_environment(
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN_CANARY)
+    # The text report fits its subject column to the terminal: one width for every test, so
+    # exact expected lines do not depend on where (or under which xdist worker) they run.
+    monkeypatch.setenv("COLUMNS", "200")
 
 
 @pytest.hookimpl(hookwrapper=True)
