@@ -5,7 +5,8 @@
 Start-up (``--help``) and one release come from bench_spine.py; the 200-package lockfile,
 cold and warm cache, from bench_lockfile.py; both print their figures side by side with the
 per-file anchors (``sigstore verify identity``, ``pypi-attestations verify``) measured in the
-same run. They run one after the other, never concurrently, so neither disturbs the other.
+same run; bench_tags.py, the bytes of one tag fetch against a clone of every tag, also side by
+side in one run. They run one after the other, never concurrently, so none disturbs another.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SUITE = ("bench_spine.py", "bench_lockfile.py")
+SUITE = ("bench_spine.py", "bench_lockfile.py", "bench_tags.py")
 
 
 def main() -> int:
