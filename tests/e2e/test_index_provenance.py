@@ -174,3 +174,39 @@ def test_download_into_a_path_that_is_a_file_is_a_usage_error(
     assert result.code == 3
     assert f"--download {blocker}: cannot create the directory: File exists" in result.err
     assert index.server.paths_requested() == []
+
+
+def test_download_with_a_lockfile_keeps_every_pinned_file(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    from tests.e2e.test_lockfile import RELEASES, SKIPS, lock_run, serve_all, write_lock
+
+    serve_all(index, material)
+    lock = write_lock(tmp_path / "requirements.txt", material)
+    wheelhouse = tmp_path / "wheelhouse"
+    result = lock_run(capsys, index, tmp_path, lock, *SKIPS, "--download", str(wheelhouse))
+    assert result.code == 0, result.out
+    names = sorted(filename for _, filename in RELEASES.values())
+    assert sorted(p.name for p in wheelhouse.iterdir()) == names
+    downloads = [p for p in index.server.paths_requested() if p.startswith("/files/")]
+    assert sorted(downloads) == sorted(index.file_path(n) for n in names)
+    for name in names:
+        assert f"VERIFIED index-hash {name} sha256 matches the index (downloaded, kept in " in (
+            flat(result.out)
+        )
+
+
+def test_a_verified_file_that_cannot_be_kept_is_unverifiable(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    serve_release(index, material)
+    wheelhouse = tmp_path / "wheelhouse"
+    (wheelhouse / SDIST).mkdir(parents=True)
+    result = verify(capsys, index, tmp_path, "--download", str(wheelhouse))
+    assert result.code == 2, result.out
+    assert (
+        f"UNVERIFIABLE index-hash {SDIST} cannot keep the verified file in {wheelhouse}: "
+        "Is a directory"
+    ) in flat(result.out)
+    assert sorted(p.name for p in wheelhouse.iterdir()) == sorted([SDIST, *WHEELS])
+    assert (wheelhouse / SDIST).is_dir()

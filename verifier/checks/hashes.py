@@ -174,7 +174,16 @@ def download_into(
             expected=f"sha256:{file.sha256}",
             actual=f"sha256:{actual}",
         )
-    part.replace(dest)
+    try:
+        part.replace(dest)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        return CheckResult(
+            check=Check.INDEX_HASH,
+            status=Status.UNREACHABLE,
+            subject=file.filename,
+            message=f"cannot keep the verified file in {directory}: {exc.strerror}",
+        )
     return CheckResult(
         check=Check.INDEX_HASH,
         status=Status.PROVEN,
