@@ -294,6 +294,14 @@ class FakeIndex:
         self.server = server
         self.relative_urls = False
         """Serve file URLs relative to the project page (``../../files/NAME``)."""
+        self.old_api = False
+        """Serve api-version 1.1 pages without a ``provenance`` key, as indexes before PEP 740's
+        simple API 1.3 do (the client then asks the Integrity API for every file)."""
+        self.provenance_root = "/integrity"
+        """Where provenance is served and what the page's ``provenance`` URLs name; another
+        root shows the client fetches the URL the page gives, not one it builds by hand."""
+        self.provenance_override: dict[str, object] = {}
+        """A file name -> the ``provenance`` value its page entry carries instead (hostile URLs)."""
 
     @property
     def url(self) -> str:
@@ -311,7 +319,17 @@ class FakeIndex:
         return f"/simple/{project}/"
 
     def provenance_path(self, project: str, version: str, filename: str) -> str:
-        return f"/integrity/{project}/{version}/{filename}/provenance"
+        return f"{self.provenance_root}/{project}/{version}/{filename}/provenance"
+
+    def _provenance_key(self, project: str, version: str, dist: DistFile) -> dict[str, object]:
+        """The page entry's ``provenance`` key as PyPI serves it (api 1.3): a URL or null."""
+        if self.old_api:
+            return {}
+        if dist.filename in self.provenance_override:
+            return {"provenance": self.provenance_override[dist.filename]}
+        if dist.provenance is None:
+            return {"provenance": None}
+        return {"provenance": self.url + self.provenance_path(project, version, dist.filename)}
 
     def add_release(
         self,
@@ -336,13 +354,16 @@ class FakeIndex:
                     dist = next(f for f in files if f.filename == entry["filename"])
                     entry["url"] = self.file_url(dist.filename)
                     entry["hashes"] = {"sha256": dist.published_digest()}
+                    entry.pop("provenance", None)
+                    entry.update(self._provenance_key(project, version, dist))
                     entries.append(entry)
                 elif version not in entry["filename"]:
                     entries.append(entry)
             page["files"] = entries
+            page["meta"]["api-version"] = "1.1" if self.old_api else "1.3"
         else:
             page = {
-                "meta": {"api-version": "1.1", "_last-serial": 1},
+                "meta": {"api-version": "1.1" if self.old_api else "1.3", "_last-serial": 1},
                 "name": project,
                 "versions": [version],
                 "files": [
@@ -354,6 +375,7 @@ class FakeIndex:
                         "size": len(f.content),
                         "upload-time": "2024-12-04T23:14:04.599813Z",
                         "yanked": False,
+                        **self._provenance_key(project, version, f),
                     }
                     for f in files
                 ],

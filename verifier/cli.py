@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 
 _EPILOG = """\
 what is checked, for every file of the release:
-  index-hash   the file is downloaded and its sha256 recomputed; it must equal the digest the
-               index publishes (the digest pip --require-hashes and lockfiles trust)
+  index-hash   the sha256 the index publishes (the digest pip --require-hashes and lockfiles
+               trust and installers enforce); the cross-links prove it equals the attested and
+               bundle subjects. Files are not downloaded unless --download DIR is given: then
+               each is fetched, re-hashed and kept in DIR only if it matches
   attestation  the file's PEP 740 provenance (PyPI's Integrity API) is verified with sigstore:
                the signature, the certificate chain to Sigstore's trust root, the transparency
                log entry, the attested file name and sha256, and the Trusted Publisher identity
@@ -484,8 +486,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--cache-dir",
         metavar="DIR",
         type=Path,
-        help="where downloaded files are kept (default: the user cache directory); cached "
-        "files are re-hashed on every use",
+        help="where cached index answers, provenance and tag clones are kept (default: the "
+        "user cache directory); distributions are kept only with --download DIR",
+    )
+    sources.add_argument(
+        "--download",
+        metavar="DIR",
+        type=Path,
+        help="also fetch every file of the release (or lockfile), re-hash it and keep it in DIR "
+        "if it matches the index's digest: a wheelhouse for `pip install --no-index "
+        "--find-links DIR`. Without it no distribution is downloaded",
     )
     sources.add_argument(
         "--jobs",

@@ -113,6 +113,15 @@ class ReleaseFile:
     """The version as the file name spells it, in PEP 440 normal form (``1.0.0``, ``1.0.0+cpu``):
     the release the index files it under, so the one to ask the Integrity API about. None when
     the file did not come from an index page."""
+    provenance: str | None = None
+    """The PEP 740 provenance URL the index gives for this file (absolute, not yet checked: the
+    index is hostile, so ``IndexClient.provenance_at`` checks it before fetching), or None."""
+    provenance_declared: bool = False
+    """Whether the index said anything about provenance (simple API 1.3's ``provenance`` key).
+    True with ``provenance`` None: the index declares the file has none, so nothing is asked.
+    False: an older index; the Integrity API must be asked per file."""
+    upload_time: str | None = None
+    """The index's ``upload-time`` (ISO 8601, as served), or None when it gave none."""
 
 
 @dataclass(frozen=True)

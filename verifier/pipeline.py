@@ -31,7 +31,13 @@ from verifier import children
 from verifier.certificates import GITHUB_ACTIONS_ISSUER
 from verifier.checks.attestations import AttestationChecker
 from verifier.checks.bundles import BundleChecker, BundleIdentity, find_release
-from verifier.checks.hashes import FileCache, check_file, check_local, sha256_file
+from verifier.checks.hashes import (
+    FileCache,
+    check_local,
+    download_into,
+    published_digest,
+    sha256_file,
+)
 from verifier.checks.tags import check_tag, forge_trust, missing_tag, tag_candidates, user_trust
 from verifier.dists import dist_version, same_distribution
 from verifier.errors import (
@@ -125,7 +131,7 @@ class Subject:
     location: str | None = None
     local: LocalFile | None = None
     download: bool = False
-    """Download and re-hash each file (a pin); else compare digests only (a lockfile)."""
+    """``--download DIR``: fetch, re-hash and keep each file; else compare digests only."""
     identity_from_index: bool = True
     results: list[CheckResult] = field(default_factory=list)
     """What resolution itself proved or could not prove."""
@@ -149,7 +155,10 @@ class Pipeline:
         sources: SourceOptions | None = None,
         policy_file: PolicyFile | None = None,
         allow_unindexed: Mapping[NormalizedName, str] | None = None,
+        download_dir: Path | None = None,
     ) -> None:
+        self.download_dir = download_dir
+        """``--download DIR``: where verified files are kept; None: no file is downloaded."""
         self.sources = sources or SourceOptions()
         self.identity_from_index = True
         self.index = index
@@ -178,7 +187,9 @@ class Pipeline:
     # -- 1. resolve ------------------------------------------------------------------------------
 
     def resolve_pin(self, name: NormalizedName, spec: SpecifierSet) -> Subject:
-        """``NAME==VERSION``: every file pip could install for it, downloaded and re-hashed.
+        """``NAME==VERSION``: every file pip could install for it, with its published digest.
+
+        Files are downloaded and re-hashed only with ``--download DIR``.
 
         Files of the release the tool cannot verify (legacy or unparseable names) are results
         of their own, never left out silently.
@@ -188,7 +199,9 @@ class Pipeline:
 
         label = f"{name}{spec}"
         version = next(iter(spec)).version
-        subject = Subject(label, name, version, self.policy_for(name), download=True)
+        subject = Subject(
+            label, name, version, self.policy_for(name), download=self.download_dir is not None
+        )
         self.progress(f"{label}: reading the index")
         try:
             release = self.index.release(name, spec)
@@ -208,6 +221,9 @@ class Pipeline:
         subject.version = release.version
         subject.files = release.files
         subject.gather = bool(release.files)
+        if not subject.download:
+            # The digests the evidence names are compared by the cross-links; no byte is fetched.
+            subject.results += [published_digest(f) for f in release.files]
         subject.results += [
             CheckResult(
                 check=Check.INDEX_HASH,
@@ -340,6 +356,7 @@ class Pipeline:
         )
         subject.files = matched
         subject.gather = bool(matched)
+        subject.download = self.download_dir is not None
         return subject
 
     def _foreign_origin(self, pkg: PinnedPackage) -> CheckResult | None:
@@ -529,15 +546,19 @@ class Pipeline:
         results: list[CheckResult] = []
         total = len(subject.files)
         for number, file in enumerate(subject.files, start=1):
-            if subject.download:
-                self.progress(
-                    f"{subject.label}: [{number}/{total}] {file.filename}: download and hash"
-                )
-                results.append(check_file(self.index.http, self.cache, file))
+            if subject.download and self.download_dir is not None:
+                label = f"{subject.label}: [{number}/{total}]"
+
+                def say(line: str, label: str = label) -> None:
+                    self.progress(f"{label} {line}")
+
+                results.append(download_into(self.index.http, self.download_dir, file, say))
             self.progress(f"{subject.label}: [{number}/{total}] {file.filename}: provenance")
             results.append(self._attestation(subject, file, identity.expected))
         release = replace(subject.release, files=subject.files)
-        results.extend(self._signed_sources(subject, release, identity.expected, results))
+        # The index digests a pin's resolution published are one end of each digest link.
+        linked = [*subject.results, *results]
+        results.extend(self._signed_sources(subject, release, identity.expected, linked))
         return results
 
     def _attestation(
@@ -559,12 +580,23 @@ class Pipeline:
                 digest=file.sha256,
                 expected=expected,
             )
+        if file.provenance_declared and file.provenance is None:
+            # PEP 740's simple API 1.3 says so per file: nothing to ask the Integrity API.
+            return AttestationChecker.missing(file.filename, "the index declares no provenance")
         try:
-            if file.version is not None:
+            if file.provenance is not None:
+                raw = self.index.provenance_at(file.provenance, file.filename)
+            elif file.version is not None:
                 raw = self.index.provenance_for(file, subject.name)
             else:
                 raw = self.index.provenance(subject.name, subject.version, file.filename)
-        except NotFoundError:
+        except NotFoundError as exc:
+            if file.provenance is not None:
+                # The index declared provenance it then does not serve: evidence that exists
+                # could not be read, which is never the same as "none".
+                return _unreachable(
+                    Check.ATTESTATION, file.filename, exc, None, EvidenceKind.ATTESTATIONS
+                )
             return AttestationChecker.missing(
                 file.filename, "the index has no provenance for this file (HTTP 404)"
             )

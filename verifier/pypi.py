@@ -7,6 +7,7 @@ malformed data is itself evidence worth reporting exactly.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -153,6 +154,25 @@ class IndexClient:
             )
         return self.provenance(name, file.version, file.filename)
 
+    def provenance_at(self, url: str, filename: str) -> bytes:
+        """The raw PEP 740 provenance at the URL the index's page gives for ``filename``.
+
+        The URL comes from the (hostile) page: it must pass ``check_url`` (``RefusedURL``) and
+        be on the index's own host (``UpstreamError``), so a page cannot send the client, or the
+        cached answer, to a host the user never named.
+        """
+        check_url(url)
+        if _origin(url) != _origin(self.base_url):
+            raise UpstreamError(
+                f"provenance for {filename}: the index gives a URL on another host "
+                f"({redact_url(url)}), not on {redact_url(self.base_url)}",
+                hint="an index serves provenance from its own host; ask its operator",
+            )
+        # Same origin: ask with the index URL's own credentials (a private index's user:password
+        # lives there, not in the page's URLs), as pip does for its index's host.
+        own = urlsplit(url)._replace(netloc=urlsplit(self.base_url).netloc).geturl()
+        return self._fetch_provenance(own, filename)
+
     def provenance(self, name: NormalizedName, version: str, filename: str) -> bytes:
         """The raw PEP 740 provenance object for one file (``NotFoundError`` when it has none).
 
@@ -160,6 +180,9 @@ class IndexClient:
         ``provenance_for``.
         """
         url = self._url("integrity", name, version, filename, "provenance").rstrip("/")
+        return self._fetch_provenance(url, filename)
+
+    def _fetch_provenance(self, url: str, filename: str) -> bytes:
         response = self.http.get(
             url,
             what=f"provenance for {filename}",
@@ -282,6 +305,18 @@ def read_simple_page(
         if sha256 is not None:
             check_sha256(sha256, where=f"index page for {name}: {where}.hashes.sha256")
         size = entry.get("size")
+        declared = "provenance" in entry
+        provenance = entry.get("provenance")
+        if provenance is not None:
+            if not isinstance(provenance, str):
+                raise UpstreamError(
+                    f"index page for {name}: {where}.provenance must be a URL string or null"
+                )
+            # Checked (scheme, host) only when fetched: a hostile URL makes this file's
+            # provenance unreachable, not the whole page unreadable.
+            with contextlib.suppress(ValueError):
+                provenance = urljoin(page_url, provenance)
+        upload_time = entry.get("upload-time")
         files.append(
             ReleaseFile(
                 filename=filename,
@@ -290,6 +325,9 @@ def read_simple_page(
                 size=size if isinstance(size, int) and size >= 0 else None,
                 yanked=bool(entry.get("yanked", False)),
                 version=str(found.version),
+                provenance=provenance,
+                provenance_declared=declared,
+                upload_time=upload_time if isinstance(upload_time, str) else None,
             )
         )
     spellings = {f.version for f in files if f.version is not None}
@@ -323,6 +361,12 @@ def _url_filename(page_url: str, url: object) -> str | None:
     except ValueError:
         return None
     return unquote(posixpath.basename(path.rstrip("/"))) or None
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    """(scheme, host, port) of a URL, for "is this the index's own host"."""
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or {"https": 443, "http": 80}.get(parts.scheme)
 
 
 def _spelt(version: Version | SpecifierSet) -> str:

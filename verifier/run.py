@@ -99,6 +99,28 @@ def flag_url(flag: str, url: str) -> None:
         raise UsageError(f"{flag}: {exc.message}", hint=exc.hint) from None
 
 
+def download_dir(args: argparse.Namespace) -> Path | None:
+    """``--download DIR``, created if needed; a path that cannot be a directory is a usage error.
+
+    Checked before any work, so a typo does not surface after every file was verified.
+    """
+    directory: Path | None = getattr(args, "download", None)
+    if directory is None:
+        return None
+    if args.evidence is not None:
+        raise UsageError(
+            "--download cannot be used with --evidence",
+            hint="an evidence directory holds no distributions; download without --evidence",
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--download {directory}: cannot create the directory: {exc.strerror}"
+        ) from None
+    return directory
+
+
 class Session:
     """Everything one run shares: trust root, HTTP client, caches, clients, the pipeline."""
 
@@ -196,6 +218,7 @@ class Session:
                 allow_unindexed={
                     name: f"--allow-unindexed {name}" for name in args.allow_unindexed or ()
                 },
+                download_dir=download_dir(args),
             )
         except BaseException:
             self.close()

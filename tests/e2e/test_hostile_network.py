@@ -234,10 +234,8 @@ OVERRIDES: dict[tuple[str, str], Expect] = {
         "provenance is not a valid PEP 740 object: (top level): Invalid JSON: EOF while parsing "
         "a list at line 1 column 43",
     ),
-    # The index has no provenance: absent evidence, required by default.
-    ("provenance", "404"): Expect(
-        2, "UNVERIFIABLE", "attestation", "the index has no provenance for this file (HTTP 404)"
-    ),
+    # ("provenance", "404") takes the default: the page declares provenance at a URL that then
+    # answers 404, so existing evidence could not be read (UNVERIFIABLE, the client's reason).
     # A distribution is judged by its digest: other bytes fail, its content type is no evidence.
     ("distribution", "invalid-utf8"): Expect(1, "FAILED", "index-hash", _DIGEST_MISMATCH),
     ("distribution", "content-type"): Expect(
@@ -369,7 +367,17 @@ def _pypi_world(index: FakeIndex, material: Material, tmp_path: Path, *, urls: b
     size = next(f["size"] for f in material.page(PROJECT)["files"] if f["filename"] == SDIST)
     server = index.server
     return World(
-        args=[*pin, *_common(index, tmp_path), "--skip", "bundles", "--skip", "tags"],
+        # --download: only then are distributions fetched, so the matrix covers their transport.
+        args=[
+            *pin,
+            *_common(index, tmp_path),
+            "--skip",
+            "bundles",
+            "--skip",
+            "tags",
+            "--download",
+            str(tmp_path / "wheelhouse"),
+        ],
         targets={
             "simple-page": Target(server, index.simple_path(PROJECT)),
             "json-api": Target(server, f"/pypi/{PROJECT}/{VERSION}/json"),

@@ -197,11 +197,15 @@ def test_pin_records_publishers_and_a_change_then_fails(
     again = lock_run(capsys, index, tmp_path, lock, "--policy", str(pins), *SKIPS)
     assert again.code == 0, again.out
     assert "(pinned: a change of publisher fails)" in again.out
-    # The publisher "changes": PyPI now has no attestation for one package.
-    index.server.routes.pop(
-        index.provenance_path(
-            "pypi-attestation-models", "0.0.4a2", RELEASES["pypi-attestation-models"][1]
-        )
+    # The publisher "changes": PyPI now declares no attestation for one package.
+    version, filename = RELEASES["pypi-attestation-models"]
+    index.add_release(
+        "pypi-attestation-models",
+        version,
+        [DistFile(filename, material.read(filename), None)],
+        real_page=material.page("pypi-attestation-models")
+        if "pypi-attestation-models" in PAGES
+        else None,
     )
     changed = lock_run(capsys, index, tmp_path, lock, "--policy", str(pins), *SKIPS, "--no-cache")
     assert changed.code == 1, changed.out

@@ -66,7 +66,13 @@ def test_github_release_verifies_with_pinned_publisher(
     )
     assert result.code == 0, result.out
     assert "verdict: VERIFIED (exit 0)" in result.out
-    assert f"VERIFIED     index-hash     {SDIST}  sha256 matches the index" in result.out
+    digest = hashlib.sha256(material.read(SDIST)).hexdigest()
+    assert (
+        f"VERIFIED     index-hash     {SDIST}  the index publishes sha256 {digest} (file not "
+        "downloaded: installers enforce the digest; --download DIR fetches and re-hashes)"
+    ) in result.out
+    # The digest is compared, not the bytes: no distribution is fetched without --download.
+    assert not [p for p in index.server.paths_requested() if p.startswith("/files/")]
     assert "1 attestation verified (publish/v1) from " + REPO in result.out
     assert "identity source: command line (--repository)" in result.out
     assert "commit 08802efe1f8e5fec4ad842d6b8ce97656092ee72" in result.out
@@ -186,9 +192,23 @@ def test_identity_from_index_project_urls_is_reported_as_weaker(
     assert "identity source: identity taken from the index (project URLs; weaker" in result.out
 
 
+@pytest.mark.parametrize(
+    ("old_api", "reason"),
+    [
+        (False, "the index declares no provenance"),
+        (True, "the index has no provenance for this file (HTTP 404)"),
+    ],
+    ids=["api-1.3", "api-1.1"],
+)
 def test_missing_attestations_allowed_are_skipped_visibly(
-    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+    material: Material,
+    tmp_path: Path,
+    old_api: bool,
+    reason: str,
 ) -> None:
+    index.old_api = old_api
     wheel = DistFile(WHEEL, b"real wheel bytes are not in the assets", None)
     sdist = DistFile(SDIST, material.read(SDIST), material.provenance(SDIST))
     index.add_release(
@@ -196,8 +216,10 @@ def test_missing_attestations_allowed_are_skipped_visibly(
     )
     strict = verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO)
     assert strict.code == 2
-    assert f"UNVERIFIABLE attestation    {WHEEL}" in strict.out
-    assert "the index has no provenance for this file (HTTP 404)" in strict.out
+    assert f"UNVERIFIABLE attestation    {WHEEL}  {reason}" in strict.out
+    # api 1.3 declares the wheel has none: nobody asks; an older index is asked per file.
+    asked = index.provenance_path("pypi-attestations", "0.0.19", WHEEL)
+    assert (asked in index.server.paths_requested()) is old_api
     assert "policy: attestations are required (default); --allow-missing attestations" in strict.out
     lenient = verify(
         capsys,
@@ -226,10 +248,25 @@ def test_one_byte_changed_in_distribution_fails(
     tampered = bytearray(real)
     tampered[len(tampered) // 2] ^= 0x01
     serve_sdist(index, material, content=bytes(tampered), sha256=hashlib.sha256(real).hexdigest())
-    result = verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO)
+    wheelhouse = tmp_path / "wheelhouse"
+    result = verify(
+        capsys,
+        index,
+        tmp_path,
+        "pypi-attestations==0.0.19",
+        "--repository",
+        REPO,
+        "--download",
+        str(wheelhouse),
+    )
     assert result.code == 1
     assert "FAILED       index-hash" in result.out
-    assert "the downloaded file does not match the digest the index publishes" in result.out
+    assert (
+        "the downloaded file does not match the digest the index publishes "
+        f"(not kept in {wheelhouse})"
+    ) in result.out
+    # Not kept, and no partial file left behind for an installer to find.
+    assert list(wheelhouse.iterdir()) == []
     assert f"expected: sha256:{hashlib.sha256(real).hexdigest()}" in result.out
     assert f"got:      sha256:{hashlib.sha256(bytes(tampered)).hexdigest()}" in result.out
     assert "verdict: FAILED (exit 1)" in result.out
@@ -420,6 +457,8 @@ def test_stalled_download_times_out_as_unverifiable(
         REPO,
         "--timeout",
         "0.5",
+        "--download",
+        str(tmp_path / "wheelhouse"),
     )
     assert result.code == 2
     assert "sent no response (read timeout 0.5s)" in result.out
@@ -549,17 +588,22 @@ def test_second_run_reuses_the_cache_but_rehashes_files(
     capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
 ) -> None:
     serve_sdist(index, material)
-    first = verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO)
-    assert first.code == 0
+    wheelhouse = tmp_path / "wheelhouse"
+    pin = ["pypi-attestations==0.0.19", "--repository", REPO, "--download", str(wheelhouse)]
+    first = verify(capsys, index, tmp_path, *pin)
+    assert first.code == 0, first.out
+    assert f"sha256 matches the index (downloaded, kept in {wheelhouse})" in first.out
+    assert (wheelhouse / SDIST).read_bytes() == material.read(SDIST)
+    assert index.server.paths_requested().count(index.file_path(SDIST)) == 1
     before = len(index.server.requests)
-    second = verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO)
+    second = verify(capsys, index, tmp_path, *pin)
     assert second.code == 0, second.out
     again = index.server.paths_requested()[before:]
-    # The page is fresh (max-age), the provenance immutable, the file re-hashed from disk.
+    # The page is fresh (max-age), the provenance immutable, the file re-hashed from DIR.
     assert index.simple_path("pypi-attestations") not in again
     assert index.provenance_path("pypi-attestations", "0.0.19", SDIST) not in again
     assert index.file_path(SDIST) not in again
-    assert "sha256 matches the index (cached copy re-hashed)" in second.out
+    assert f"sha256 matches the index (already in {wheelhouse}, re-hashed)" in second.out
 
 
 def test_stale_page_is_revalidated_with_its_etag(

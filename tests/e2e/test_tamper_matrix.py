@@ -382,8 +382,14 @@ def sdist(
     provenance: Callable[[Material], bytes] | None = None,
     content: Callable[[bytes], bytes] | None = None,
     sha256: Callable[[Material], str] | None = None,
+    *,
+    download: bool = False,
 ) -> Scenario:
-    """The real pypi-attestations 0.0.19 sdist on the index, with at most one thing changed."""
+    """The real pypi-attestations 0.0.19 sdist on the index, with at most one thing changed.
+
+    ``download``: pass ``--download DIR``, the only way the served bytes (not only the index's
+    digest) are compared.
+    """
 
     def scenario(env: Env) -> Run:
         overrides: dict[str, Any] = {}
@@ -402,6 +408,7 @@ def sdist(
             "--workflow",
             "release.yml",
             *env.common("bundles", "tags"),
+            *(["--download", str(env.tmp_path / "wheelhouse")] if download else []),
         )
 
     return scenario
@@ -622,13 +629,19 @@ CASES = [
     # -- the distribution and the index
     Case(
         "dist/byte-flipped",
-        sdist(content=_flip_middle, sha256=_real_sha256),
+        sdist(content=_flip_middle, sha256=_real_sha256, download=True),
         FAILED,
         "the downloaded file does not match the digest the index publishes",
     ),
     Case(
         "index/lists-another-sha256",
         sdist(sha256=_other_sha256),
+        FAILED,
+        "attested sha256 differs from the file's",
+    ),
+    Case(
+        "index/lists-another-sha256-downloaded",
+        sdist(sha256=_other_sha256, download=True),
         FAILED,
         "the downloaded file does not match the digest the index publishes",
     ),

@@ -45,6 +45,7 @@ WHEEL_0019 = ReleaseFile(
     size=21303,
     yanked=False,
     version="0.0.19",
+    upload_time="2024-12-04T23:14:03.276941Z",
 )
 SDIST_0019 = ReleaseFile(
     filename="pypi_attestations-0.0.19.tar.gz",
@@ -56,6 +57,7 @@ SDIST_0019 = ReleaseFile(
     size=29882,
     yanked=False,
     version="0.0.19",
+    upload_time="2024-12-04T23:14:04.599813Z",
 )
 SHA_A = "a" * 64
 
@@ -999,3 +1001,102 @@ def test_provenance_for_a_file_without_a_version_is_a_usage_error(http: HttpClie
         "pypi_attestations-0.0.19.tar.gz: no release version to ask the index for its provenance"
     )
     assert info.value.hint == "take the file from IndexClient.release, which records its version"
+
+
+# -- PEP 740's simple API 1.3: the page says which files carry provenance ----------------------
+
+
+def _page_13(**entry: Any) -> dict[str, Any]:
+    return {
+        "meta": {"api-version": "1.3"},
+        "name": "demo",
+        "files": [
+            {
+                "filename": "demo-1.0.0.tar.gz",
+                "url": "../../files/demo-1.0.0.tar.gz",
+                "hashes": {"sha256": SHA_A},
+                **entry,
+            }
+        ],
+    }
+
+
+def test_a_provenance_url_is_read_relative_to_the_page() -> None:
+    [file] = read(
+        _page_13(provenance="../../integrity/demo/1.0.0/demo-1.0.0.tar.gz/provenance")
+    ).files
+    assert (
+        file.provenance == "https://index.example/integrity/demo/1.0.0/demo-1.0.0.tar.gz/provenance"
+    )
+    assert file.provenance_declared
+
+
+def test_a_null_provenance_is_declared_none_and_an_absent_key_is_not_said() -> None:
+    [declared] = read(_page_13(provenance=None)).files
+    assert (declared.provenance, declared.provenance_declared) == (None, True)
+    [old] = read(_page_13()).files
+    assert (old.provenance, old.provenance_declared) == (None, False)
+
+
+def test_a_provenance_that_is_not_a_string_is_refused() -> None:
+    with pytest.raises(UpstreamError) as info:
+        read(_page_13(provenance=42))
+    assert str(info.value) == (
+        "index page for demo: files[0].provenance must be a URL string or null"
+    )
+
+
+def test_upload_time_is_read_as_served() -> None:
+    [file] = read(_page_13(**{"upload-time": "2024-12-04T23:14:04.599813Z"})).files
+    assert file.upload_time == "2024-12-04T23:14:04.599813Z"
+    [other] = read(_page_13(**{"upload-time": 5})).files
+    assert other.upload_time is None
+
+
+def test_provenance_at_fetches_the_url_the_page_gives(
+    http: HttpClient, server: LoopbackServer
+) -> None:
+    server.route("/declared/here", Route(body=b"{}", content_type=INTEGRITY_JSON))
+    got = IndexClient(http, server.url).provenance_at(f"{server.url}/declared/here", "demo.tar.gz")
+    assert got == b"{}"
+    assert server.paths_requested() == ["/declared/here"]
+
+
+@pytest.mark.parametrize(
+    ("url", "error", "message"),
+    [
+        (
+            "ftp://{host}/p",
+            RefusedURL,
+            "refusing to fetch 'ftp://{host}/p': only https URLs (or http to a loopback address) "
+            "are allowed",
+        ),
+        (
+            "http://localhost:{port}/p",
+            UpstreamError,
+            "provenance for demo.tar.gz: the index gives a URL on another host "
+            "(http://localhost:{port}/p), not on http://{host}/",
+        ),
+        (
+            "https://{host}/p",
+            UpstreamError,
+            "provenance for demo.tar.gz: the index gives a URL on another host "
+            "(https://{host}/p), not on http://{host}/",
+        ),
+    ],
+    ids=["ftp", "other-host", "other-scheme"],
+)
+def test_provenance_at_refuses_a_url_off_the_index(
+    http: HttpClient,
+    server: LoopbackServer,
+    url: str,
+    error: type[VerifierError],
+    message: str,
+) -> None:
+    host = f"127.0.0.1:{server.port}"
+    with pytest.raises(error) as info:
+        IndexClient(http, server.url).provenance_at(
+            url.format(host=host, port=server.port), "demo.tar.gz"
+        )
+    assert str(info.value) == message.format(host=host, port=server.port)
+    assert server.paths_requested() == []

@@ -1,12 +1,14 @@
-"""Index hashes: download every file of the release and recompute its sha256.
+"""Index hashes: the digest the index publishes, and (when asked) the bytes it serves.
 
-The index's digest is what installers trust (pip's ``--require-hashes``, lockfiles), so the bytes
-it serves must match it; the attestation check then ties that digest to a signed build.
+The index's digest is what installers trust (pip's ``--require-hashes``, lockfiles) and enforce,
+and the attestation check ties that digest to a signed build: verification needs the digest, not
+the bytes. ``--download DIR`` fetches the files too, re-hashes them and keeps those that match.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from verifier.errors import NetworkError, RefusedURL, UpstreamError, UsageError
@@ -91,6 +93,105 @@ def check_file(http: HttpClient, cache: FileCache, file: ReleaseFile) -> CheckRe
         expected=f"sha256:{file.sha256}",
         actual=f"sha256:{actual}",
         details={"path": str(path)},
+    )
+
+
+def published_digest(file: ReleaseFile) -> CheckResult:
+    """What the index publishes for ``file``, without downloading it.
+
+    ``expected`` carries the digest so the cross-links can prove index sha256 == attested
+    subject == bundle subject; the message says that no byte was compared.
+    """
+    if file.sha256 is None:
+        return CheckResult(
+            check=Check.INDEX_HASH,
+            status=Status.ABSENT,
+            kind=Gap.INDEX_DIGEST,
+            subject=file.filename,
+            message="the index publishes no sha256 for this file",
+        )
+    return CheckResult(
+        check=Check.INDEX_HASH,
+        status=Status.PROVEN,
+        subject=file.filename,
+        message=f"the index publishes sha256 {file.sha256} (file not downloaded: installers "
+        "enforce the digest; --download DIR fetches and re-hashes)",
+        expected=f"sha256:{file.sha256}",
+    )
+
+
+def download_into(
+    http: HttpClient,
+    directory: Path,
+    file: ReleaseFile,
+    progress: Callable[[str], None] = lambda _: None,
+) -> CheckResult:
+    """``--download DIR``: fetch ``file`` into ``directory``, keep it only if its sha256 matches.
+
+    The bytes land in a hidden ``.NAME.partial`` file inside ``directory`` first (never an
+    installable name) and are renamed into place once they match the index's digest, so ``DIR``
+    only ever holds whole, verified files (a wheelhouse for ``pip install --no-index
+    --find-links DIR``). A file already there is re-hashed, never trusted.
+    """
+    if file.sha256 is None:
+        return published_digest(file)
+    check_filename(file.filename, where="file name")
+    dest = directory / file.filename
+    if dest.is_file() and sha256_file(dest) == file.sha256:
+        return CheckResult(
+            check=Check.INDEX_HASH,
+            status=Status.PROVEN,
+            subject=file.filename,
+            message=f"sha256 matches the index (already in {directory}, re-hashed)",
+            expected=f"sha256:{file.sha256}",
+            actual=f"sha256:{file.sha256}",
+            details={"path": str(dest)},
+        )
+    part = directory / f".{file.filename}.partial"
+    cap = file.size + _SIZE_SLACK if file.size is not None else DEFAULT_MAX_FILE_BYTES
+    size = f"{file.size:,} bytes" if file.size is not None else "size unknown"
+    progress(f"{file.filename}: downloading ({size})")
+    try:
+        actual = http.download(file.url, part, what=f"download of {file.filename}", max_bytes=cap)
+    except (NetworkError, UpstreamError, UsageError, RefusedURL) as exc:
+        return CheckResult(
+            check=Check.INDEX_HASH,
+            status=Status.UNREACHABLE,
+            subject=file.filename,
+            message=str(exc),
+            hint=exc.hint,
+        )
+    got = part.stat().st_size if part.is_file() else 0
+    progress(f"{file.filename}: {got:,} bytes downloaded")
+    if actual != file.sha256:
+        part.unlink(missing_ok=True)
+        return CheckResult(
+            check=Check.INDEX_HASH,
+            status=Status.CONTRADICTED,
+            subject=file.filename,
+            message="the downloaded file does not match the digest the index publishes "
+            f"(not kept in {directory})",
+            expected=f"sha256:{file.sha256}",
+            actual=f"sha256:{actual}",
+        )
+    try:
+        part.replace(dest)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        return CheckResult(
+            check=Check.INDEX_HASH,
+            status=Status.UNREACHABLE,
+            subject=file.filename,
+            message=f"cannot keep the verified file in {directory}: {exc.strerror}",
+        )
+    return CheckResult(
+        check=Check.INDEX_HASH,
+        status=Status.PROVEN,
+        subject=file.filename,
+        message=f"sha256 matches the index (downloaded, kept in {directory})",
+        expected=f"sha256:{file.sha256}",
+        actual=f"sha256:{actual}",
+        details={"path": str(dest)},
     )
 
 
