@@ -145,7 +145,7 @@ def lock_with_uv(uv: Path, index: FakeIndex, projects: list[str], scratch: Path)
     out = scratch / "requirements.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_"))}
     env["UV_CACHE_DIR"] = str(scratch / "uv-cache")
-    subprocess.run(
+    done = subprocess.run(
         [
             str(uv),
             "pip",
@@ -161,11 +161,14 @@ def lock_with_uv(uv: Path, index: FakeIndex, projects: list[str], scratch: Path)
             "-o",
             str(out),
         ],
-        check=True,
+        check=False,
         env=env,
         capture_output=True,
+        text=True,
         timeout=600,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"uv pip compile failed:\n{done.stderr[-3000:]}")
     return out
 
 
@@ -194,6 +197,7 @@ def run(code: Path, argv: list[str], server: LoopbackServer) -> tuple[float, int
         env=env,
         capture_output=True,
         timeout=1800,
+        cwd=code,  # "-c" puts the working directory first on sys.path: run inside the code
     )
     wall = time.perf_counter() - started
     made = server.requests[before:]

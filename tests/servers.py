@@ -95,6 +95,9 @@ class LoopbackServer:
         self.require_authorization: str | None = None
         """When set, every request without exactly this Authorization header is answered 401."""
         self._lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most requests the server was answering at once (concurrency, not timing)."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -109,6 +112,14 @@ class LoopbackServer:
 
             def do_POST(self) -> None:
                 server._handle(self, method="POST")
+
+            def do_HEAD(self) -> None:
+                # Installers (uv) probe for range requests with HEAD; like a plain static host
+                # without them, say the method is not allowed so they fetch the file whole.
+                self.send_response(405)
+                self.send_header("Allow", "GET")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request: Any, client_address: Any) -> None:
@@ -141,6 +152,16 @@ class LoopbackServer:
         return [r.path for r in self.requests]
 
     def _handle(self, handler: BaseHTTPRequestHandler, method: str = "GET") -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._handle_one(handler, method)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _handle_one(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         path = handler.path.split("?", 1)[0]
         request_body = b""
         if method != "GET":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -169,6 +170,9 @@ class Pipeline:
         self.allow_unindexed = dict(allow_unindexed or {})
         self.progress = progress
         self.warnings: list[str] = []
+        self.file_pool: Executor | None = None
+        """Threads for the per-file requests of every subject (set by whoever runs them; the
+        package threads only wait on it, so the two pools cannot deadlock)."""
 
     def with_attestations(self, attestations: AttestationChecker) -> Pipeline:
         """The same collaborators with another attestation checker (worker processes)."""
@@ -553,13 +557,33 @@ class Pipeline:
                     self.progress(f"{label} {line}")
 
                 results.append(download_into(self.index.http, self.download_dir, file, say))
-            self.progress(f"{subject.label}: [{number}/{total}] {file.filename}: provenance")
-            results.append(self._attestation(subject, file, identity.expected))
+        results.extend(self._attestations(subject, identity.expected))
         release = replace(subject.release, files=subject.files)
         # The index digests a pin's resolution published are one end of each digest link.
         linked = [*subject.results, *results]
         results.extend(self._signed_sources(subject, release, identity.expected, linked))
         return results
+
+    def _attestations(
+        self, subject: Subject, expected: ExpectedPublisher | None
+    ) -> list[CheckResult]:
+        """Every file's attestation result, in file order.
+
+        With a ``file_pool`` the files of one subject are fetched (and verified) concurrently,
+        so a package of 100 wheels is not a 100-request serial chain while other threads idle:
+        the run's requests share one bounded pool across files, not only across packages.
+        """
+        total = len(subject.files)
+
+        def one(numbered: tuple[int, ReleaseFile]) -> CheckResult:
+            number, file = numbered
+            self.progress(f"{subject.label}: [{number}/{total}] {file.filename}: provenance")
+            return self._attestation(subject, file, expected)
+
+        numbered = list(enumerate(subject.files, start=1))
+        if self.file_pool is None or total < 2:
+            return [one(item) for item in numbered]
+        return list(self.file_pool.map(one, numbered))
 
     def _attestation(
         self, subject: Subject, file: ReleaseFile, expected: ExpectedPublisher | None
@@ -873,14 +897,19 @@ class LockfileRun:
                 return report, subject.audit, subject.policy
 
             pool = ThreadPoolExecutor(max_workers=self.jobs)
+            # Created after the workers were forked; shared by every package's files.
+            files_pool = ThreadPoolExecutor(max_workers=self.jobs)
+            pipeline.file_pool = files_pool
             try:
                 reports = list(pool.map(one, lock.packages))
             except BaseException as exc:
                 # Ctrl-C: cancel the queued packages and do not wait for requests under way
                 # (the pool's ``with`` would wait for every package, queued ones included).
                 pool.shutdown(wait=False, cancel_futures=True)
+                files_pool.shutdown(wait=False, cancel_futures=True)
                 if isinstance(exc, KeyboardInterrupt):
                     children.stop()
                 raise
             pool.shutdown()
+            files_pool.shutdown()
             return reports

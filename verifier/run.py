@@ -270,7 +270,18 @@ class Session:
             if args.provenance is not None:
                 raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
             subject = pipeline.resolve_pin(name, spec)
-        return [(pipeline.verify(subject), subject.audit, subject.policy)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        # A release of many files: their requests run in parallel too (--jobs of them).
+        with ThreadPoolExecutor(max_workers=args.jobs) as files_pool:
+            pipeline.file_pool = files_pool
+            try:
+                return [(pipeline.verify(subject), subject.audit, subject.policy)]
+            except BaseException:
+                files_pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            finally:
+                pipeline.file_pool = None
 
 
 def audit_all(

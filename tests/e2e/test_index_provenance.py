@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import Material
 from tests.e2e.helpers import Run, base_args, run
 from tests.e2e.test_spine import REPO, SDIST
-from tests.servers import DistFile, FakeIndex
+from tests.servers import DistFile, FakeIndex, Route
 
 PROJECT = "pypi-attestations"
 VERSION = "0.0.19"
@@ -210,3 +210,25 @@ def test_a_verified_file_that_cannot_be_kept_is_unverifiable(
     ) in flat(result.out)
     assert sorted(p.name for p in wheelhouse.iterdir()) == sorted([SDIST, *WHEELS])
     assert (wheelhouse / SDIST).is_dir()
+
+
+def test_the_files_of_one_release_are_asked_for_in_parallel(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    # An old-style index (no provenance keys): one Integrity API request per file. They share
+    # the run's pool, so a release of many files is not a serial chain of requests. Asserted
+    # from the server's concurrency, not from timings.
+    index.old_api = True
+    serve_release(index, material)
+    index.server.routes[index.provenance_path(PROJECT, VERSION, SDIST)].stall_before = 0.3
+    for name in WHEELS:
+        index.server.route(
+            index.provenance_path(PROJECT, VERSION, name),
+            Route(status=404, body=b"not found", stall_before=0.3),
+        )
+    serial = verify(capsys, index, tmp_path / "serial", "--jobs", "1")
+    assert serial.code == 0, serial.out
+    assert index.server.max_in_flight == 1
+    parallel = verify(capsys, index, tmp_path / "parallel", "--jobs", "8")
+    assert parallel.code == 0, parallel.out
+    assert index.server.max_in_flight == 1 + len(WHEELS)
