@@ -149,8 +149,6 @@ class HttpClient:
         test may do) still gets the layers it asks for; the objects are a few bytes each.
         """
         if self.replay:
-            if self.evidence is None:
-                raise ValueError("replay needs an evidence directory")
             return Replaying(self.evidence)
         stack: Transport = Retrying(self.transport, self.config.retry_policy(), sleep=self._sleep)
         if self.cache is not None:

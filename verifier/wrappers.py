@@ -140,8 +140,8 @@ class Recording:
 class Replaying:
     """Answer from the evidence directory alone: no network, the same code path."""
 
-    def __init__(self, store: ResponseStore) -> None:
-        """Serve from ``store``."""
+    def __init__(self, store: ResponseStore | None) -> None:
+        """Serve from ``store`` (None: an empty directory, where nothing is found)."""
         self.store = store
 
     def fetch(self, request: Request, sink: Sink) -> Reply:
@@ -178,7 +178,7 @@ class Replaying:
         evidence that could not be obtained (UNVERIFIABLE), never a crash.
         """
         try:
-            stored = self.store.read(key)
+            stored = self.store.read(key) if self.store is not None else None
         except UnreadableEntry as exc:
             raise NetworkError(
                 f"{what}: the evidence directory's entry for {redact_url(url)} is unusable: {exc}",
