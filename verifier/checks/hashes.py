@@ -20,19 +20,13 @@ _SIZE_SLACK = 1024
 
 
 class FileCache:
-    """Downloaded distributions, stored under their expected digest.
+    """The directory where fetched evidence is kept between runs (release assets, tag clones).
 
-    Files are immutable by digest, so a cached file is reused, but its hash is recomputed every
-    time: the cache is never trusted, only used to save bandwidth.
+    Nothing read back from it is trusted: bundles are verified again, digests recomputed.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-
-    def path_for(self, file: ReleaseFile) -> Path:
-        """Where ``file`` lives in the cache; the name was validated as a plain file name."""
-        check_filename(file.filename, where="file name")
-        return self.root / "files" / (file.sha256 or "unknown") / file.filename
 
 
 def sha256_file(path: Path) -> str:
@@ -42,58 +36,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1024 * 1024), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def check_file(http: HttpClient, cache: FileCache, file: ReleaseFile) -> CheckResult:
-    """Download ``file`` (or reuse the cache) and compare its sha256 with the index's."""
-    if file.sha256 is None:
-        return CheckResult(
-            check=Check.INDEX_HASH,
-            status=Status.ABSENT,
-            kind=Gap.INDEX_DIGEST,
-            subject=file.filename,
-            message="the index publishes no sha256 for this file",
-        )
-    path = cache.path_for(file)
-    cached = path.exists()
-    if cached:
-        actual = sha256_file(path)
-        if actual != file.sha256:
-            path.unlink()
-            cached = False
-    if not cached:
-        cap = file.size + _SIZE_SLACK if file.size is not None else DEFAULT_MAX_FILE_BYTES
-        try:
-            actual = http.download(
-                file.url, path, what=f"download of {file.filename}", max_bytes=cap
-            )
-        except (NetworkError, UpstreamError, UsageError, RefusedURL) as exc:
-            return CheckResult(
-                check=Check.INDEX_HASH,
-                status=Status.UNREACHABLE,
-                subject=file.filename,
-                message=str(exc),
-                hint=exc.hint,
-            )
-    if actual != file.sha256:
-        path.unlink(missing_ok=True)
-        return CheckResult(
-            check=Check.INDEX_HASH,
-            status=Status.CONTRADICTED,
-            subject=file.filename,
-            message="the downloaded file does not match the digest the index publishes",
-            expected=f"sha256:{file.sha256}",
-            actual=f"sha256:{actual}",
-        )
-    return CheckResult(
-        check=Check.INDEX_HASH,
-        status=Status.PROVEN,
-        subject=file.filename,
-        message="sha256 matches the index" + (" (cached copy re-hashed)" if cached else ""),
-        expected=f"sha256:{file.sha256}",
-        actual=f"sha256:{actual}",
-        details={"path": str(path)},
-    )
 
 
 def published_digest(file: ReleaseFile) -> CheckResult:
