@@ -502,7 +502,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="N",
         type=int,
         default=8,
-        help="packages fetched in parallel for --lockfile (default: 8)",
+        help="requests in parallel (default: 8): packages of a --lockfile, and the files of "
+        "each release (their provenance), so a release of many files is no serial chain",
     )
     sources.add_argument(
         "--verify-processes",
