@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -32,9 +33,23 @@ _SAFE_CONFIG = (
     "gpg.x509.program=gpgsm",
     "protocol.allow=never",
     "protocol.https.allow=always",
-    "protocol.file.allow=always",
+    "protocol.file.allow=never",
     "credential.helper=",
 )
+_OWN_CONFIG = frozenset(
+    {
+        "core.repositoryformatversion",
+        "core.filemode",
+        "core.bare",
+        "core.ignorecase",
+        "core.precomposeunicode",
+        "core.logallrefupdates",
+        "extensions.partialclone",
+    }
+)
+"""The only keys a repository verify-release made holds in its own config. A cached (or
+evidence) repository is input like any other: ``url.*.insteadOf``, ``remote.*.uploadpack`` and
+friends in it would redirect or run commands, so one with anything else is not used."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +316,10 @@ class GitRepo:
     @classmethod
     def _fetch_tag(cls, url: str, dest: Path, candidates: Sequence[str]) -> GitRepo:
         repo = cls(dest)
+        if (dest / "HEAD").exists() and not repo.holds_only_own_config():
+            # Not the repository this tool left here: start again from nothing.
+            shutil.rmtree(dest)
+            dest.mkdir(parents=True)
         if not (dest / "HEAD").exists():
             repo.run(["init", "--bare", "-q"])
         allow = ["-c", "protocol.http.allow=always"] if url.startswith("http://") else []
@@ -333,6 +352,20 @@ class GitRepo:
             # the promisor, a missing object is missing (and the tag check says so).
             repo.run(["config", "--remove-section", f"remote.{url}"], check=False)
         return repo
+
+    def holds_only_own_config(self) -> bool:
+        """Whether the repository's own config and object store are what this tool writes.
+
+        Reading the config runs nothing. Alternates (objects borrowed from another store) are
+        refused too: every object must come from the fetch that was checked.
+        """
+        if (self.path / "objects" / "info" / "alternates").exists():
+            return False
+        status, out, _ = self.run(
+            ["config", "--local", "--no-includes", "--list", "--name-only"], check=False
+        )
+        names = {line.strip().lower() for line in out.splitlines() if line.strip()}
+        return status == 0 and names <= _OWN_CONFIG
 
     def _has_tag(self, tag: str, object_id: str) -> bool:
         """Whether ``refs/tags/TAG`` is ``object_id`` and that object is here (a cached fetch)."""

@@ -734,6 +734,12 @@ class Pipeline:
                             "the repository's tags are not in the evidence directory",
                         ), None
                     repo = GitRepo(dest)
+                    if not repo.holds_only_own_config():
+                        raise UpstreamError(
+                            "the evidence directory's repository holds configuration or "
+                            "borrowed objects verify-release does not write; not used",
+                            hint="record the evidence again with `verify-release fetch`",
+                        )
                 else:
                     repo = GitRepo.fetch_tag(f"{base}/{slug}.git", dest, tags)
             else:
