@@ -8,6 +8,8 @@ the bytes. ``--download DIR`` fetches the files too, re-hashes them and keeps th
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,7 +81,7 @@ def download_into(
         return published_digest(file)
     check_filename(file.filename, where="file name")
     dest = directory / file.filename
-    if dest.is_file() and sha256_file(dest) == file.sha256:
+    if _regular_file_sha256(dest) == file.sha256:
         return CheckResult(
             check=Check.INDEX_HASH,
             status=Status.PROVEN,
@@ -102,6 +104,14 @@ def download_into(
             subject=file.filename,
             message=str(exc),
             hint=exc.hint,
+        )
+    except OSError as exc:
+        # DIR is the user's and may hold anything (a directory at the .partial name, say).
+        return CheckResult(
+            check=Check.INDEX_HASH,
+            status=Status.UNREACHABLE,
+            subject=file.filename,
+            message=f"cannot write the download into {directory}: {exc.strerror or exc}",
         )
     got = part.stat().st_size if part.is_file() else 0
     progress(f"{file.filename}: {got:,} bytes downloaded")
@@ -135,6 +145,31 @@ def download_into(
         actual=f"sha256:{actual}",
         details={"path": str(dest)},
     )
+
+
+def _regular_file_sha256(path: Path) -> str | None:
+    """The sha256 of ``path`` when it is a regular file itself (never through a symlink).
+
+    A file already in ``--download DIR`` is re-hashed before it counts as verified; a symlink
+    there could be re-pointed after the run (so it is replaced by a verified copy), and anything
+    unreadable is simply fetched again.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            for block in iter(lambda: handle.read(1024 * 1024), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def check_local(path: Path, file: ReleaseFile | None, actual: str) -> CheckResult:
