@@ -34,6 +34,13 @@ def is_local_target(target: str) -> bool:
     return "==" not in target and (os.sep in target or target.endswith(DIST_SUFFIXES))
 
 
+def default_data_dir() -> Path:
+    """The user's data directory for verify-release (the cache's key lives there)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("verify-release", "verify-release"))
+
+
 def default_cache_dir() -> Path:
     """The user's cache directory for verify-release (``--cache-dir`` overrides it)."""
     import platformdirs
@@ -138,7 +145,7 @@ class Session:
         from verifier.http import HttpClient, HttpConfig
         from verifier.pipeline import Pipeline, SourceOptions
         from verifier.pypi import IndexClient
-        from verifier.store import ResponseStore
+        from verifier.store import ResponseStore, cache_key
         from verifier.trust import StagingDetector, load_custom, load_production
 
         if args.timeout <= 0:
@@ -176,11 +183,16 @@ class Session:
             staging = StagingDetector()
         cache_root = args.cache_dir or default_cache_dir()
         evidence_dir = record or args.evidence
+        response_cache = None
+        if not (args.no_cache or args.evidence):
+            # Entries are authenticated with a key outside the cache (see ResponseStore).
+            key = cache_key(default_data_dir() / "cache.key")
+            response_cache = ResponseStore(cache_root / "http", mac_key=key) if key else None
         self.http = HttpClient(
             # The wall-clock deadline per request scales with --timeout, so a server dripping
             # one byte at a time cannot hold a request much longer than the user asked for.
             HttpConfig(read_timeout=args.timeout, deadline=max(60.0, 10 * args.timeout)),
-            cache=None if (args.no_cache or args.evidence) else ResponseStore(cache_root / "http"),
+            cache=response_cache,
             evidence=ResponseStore(evidence_dir / "http") if evidence_dir else None,
             replay=args.evidence is not None,
         )

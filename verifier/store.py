@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import math
 import os
+import secrets
 import stat
 import tempfile
 import time
@@ -135,8 +137,24 @@ def max_age(cache_control: str | None) -> int | None:
 class ResponseStore:
     """A directory of responses; writes are atomic so a crash never leaves half an entry."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, mac_key: bytes | None = None) -> None:
+        """``mac_key``: authenticate every entry (the cache); None for the evidence directory.
+
+        A response cache is shared input (a CI cache restored from another job, a directory
+        others can write): an entry it holds must be one this user's runs wrote. Otherwise an
+        old index page planted under the live ETag would be revalidated by a 304 and hide files
+        the index added since. Entries carry an HMAC, keyed by a secret kept outside the cache
+        (``cache_key``), over their metadata and the sha256 of their body; one that does not
+        match is a miss. The evidence directory is meant to travel, so it has no key; what it
+        holds is checked as evidence (signatures, digests) by the run that replays it.
+        """
         self.root = root
+        self.mac_key = mac_key
+
+    def _mac(self, meta: dict[str, Any]) -> str:
+        assert self.mac_key is not None  # noqa: S101 - only called with a key
+        text = json.dumps({k: v for k, v in meta.items() if k != "mac"}, sort_keys=True)
+        return hmac.new(self.mac_key, text.encode(), hashlib.sha256).hexdigest()
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         base = self.root / key[:2]
@@ -172,6 +190,13 @@ class ResponseStore:
             raise UnreadableEntry("metadata is not valid JSON") from None
         if not isinstance(meta, dict):
             raise UnreadableEntry("metadata is not a JSON object")
+        if self.mac_key is not None:
+            mac = meta.get("mac")
+            if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(meta)):
+                raise UnreadableEntry("not written by this user's runs (its MAC does not match)")
+            expected = meta.get("body_sha256")
+            if not isinstance(expected, str) or _sha256_of(body_path) != expected:
+                raise UnreadableEntry("its body is not the one stored with it")
         stored = Stored(
             url=_field(meta, "url", str),
             status=_status(meta),
@@ -213,6 +238,9 @@ class ResponseStore:
                 _atomic_copy(body_file, body_path)
             else:
                 _atomic_write(body_path, body or b"")
+            if self.mac_key is not None:
+                meta["body_sha256"] = _sha256_of(body_path)
+                meta["mac"] = self._mac(meta)
             _atomic_write(meta_path, json.dumps(meta).encode())
         except OSError as exc:
             raise UnwritableStore(
@@ -233,8 +261,53 @@ class ResponseStore:
         if not isinstance(meta, dict):
             return
         meta["stored_at"] = time.time()
+        if self.mac_key is not None:
+            meta["mac"] = self._mac(meta)
         with contextlib.suppress(OSError):
             _atomic_write(meta_path, json.dumps(meta).encode())
+
+
+def _sha256_of(path: Path) -> str | None:
+    """The sha256 of a stored body (a regular file, never through a symlink), or None."""
+    try:
+        with _open_regular(path, "body") as handle:
+            digest = hashlib.sha256()
+            for block in iter(lambda: handle.read(1024 * 1024), b""):
+                digest.update(block)
+            return digest.hexdigest()
+    except (UnreadableEntry, OSError):
+        return None
+
+
+def cache_key(path: Path) -> bytes | None:
+    """The secret that authenticates this user's cache entries, created on first use.
+
+    Kept outside the cache directory (the user's data directory), readable by the user only.
+    None when it cannot be read or created: then nothing is cached, which is only slower.
+    """
+    existing = _read_key(path)
+    if existing is not None:
+        return existing
+    secret = secrets.token_bytes(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return _read_key(path)  # another run created it meanwhile
+    except OSError:
+        return None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secret.hex().encode("ascii"))
+    return secret
+
+
+def _read_key(path: Path) -> bytes | None:
+    try:
+        with _open_regular(path, "cache key") as handle:
+            text = handle.read(65)
+        return bytes.fromhex(text.decode("ascii")) if len(text) == 64 else None
+    except (UnreadableEntry, OSError, ValueError):
+        return None
 
 
 @contextlib.contextmanager
