@@ -462,3 +462,23 @@ def test_a_local_file_is_held_to_the_history_when_the_index_is_consulted(
         "attestations lost: 1.0.0, uploaded 2026-01-02, was attested by GitHub example/pkg "
         "release.yml; 1.1.0 has none"
     )
+
+
+def test_a_changed_environment_is_a_change_of_publisher(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, index: FakeIndex, stack: LocalSigstore
+) -> None:
+    before = wheel("1.0.0")
+    data = f"the bytes of {before}".encode()
+    guarded = DistFile(before, data, stack.provenance(before, data, OURS, environment="pypi"))
+    add_history_to(
+        index,
+        "pkg",
+        [Listed("1.0.0", guarded, JAN), Listed("1.1.0", dist(stack, wheel("1.1.0"), OURS), FEB)],
+    )
+    result = verify(capsys, tmp_path, stack, index, "pkg==1.1.0")
+    assert result.code == 1, result.out
+    [found] = history(result)
+    assert found["message"] == (
+        "publisher changed: 1.0.0, uploaded 2026-01-02, was attested by GitHub example/pkg "
+        "release.yml, environment pypi; 1.1.0 is attested by GitHub example/pkg release.yml"
+    )
