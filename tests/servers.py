@@ -433,6 +433,55 @@ class FakeIndex:
             )
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One file of one release on a project page with several releases (``add_history``)."""
+
+    version: str
+    file: DistFile
+    upload_time: object = "2026-01-02T10:00:00.000000Z"
+    """As served: a string, or anything else a hostile index may send."""
+    yanked: bool = False
+
+
+def add_history_to(index: FakeIndex, project: str, listed: list[Listed]) -> None:
+    """Serve one PEP 691 page (api 1.3) listing every file of several releases of ``project``.
+
+    Each file carries its own ``upload-time`` and a ``provenance`` URL (or null when it has
+    none), as PyPI serves a project with history; files and provenance are routed as by
+    ``FakeIndex.add_release``.
+    """
+    files = []
+    for item in listed:
+        dist = item.file
+        files.append(
+            {
+                "filename": dist.filename,
+                "url": index.file_url(dist.filename),
+                "hashes": {"sha256": dist.published_digest()},
+                "size": len(dist.content),
+                "upload-time": item.upload_time,
+                "yanked": item.yanked,
+                **index._provenance_key(project, item.version, dist),
+            }
+        )
+        index.server.route(index.file_path(dist.filename), Route(body=dist.content))
+        if dist.provenance is not None:
+            index.server.route(
+                index.provenance_path(project, item.version, dist.filename),
+                Route(body=dist.provenance, content_type=INTEGRITY_JSON),
+            )
+    page = {
+        "meta": {"api-version": "1.3", "_last-serial": 1},
+        "name": project,
+        "versions": sorted({item.version for item in listed}),
+        "files": files,
+    }
+    index.server.route(
+        index.simple_path(project), Route(body=json.dumps(page).encode(), content_type=SIMPLE_JSON)
+    )
+
+
 class FakeGitHub:
     """GitHub's REST API for releases, assets and users' signing keys, on loopback.
 

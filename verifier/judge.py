@@ -7,8 +7,10 @@ a rule cannot drift between checks: the same gap is judged the same way whicheve
 a local file, a lockfile package) and whichever check found it.
 
 The decisions, in order:
-- PROVEN is VERIFIED; CONTRADICTED is FAILED (no flag tolerates a contradiction), except a
-  known vulnerability an unexpired policy ignore names (SKIPPED, naming the ignore);
+- PROVEN is VERIFIED; CONTRADICTED is FAILED (no flag tolerates a contradiction: a lost
+  attestation or a changed publisher FAILS even under ``--allow-missing attestations``), except
+  a known vulnerability an unexpired policy ignore names (SKIPPED, naming the ignore) and an
+  unattested file among attested siblings of a package a policy names ``partially-attested``;
 - NOT_CHECKED is SKIPPED, naming the ``--skip`` that asked for it;
 - ABSENT is judged by its kind: a pinned publisher whose package lost its attestations
   FAILS; ``--require`` FAILS; ``--allow-missing`` SKIPS; a package from outside an index is
@@ -45,6 +47,7 @@ _CONTRADICTED = {
     Check.LOCKFILE: "every pinned hash must be published by the index",
     Check.VULNERABILITY: "no known vulnerabilities",
     Check.PUBLISHER_PIN: "a pinned publisher must not change",
+    Check.HISTORY: "a release is held to the standard of the release uploaded before it",
 }
 _UNREACHABLE = {
     Check.INDEX_HASH: "index hashes are always required",
@@ -56,6 +59,7 @@ _UNREACHABLE = {
     Check.LOCKFILE: "the index must list every pinned release",
     Check.VULNERABILITY: "vulnerabilities are checked unless --skip vulnerabilities",
     Check.PUBLISHER_PIN: "a pinned publisher must be checked",
+    Check.HISTORY: "the earlier release's provenance must be readable to compare publishers",
 }
 _GAPS = {
     Gap.INDEX_DIGEST: "the index must publish a sha256 for every file",
@@ -64,6 +68,9 @@ _GAPS = {
     "never from the artifact under test",
     Gap.ORIGIN: "a lockfile's own index lines are honoured or refused, never ignored",
     Gap.UNSUPPORTED_FILE: "every file of the release must be verified",
+    Gap.PARTIAL: "every file of an attested release must be attested",
+    Gap.BASELINE: "a release is compared with the release uploaded before it; an unknown "
+    "baseline is never a clean one",
     Gap.UNINDEXED: "only packages from an index can be verified; allow this exact package with "
     "[packages.NAME] allow-unindexed = true or --allow-unindexed NAME",
 }
@@ -104,6 +111,14 @@ def _decide(result: CheckResult, policy: Policy) -> tuple[Outcome, str | None, s
     if status is Status.CONTRADICTED:
         if result.check is Check.VULNERABILITY:
             return _vulnerability(result, policy)
+        if kind is Gap.PARTIAL and policy.partially_attested is not None:
+            # The one contradiction a policy may accept: a project known to attest only some
+            # files (named exactly, by package). --allow-missing never reaches this.
+            return (
+                Outcome.SKIPPED,
+                "this package may mix attested and unattested files",
+                policy.partially_attested,
+            )
         return Outcome.FAILED, result.rule or _CONTRADICTED[result.check], DEFAULT
     if status is Status.NOT_CHECKED:
         name = kind.value if kind is not None else result.check.value

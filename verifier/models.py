@@ -65,6 +65,7 @@ class Check(str, enum.Enum):
     LOCKFILE = "lockfile"
     VULNERABILITY = "vulnerability"
     PUBLISHER_PIN = "publisher-pin"
+    HISTORY = "history"
 
     def __str__(self) -> str:
         return self.value
@@ -136,6 +137,10 @@ class Release:
     """Files of this release on the index that are not verified (``.tar.bz2`` sdists, eggs,
     malformed wheel names): ``verifier.dists.unsupported_reason`` says why for each. Never
     dropped silently: the pipeline reports each as UNVERIFIABLE."""
+    history: tuple[ReleaseFile, ...] = ()
+    """The files of the project's *other* releases as the same index page lists them (name,
+    version, upload time, yanked, provenance): the baseline ``verifier.checks.history`` holds
+    this release to. Yanked files are kept: whoever holds a token can yank."""
 
     @property
     def label(self) -> str:
@@ -250,6 +255,12 @@ class Gap(str, enum.Enum):
     """A file of the release the tool cannot verify (an unparseable or legacy file name)."""
     LINK_END = "link-end"
     """A cross-link with a missing end: the missing evidence is judged by its own result."""
+    PARTIAL = "partial"
+    """A file without attestations in a release whose other files carry them (FAILED unless a
+    policy names the package as partially attested)."""
+    BASELINE = "baseline"
+    """The earlier release this one is held to cannot be established (no usable upload time, a
+    provenance that does not verify): the history is not compared, never assumed clean."""
 
 
 @dataclass(frozen=True)

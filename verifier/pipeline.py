@@ -39,6 +39,7 @@ from verifier.checks.hashes import (
     published_digest,
     sha256_file,
 )
+from verifier.checks.history import check_history, explicit_source
 from verifier.checks.tags import check_tag, forge_trust, missing_tag, tag_candidates, user_trust
 from verifier.dists import dist_version, same_distribution
 from verifier.errors import (
@@ -140,6 +141,9 @@ class Subject:
     """False when resolution already showed there is nothing to gather evidence for."""
     audit: PinnedPackage | None = None
     """The package to audit for known vulnerabilities (its pinned files), if any."""
+    listed: Release | None = None
+    """The release as the index lists it (every file, and the project's other releases): the
+    history the subject is held to. None when the index was not consulted."""
 
 
 class Pipeline:
@@ -222,6 +226,7 @@ class Pipeline:
             )
             return subject
         subject.release = release
+        subject.listed = release
         subject.version = release.version
         subject.files = release.files
         subject.gather = bool(release.files)
@@ -308,6 +313,7 @@ class Pipeline:
         match = next((f for f in release.files if f.filename == path.name), None)
         subject.results.append(check_local(path, match, digest))
         subject.version = release.version
+        subject.listed = release
         subject.release = Release(
             name=name, version=release.version, files=(own,), project_urls=release.project_urls
         )
@@ -346,6 +352,7 @@ class Pipeline:
             subject.gather = False
             return subject
         subject.release = release
+        subject.listed = release
         subject.version = release.version
         subject.results.extend(self._pinned_hashes(label, pkg, release))
         matched = tuple(
@@ -557,7 +564,9 @@ class Pipeline:
                     self.progress(f"{label} {line}")
 
                 results.append(download_into(self.index.http, self.download_dir, file, say))
-        results.extend(self._attestations(subject, identity.expected))
+        attestations = self._attestations(subject, identity.expected)
+        results.extend(attestations)
+        results.extend(self._history(subject, attestations))
         release = replace(subject.release, files=subject.files)
         # The index digests a pin's resolution published are one end of each digest link.
         linked = [*subject.results, *results]
@@ -584,6 +593,40 @@ class Pipeline:
         if self.file_pool is None or total < 2:
             return [one(item) for item in numbered]
         return list(self.file_pool.map(one, numbered))
+
+    def _history(self, subject: Subject, attestations: list[CheckResult]) -> list[CheckResult]:
+        """The subject against its project's history (``verifier.checks.history``).
+
+        At most one extra request: the baseline release's attested file's provenance, fetched
+        with the index client (cached as immutable) and verified against its own publisher
+        record, only to name that publisher.
+        """
+        listed = subject.listed
+        if listed is None:
+            return []  # the index was not consulted: there is no history to compare with
+        policy = subject.policy
+        expected = policy.expected
+
+        def fetch(file: ReleaseFile) -> bytes:
+            assert file.provenance is not None  # noqa: S101 - only attested files are asked
+            self.progress(f"{subject.label}: provenance of {file.filename} (the baseline)")
+            return self.index.provenance_at(file.provenance, file.filename)
+
+        def verify(raw: bytes, file: ReleaseFile, digest: str) -> CheckResult:
+            return self.attestations.check_provenance(
+                raw, filename=file.filename, digest=digest, expected=None
+            )
+
+        return check_history(
+            listed,
+            subject.files,
+            attestations,
+            fetch=fetch,
+            verify=verify,
+            explicit=explicit_source(
+                expected.source if expected is not None else None, policy.pin_source
+            ),
+        )
 
     def _attestation(
         self, subject: Subject, file: ReleaseFile, expected: ExpectedPublisher | None

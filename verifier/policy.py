@@ -190,6 +190,10 @@ class Policy:
     ignores: tuple[VulnIgnore, ...] = ()
     """Known vulnerabilities the user accepts (from the policy file named in ``ignores_source``)."""
     ignores_source: str | None = None
+    partially_attested: str | None = None
+    """Where this package was named as partially attested (``[packages.NAME]
+    partially-attested = true``): a file without attestations next to attested siblings is then
+    not a downgrade. None: it is one."""
 
     def __post_init__(self) -> None:
         for kind in sorted(self.required & (self.skip | self.allow_missing)):
@@ -230,6 +234,7 @@ class Policy:
         unindexed = (allow_unindexed or {}).get(name)
         ignores: tuple[VulnIgnore, ...] = ()
         ignores_source = None
+        partial = None
         if policy_file is not None:
             where = policy_file.describe()
             prefix = "tool.verify-release." if policy_file.path.name == "pyproject.toml" else ""
@@ -251,6 +256,8 @@ class Policy:
                 pin_source = f"{where}: {prefix}publishers.{name}"
             if unindexed is None and name in policy_file.unindexed:
                 unindexed = f"{where}: {prefix}packages.{name}.allow-unindexed"
+            if name in policy_file.partially_attested:
+                partial = f"{where}: {prefix}packages.{name}.partially-attested"
             ignores = policy_file.ignores
             ignores_source = where
         if expected is None:
@@ -266,6 +273,7 @@ class Policy:
             unindexed=unindexed,
             ignores=ignores,
             ignores_source=ignores_source,
+            partially_attested=partial,
         )
 
 
@@ -343,6 +351,9 @@ class PolicyFile:
     unindexed: frozenset[NormalizedName] = frozenset()
     """Packages that may come from outside an index (a URL, a path, git) without failing the run
     (``[packages.NAME] allow-unindexed = true``); each is named exactly, never by pattern."""
+    partially_attested: frozenset[NormalizedName] = frozenset()
+    """Packages whose releases may mix attested and unattested files
+    (``[packages.NAME] partially-attested = true``), each named exactly."""
     found_implicitly: bool = False
     """Found in the working directory rather than named with ``--policy``."""
 
@@ -546,11 +557,17 @@ def load_policy_file(path: Path) -> PolicyFile:
     rules = _rules(table, path, keys)
     packages: dict[NormalizedName, Rules] = {}
     unindexed: set[NormalizedName] = set()
+    partially: set[NormalizedName] = set()
     spellings: dict[NormalizedName, str] = {}
     for name, value in _expect_table(table.get("packages", {}), path, [*keys, "packages"]).items():
         where = [*keys, "packages", name]
         entry = _expect_table(value, path, where)
-        _check_keys(entry, ("allow-missing", "require", "skip", "allow-unindexed"), path, where)
+        _check_keys(
+            entry,
+            ("allow-missing", "require", "skip", "allow-unindexed", "partially-attested"),
+            path,
+            where,
+        )
         normalized = _unique_name(name, spellings, path, where)
         packages[normalized] = _rules(entry, path, where)
         allow = entry.get("allow-unindexed", False)
@@ -558,6 +575,13 @@ def load_policy_file(path: Path) -> PolicyFile:
             raise PolicyError(f"{_where(path, [*where, 'allow-unindexed'])} must be true or false")
         if allow:
             unindexed.add(normalized)
+        partial = entry.get("partially-attested", False)
+        if not isinstance(partial, bool):
+            raise PolicyError(
+                f"{_where(path, [*where, 'partially-attested'])} must be true or false"
+            )
+        if partial:
+            partially.add(normalized)
     publishers: dict[NormalizedName, ExpectedPublisher] = {}
     spellings = {}
     pinned: set[NormalizedName] = set()
@@ -620,6 +644,7 @@ def load_policy_file(path: Path) -> PolicyFile:
         gpg_keyring=_relative("gpg-keyring"),
         ignores=ignores,
         unindexed=frozenset(unindexed),
+        partially_attested=frozenset(partially),
     )
 
 

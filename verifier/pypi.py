@@ -24,6 +24,8 @@ from verifier.dists import (
     check_sha256,
     dist_version,
     installs,
+    is_plain_filename,
+    is_sha256,
     pin_specifier,
     read_index_filename,
     same_distribution,
@@ -116,7 +118,13 @@ class IndexClient:
                 if ordered
                 else None,
             )
-        return Release(name=name, version=found.version, files=found.files, unparsed=found.unparsed)
+        return Release(
+            name=name,
+            version=found.version,
+            files=found.files,
+            unparsed=found.unparsed,
+            history=found.history,
+        )
 
     def project_urls(self, name: NormalizedName, version: str) -> Mapping[str, str]:
         """``info.project_urls`` (plus ``home_page``) from PyPI's JSON API for one release.
@@ -208,6 +216,8 @@ class SimplePage:
     """The release's version as the index spells it if all ``files`` agree, else the pin's."""
     matched_unparsed: bool
     """Whether an ``unparsed`` file is known to be of the pin's version (not merely unknown)."""
+    history: tuple[ReleaseFile, ...] = ()
+    """The files of the project's other releases (``Release.history``)."""
 
 
 def parse_simple_page(
@@ -253,6 +263,8 @@ def read_simple_page(
     matched_unparsed = False
     versions: set[str] = set()
     seen: set[str] = set()
+    history: list[ReleaseFile] = []
+    seen_history: set[str] = set()
     for index, entry in enumerate(raw_files):
         where = f"files[{index}]"
         if not isinstance(entry, dict):
@@ -278,6 +290,16 @@ def read_simple_page(
                 "under its own name",
             )
         if found is None or not concerns(found):
+            if (
+                found is not None
+                and found.version is not None
+                and found.problem is None
+                and is_plain_filename(filename)
+            ):
+                other = _history_file(entry, filename, str(found.version), page_url, name, where)
+                if other.filename not in seen_history:
+                    seen_history.add(other.filename)
+                    history.append(other)
             continue
         check_filename(filename, where=f"{where}.filename")
         if filename in seen:
@@ -343,6 +365,46 @@ def read_simple_page(
         versions=frozenset(versions),
         version=version,
         matched_unparsed=matched_unparsed,
+        history=tuple(history),
+    )
+
+
+def _history_file(
+    entry: Mapping[str, Any],
+    filename: str,
+    version: str,
+    page_url: str,
+    name: NormalizedName,
+    where: str,
+) -> ReleaseFile:
+    """Another release's file, kept as the baseline the pinned release is held to.
+
+    Only what the history check reads is kept. A ``provenance`` that is neither a string nor
+    null is refused as for the pinned files (it would decide whether the baseline was attested);
+    a malformed URL, digest or ``upload-time`` leaves that field unusable, never the page
+    unreadable, so an odd old file cannot make every release of a project unverifiable.
+    """
+    provenance = entry.get("provenance")
+    if provenance is not None and not isinstance(provenance, str):
+        raise UpstreamError(
+            f"index page for {name}: {where}.provenance must be a URL string or null"
+        )
+    if isinstance(provenance, str):
+        with contextlib.suppress(ValueError):
+            provenance = urljoin(page_url, provenance)
+    hashes = entry.get("hashes")
+    sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
+    url = entry.get("url")
+    upload_time = entry.get("upload-time")
+    return ReleaseFile(
+        filename=filename,
+        url=url if isinstance(url, str) else "",
+        sha256=sha256 if isinstance(sha256, str) and is_sha256(sha256) else None,
+        yanked=bool(entry.get("yanked", False)),
+        version=version,
+        provenance=provenance,
+        provenance_declared="provenance" in entry,
+        upload_time=upload_time if isinstance(upload_time, str) else None,
     )
 
 

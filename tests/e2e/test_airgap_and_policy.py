@@ -223,7 +223,12 @@ def test_policy_file_rules_apply(
     index.add_release(
         "pypi-attestations", "0.0.19", [wheel, sdist], real_page=material.page("pypi-attestations")
     )
-    policy = _policy(tmp_path, '[packages.pypi-attestations]\nallow-missing = ["attestations"]\n')
+    # The wheel lacks the attestations its sibling carries: allowed by the same package table.
+    policy = _policy(
+        tmp_path,
+        '[packages.pypi-attestations]\nallow-missing = ["attestations"]\n'
+        "partially-attested = true\n",
+    )
     result = run(
         capsys,
         "pypi-attestations==0.0.19",

@@ -58,10 +58,12 @@ def test_future_stored_at_hides_a_new_file(
     page_requests = [r for r in index.server.requests[before:] if r.path.startswith("/simple/")]
     # The entry is not believed: the page is asked for again and the new, unattested wheel seen.
     assert len(page_requests) == 1
-    assert result.code == 2, result.out
+    assert result.code == 1, result.out
     assert (
         f"UNVERIFIABLE attestation    {EVIL}  the index has no provenance for this file (HTTP 404)"
     ) in result.out
+    # An unattested file added next to an attested one is itself a downgrade (issue 12).
+    assert f"FAILED       history        {EVIL}  attestations missing from one file" in result.out
 
 
 @pytest.mark.parametrize(

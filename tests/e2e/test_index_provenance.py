@@ -42,6 +42,18 @@ def serve_release(index: FakeIndex, material: Material) -> list[DistFile]:
     return files
 
 
+def partially_attested(tmp_path: Path) -> list[str]:
+    """``--policy`` naming the project partially attested, as ``serve_release`` serves it.
+
+    One attested file among four unattested ones is otherwise a downgrade inside the release
+    (FAILED, see test_history.py); these tests are about which requests are made.
+    """
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    policy = tmp_path / "partial.toml"
+    policy.write_text(f"[packages.{PROJECT}]\npartially-attested = true\n")
+    return ["--policy", str(policy)]
+
+
 def verify(capsys: pytest.CaptureFixture[str], index: FakeIndex, tmp_path: Path, *args: str) -> Run:
     return run(
         capsys,
@@ -50,6 +62,7 @@ def verify(capsys: pytest.CaptureFixture[str], index: FakeIndex, tmp_path: Path,
         *base_args(index.url, tmp_path / "cache"),
         "--allow-missing",
         "attestations",
+        *partially_attested(tmp_path),
     )
 
 
@@ -128,7 +141,14 @@ def test_a_hostile_provenance_url_is_unverifiable_and_not_fetched(
     port = index.server.port
     index.provenance_override[SDIST] = declared.format(port=port)
     serve_release(index, material)
-    result = run(capsys, PIN, "--repository", REPO, *base_args(index.url, tmp_path / "cache"))
+    result = run(
+        capsys,
+        PIN,
+        "--repository",
+        REPO,
+        *base_args(index.url, tmp_path / "cache"),
+        *partially_attested(tmp_path),
+    )
     assert result.code == 2, result.out
     expected = reason.format(port=port, sdist=SDIST)
     assert flat(f"UNVERIFIABLE attestation {SDIST} {expected}") in flat(result.out)

@@ -214,7 +214,14 @@ def test_missing_attestations_allowed_are_skipped_visibly(
     index.add_release(
         "pypi-attestations", "0.0.19", [wheel, sdist], real_page=material.page("pypi-attestations")
     )
-    strict = verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO)
+    # The wheel lacks what its sibling carries: a downgrade unless the package is named partially
+    # attested (test_history.py); here the point is how a missing attestation is judged.
+    partial = tmp_path / "partial.toml"
+    partial.write_text("[packages.pypi-attestations]\npartially-attested = true\n")
+    policy = ("--policy", str(partial))
+    strict = verify(
+        capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO, *policy
+    )
     assert strict.code == 2
     assert f"UNVERIFIABLE attestation    {WHEEL}  {reason}" in strict.out
     # api 1.3 declares the wheel has none: nobody asks; an older index is asked per file.
@@ -230,6 +237,7 @@ def test_missing_attestations_allowed_are_skipped_visibly(
         REPO,
         "--allow-missing",
         "attestations",
+        *policy,
     )
     assert lenient.code == 0, lenient.out
     assert f"SKIPPED      attestation    {WHEEL}" in lenient.out

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from packaging.utils import canonicalize_name
 
 from verifier.errors import PolicyError, VerifierError
 from verifier.policy import (
@@ -437,3 +438,20 @@ def test_an_unparsable_pyproject_is_an_error_not_no_policy(tmp_path: Path) -> No
     with pytest.raises(PolicyError) as info:
         find_policy_file(tmp_path)
     assert str(info.value).startswith(f"{path}: not valid TOML: ")
+
+
+def test_partially_attested_is_read_per_package(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[packages.My_Pkg]\npartially-attested = true\n")
+    loaded = load_policy_file(path)
+    assert loaded.partially_attested == frozenset({"my-pkg"})
+    policy = Policy().for_package(canonicalize_name("my-pkg"), loaded)
+    assert policy.partially_attested == f"policy file {path}: packages.my-pkg.partially-attested"
+    assert Policy().for_package(canonicalize_name("other"), loaded).partially_attested is None
+
+
+@pytest.mark.parametrize("value", ["'yes'", "1", "[]"])
+def test_partially_attested_is_a_boolean(tmp_path: Path, value: str) -> None:
+    path = _write(tmp_path, f"[packages.x]\npartially-attested = {value}\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path)
+    assert str(info.value) == f"{path}: packages.x.partially-attested must be true or false"

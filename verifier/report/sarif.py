@@ -134,6 +134,15 @@ _RULES: Mapping[Check, _Rule] = {
         "A different publisher means the project's publishing identity changed since the "
         "lockfile was written: confirm the change with the project before updating the pin.",
     ),
+    Check.HISTORY: _Rule(
+        "History",
+        "The release keeps the attestations and publisher of the release uploaded before it",
+        "The project's earlier releases on the index are the baseline: a release that lost the "
+        "attestations the previous one carried, a file added without attestations next to "
+        "attested ones, or a new Trusted Publisher nobody pinned is a downgrade.",
+        "Do not install a downgraded release; ask the maintainers how it was uploaded. If the "
+        "publisher changed on purpose, pin the new one (--repository, [publishers.NAME]).",
+    ),
 }
 
 

@@ -1,0 +1,404 @@
+"""History as the baseline: a release is held to the standard of the release uploaded before it.
+
+The attacks that reach PyPI users are rarely forged signatures: a stolen API token uploads a
+release (or one more file of a release) *without* the attestations the project's releases
+carried, or a taken-over account registers a *new* Trusted Publisher. Neither is visible when a
+release is compared only with itself, so this check compares it with the project's history as
+the index page the tool already fetched lists it:
+
+1. **no downgrade across releases**: the most recent release uploaded earlier (by the simple
+   API's ``upload-time``, not by version number, so a back-filled 1.9.1 uploaded after 2.0.0 is
+   held to 2.0.0; yanked releases count) carried attestations and this one carries none;
+2. **no downgrade inside a release**: a file without attestations next to attested siblings;
+3. **no silent change of publisher**: this release's verified attestations come from another
+   publisher than the most recent earlier attested release's, and the user pinned neither.
+
+Naming the earlier publisher costs one provenance request per package (the baseline's attested
+file; provenance is immutable and cached). The baseline's provenance is verified against its
+own publisher record before its publisher is named: one that does not verify is reported, never
+trusted. Like every check this returns typed results and never chooses an outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from verifier.certificates import GITHUB_ACTIONS_ISSUER, GITLAB_ISSUER
+from verifier.errors import VerifierError
+from verifier.models import (
+    CertificateEvidence,
+    Check,
+    CheckResult,
+    EvidenceKind,
+    Gap,
+    PublisherRecord,
+    Release,
+    ReleaseFile,
+    Status,
+)
+
+_UPLOAD_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+LOST_RULE = "a release must carry the attestations of the release uploaded before it"
+PARTIAL_RULE = (
+    "every file of an attested release must be attested; a policy may name the package with "
+    "[packages.NAME] partially-attested = true"
+)
+PUBLISHER_RULE = (
+    "the publisher must not change silently: pin the new one (--repository, a policy "
+    "[publishers] entry, `verify-release pin`) to accept it"
+)
+
+FetchProvenance = Callable[[ReleaseFile], bytes]
+"""The raw provenance of a baseline file (raises a ``VerifierError`` when it cannot be read)."""
+VerifyProvenance = Callable[[bytes, ReleaseFile, str], CheckResult]
+"""Verifies a baseline's provenance against its own publisher record: (raw, file, digest)."""
+
+
+def upload_moment(value: str | None) -> dt.datetime | None:
+    """The index's ``upload-time`` as an aware UTC datetime; None when absent or malformed.
+
+    Read strictly (PEP 700's ISO 8601 with a zone): a hostile or odd value makes the file's
+    time unusable, which leaves it out of the ordering; it never raises.
+    """
+    if value is None or not _UPLOAD_TIME.fullmatch(value):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who published, as compared across releases: kind, repository, workflow, environment.
+
+    Kind, repository and workflow come from the verified certificate; the environment is not in
+    certificates, so it comes from PyPI's record when PyPI keeps one.
+    """
+
+    kind: str
+    repository: str
+    workflow: str
+    environment: str | None
+
+    def key(self) -> tuple[str, str, str, str]:
+        """What must be equal (repository paths are case-insensitive on GitHub and GitLab)."""
+        return (self.kind, self.repository.lower(), self.workflow, self.environment or "")
+
+    def describe(self) -> str:
+        """``GitHub example/pkg release.yml`` (``, environment pypi`` when recorded)."""
+        text = f"{self.kind} {self.repository} {self.workflow}"
+        return f"{text}, environment {self.environment}" if self.environment else text
+
+
+def publisher_of(
+    cert: CertificateEvidence | None, record: PublisherRecord | None
+) -> Publisher | None:
+    """The publisher a verified attestation names; None when its certificate names none."""
+    if cert is None or not cert.repository:
+        return None
+    kind = {GITHUB_ACTIONS_ISSUER: "GitHub", GITLAB_ISSUER: "GitLab"}.get(
+        cert.issuer or "", (record.kind if record else None) or cert.issuer or "?"
+    )
+    repository = cert.repository.split("://", 1)[-1].split("/", 1)[-1].removesuffix(".git")
+    uri = (cert.build_config_uri or cert.workflow_ref or "").split("@", 1)[0]
+    workflow = uri.rsplit("/", 1)[-1] or "?"
+    environment = record.get("environment") if record is not None else None
+    return Publisher(kind, repository, workflow, environment or None)
+
+
+@dataclass(frozen=True)
+class _Version:
+    """One other release of the project as the page lists it."""
+
+    version: str
+    first: dt.datetime
+    files: tuple[ReleaseFile, ...]
+
+    @property
+    def attested(self) -> tuple[ReleaseFile, ...]:
+        return tuple(f for f in self.files if f.provenance is not None)
+
+    def when(self) -> str:
+        return self.first.strftime("%Y-%m-%d")
+
+
+def _releases(history: Sequence[ReleaseFile]) -> list[_Version]:
+    """The other releases with a usable upload time, oldest first (first upload of each)."""
+    grouped: dict[str, list[ReleaseFile]] = {}
+    for file in history:
+        if file.version is not None:
+            grouped.setdefault(file.version, []).append(file)
+    out = []
+    for version, files in grouped.items():
+        moments = [m for m in (upload_moment(f.upload_time) for f in files) if m is not None]
+        if moments:
+            out.append(_Version(version, min(moments), tuple(files)))
+    return sorted(out, key=lambda r: (r.first, r.version))
+
+
+def _lacks(result: CheckResult) -> bool:
+    """Whether an attestation result says the file has none (not: could not be read)."""
+    return result.status is Status.ABSENT and result.kind is EvidenceKind.ATTESTATIONS
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    release: _Version
+    file: ReleaseFile
+    publisher: Publisher | None
+    problem: str | None
+    """Why the publisher is unknown (unreadable or unverified provenance), or None."""
+    unreachable: VerifierError | None = None
+
+    def details(self) -> dict[str, str | None]:
+        return {
+            "baseline.version": self.release.version,
+            "baseline.upload_time": self.release.first.isoformat().replace("+00:00", "Z"),
+            "baseline.file": self.file.filename,
+            "baseline.publisher": self.publisher.describe() if self.publisher else None,
+        }
+
+    def by(self) -> str:
+        if self.publisher is not None:
+            return f"by {self.publisher.describe()}"
+        return f"(publisher unknown: {self.problem})"
+
+
+def check_history(
+    release: Release,
+    files: Sequence[ReleaseFile],
+    attestations: Sequence[CheckResult],
+    *,
+    fetch: FetchProvenance,
+    verify: VerifyProvenance,
+    explicit: str | None,
+) -> list[CheckResult]:
+    """Results comparing a release with its project's history (none when there is no baseline).
+
+    ``release``: this version as the index lists it (every file, and ``history``). ``files``
+    and ``attestations``: the files verified and their attestation results, in order.
+    ``explicit``: where the user pinned the expected publisher (a flag, a policy entry, a pin),
+    which then wins over the history; None when nobody did.
+    """
+    results: list[CheckResult] = []
+    by_file = dict(zip((f.filename for f in files), attestations, strict=True))
+    lacking = [f for f in files if _lacks(by_file[f.filename])]
+    # Attested: what the index declares, and what the verified files turned out to carry.
+    attested_here = list(
+        {
+            f.filename: f
+            for f in (*release.files, *files)
+            if f.provenance is not None
+            or (f.filename in by_file and not _lacks(by_file[f.filename]))
+        }.values()
+    )
+    if lacking and attested_here:
+        results += [_partial(release, f, attested_here) for f in lacking]
+    others = _releases(release.history)
+    if not any(r.attested for r in others):
+        return results  # the project never attested another release: nothing to lose
+    moments = [m for m in (upload_moment(f.upload_time) for f in release.files) if m is not None]
+    if not moments:
+        return [
+            *results,
+            CheckResult(
+                check=Check.HISTORY,
+                status=Status.UNPROVEN,
+                kind=Gap.BASELINE,
+                subject=release.label,
+                message=f"the index gives no usable upload time for {release.version}, so which "
+                "of the project's attested releases came before it is unknown",
+                expected="an upload-time for each file (ISO 8601)",
+                actual=", ".join(sorted({str(f.upload_time) for f in release.files})),
+            ),
+        ]
+    uploaded = min(moments)
+    earlier = [r for r in others if r.first < uploaded]
+    if not earlier:
+        return results  # the first release, or the first attested one: no baseline yet
+    previous = earlier[-1]
+    attested_before = [r for r in earlier if r.attested]
+    proven = [
+        by_file[f.filename]
+        for f in files
+        if by_file[f.filename].status is Status.PROVEN
+        and by_file[f.filename].check is Check.ATTESTATION
+    ]
+    if not attested_here and lacking and previous.attested:
+        baseline = _baseline(previous, fetch, verify)
+        results.append(
+            CheckResult(
+                check=Check.HISTORY,
+                status=Status.CONTRADICTED,
+                subject=release.label,
+                message=f"attestations lost: {previous.version}, uploaded {previous.when()}, was "
+                f"attested {baseline.by()}; {release.version} has none",
+                expected=f"attestations, as {previous.version} carried",
+                actual="none",
+                details=baseline.details(),
+                rule=LOST_RULE,
+            )
+        )
+    elif proven and attested_before:
+        results.append(
+            _same_publisher(
+                release, proven, _baseline(attested_before[-1], fetch, verify), explicit
+            )
+        )
+    return results
+
+
+def _baseline(release: _Version, fetch: FetchProvenance, verify: VerifyProvenance) -> _Baseline:
+    """The baseline's publisher from its first attested file: one provenance request."""
+    file = min(
+        release.attested, key=lambda f: (upload_moment(f.upload_time) or release.first, f.filename)
+    )
+    if file.sha256 is None:
+        return _Baseline(release, file, None, f"the index publishes no sha256 for {file.filename}")
+    try:
+        raw = fetch(file)
+    except VerifierError as exc:
+        return _Baseline(release, file, None, f"its provenance cannot be read: {exc}", exc)
+    result = verify(raw, file, file.sha256)
+    if result.status is not Status.PROVEN:
+        return _Baseline(
+            release,
+            file,
+            None,
+            f"the provenance of {file.filename} does not verify: {result.message}",
+        )
+    publisher = publisher_of(result.certificate, result.publisher)
+    if publisher is None:
+        return _Baseline(release, file, None, "its certificate names no repository")
+    return _Baseline(release, file, publisher, None)
+
+
+def _same_publisher(
+    release: Release, proven: list[CheckResult], baseline: _Baseline, explicit: str | None
+) -> CheckResult:
+    earlier = baseline.release
+    if baseline.publisher is None:
+        if baseline.unreachable is not None:
+            return CheckResult(
+                check=Check.HISTORY,
+                status=Status.UNREACHABLE,
+                subject=release.label,
+                message=f"the publisher of {earlier.version}, uploaded {earlier.when()}, cannot "
+                f"be compared: {baseline.problem}",
+                details=baseline.details(),
+                hint=baseline.unreachable.hint,
+            )
+        return CheckResult(
+            check=Check.HISTORY,
+            status=Status.UNPROVEN,
+            kind=Gap.BASELINE,
+            subject=release.label,
+            message=f"the publisher of {earlier.version}, uploaded {earlier.when()}, cannot be "
+            f"compared: {baseline.problem}",
+            details=baseline.details(),
+        )
+    now = [publisher_of(r.certificate, r.publisher) for r in proven]
+    key = baseline.publisher.key()
+    differing = [p for p in now if p is None or p.key() != key]
+    was = baseline.publisher.describe()
+    if not differing:
+        return CheckResult(
+            check=Check.HISTORY,
+            status=Status.PROVEN,
+            subject=release.label,
+            message=f"same publisher as {earlier.version}, uploaded {earlier.when()}: {was}",
+            details=baseline.details(),
+        )
+    changed = differing[0]
+    is_now = changed.describe() if changed is not None else "a certificate naming no repository"
+    if explicit is not None:
+        return CheckResult(
+            check=Check.HISTORY,
+            status=Status.PROVEN,
+            subject=release.label,
+            message=f"the publisher changed from {was} ({earlier.version}, uploaded "
+            f"{earlier.when()}) to {is_now}, accepted by {explicit}",
+            expected=was,
+            actual=is_now,
+            details=baseline.details(),
+        )
+    return CheckResult(
+        check=Check.HISTORY,
+        status=Status.CONTRADICTED,
+        subject=release.label,
+        message=f"publisher changed: {earlier.version}, uploaded {earlier.when()}, was attested "
+        f"by {was}; {release.version} is attested by {is_now}",
+        expected=was,
+        actual=is_now,
+        details=baseline.details(),
+        rule=PUBLISHER_RULE,
+        hint="if the project moved on purpose, pin the new publisher (--repository, "
+        "--workflow, or `verify-release pin`)",
+    )
+
+
+def _partial(release: Release, file: ReleaseFile, attested: Sequence[ReleaseFile]) -> CheckResult:
+    """One file without attestations among attested siblings, placed in time against them."""
+    siblings = sorted({f.filename for f in attested if f.filename != file.filename})
+    times = [m for m in (upload_moment(f.upload_time) for f in attested) if m is not None]
+    moment = upload_moment(file.upload_time)
+    if moment is None or not times:
+        when = "at a time the index does not say"
+    elif moment > max(times):
+        when = f"at {_stamp(moment)}, after its attested siblings (last {_stamp(max(times))})"
+    elif moment < min(times):
+        when = f"at {_stamp(moment)}, before its attested siblings (first {_stamp(min(times))})"
+    else:
+        when = f"at {_stamp(moment)}, among its attested siblings"
+    count = len(siblings)
+    return CheckResult(
+        check=Check.HISTORY,
+        status=Status.CONTRADICTED,
+        kind=Gap.PARTIAL,
+        subject=file.filename,
+        message=f"attestations missing from one file: {file.filename}, uploaded {when}, has "
+        f"none while {count} other file{'s' if count != 1 else ''} of {release.version} "
+        f"carr{'y' if count != 1 else 'ies'} them",
+        expected="attestations, as its siblings carry",
+        actual="none",
+        details={"attested_siblings": ", ".join(siblings)},
+        rule=PARTIAL_RULE,
+    )
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def explicit_source(source: str | None, pin_source: str | None) -> str | None:
+    """Where the user pinned the expected publisher, or None when nobody did.
+
+    The command line (``--repository``) and a policy file's ``[publishers]`` entry (written by
+    hand or by ``verify-release pin``) are explicit; the index's project URLs and a lockfile's
+    identities are not: they are not the user's own word about who publishes.
+    """
+    if source == "command line":
+        return "--repository"
+    if source is not None and source.startswith("policy ") and pin_source is not None:
+        return pin_source
+    return None
+
+
+__all__ = [
+    "LOST_RULE",
+    "PARTIAL_RULE",
+    "PUBLISHER_RULE",
+    "Publisher",
+    "check_history",
+    "explicit_source",
+    "publisher_of",
+    "upload_moment",
+]
