@@ -429,7 +429,7 @@ with open(result_path, "w") as handle:
 """
 
 RUN_LABEL = "LockfileRun.run (every package)"
-HTTP_LABEL = "HttpClient._request (requests + the server)"
+HTTP_LABEL = "RequestsTransport.fetch (requests + the server)"
 CHECK_LABEL = "AttestationChecker.check_provenance"
 REST_CHECK_LABEL = "rest: provenance JSON (pydantic), policy"
 REST_RUN_LABEL = "rest: page JSON, policies, findings"
@@ -437,7 +437,7 @@ REST_RUN_LABEL = "rest: page JSON, policies, findings"
 TIMED = [
     ("verifier.lockfiles", "parse_lockfile", "parse_lockfile"),
     ("verifier.pipeline", "LockfileRun.run", RUN_LABEL),
-    ("verifier.http", "HttpClient._request", HTTP_LABEL),
+    ("verifier.transport", "RequestsTransport.fetch", HTTP_LABEL),
     ("requests.sessions", "get_environ_proxies", "requests' proxy lookup in os.environ"),
     ("verifier.checks.attestations", "AttestationChecker.check_provenance", CHECK_LABEL),
     ("sigstore.verify.verifier", "Verifier.verify_dsse", "sigstore Verifier.verify_dsse"),
@@ -513,7 +513,7 @@ if workers:
     for label, end, function in (
         ("imports (first check imports pypi_attestations)", "_bootstrap>", "_find_and_load"),
         ("Pipeline.verify (one package)", "pipeline.py", "verify"),
-        ("HttpClient._request", "http.py", "_request"),
+        ("RequestsTransport.fetch", "transport.py", "fetch"),
         ("AttestationChecker.check_provenance", "attestations.py", "check_provenance"),
         ("sigstore Verifier.verify_dsse", "verifier.py", "verify_dsse"),
         ("certificates.evidence", "certificates.py", "evidence"),

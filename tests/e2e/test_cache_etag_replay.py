@@ -59,7 +59,9 @@ def test_a_planted_page_with_the_live_etag_hides_a_new_file(
 
     result = run(capsys, *args)
     assert EVIL in result.out, "the new wheel was never judged"
-    assert result.code == 2, result.out
+    # Judged: an unattested file among attested siblings is a downgrade (issue 12's rule).
+    assert result.code == 1, result.out
+    assert f"FAILED       history        {EVIL}  attestations missing from one file" in result.out
 
 
 def test_cache_entries_are_authenticated_by_a_key_outside_the_cache(tmp_path: Path) -> None:
