@@ -70,9 +70,10 @@ def upload_moment(value: str | None) -> dt.datetime | None:
         return None
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # Year 1 or 9999 with an offset overflows on the way to UTC (OverflowError).
+        return moment.astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    return moment.astimezone(dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -130,18 +131,25 @@ class _Version:
         return self.first.strftime("%Y-%m-%d")
 
 
-def _releases(history: Sequence[ReleaseFile]) -> list[_Version]:
-    """The other releases with a usable upload time, oldest first (first upload of each)."""
+def _releases(history: Sequence[ReleaseFile]) -> tuple[list[_Version], list[str]]:
+    """The releases with a usable upload time (oldest first), and attested ones without one.
+
+    An attested release whose files carry no usable upload time cannot be placed in time, so it
+    cannot be left out either: an unknown baseline is never a clean one.
+    """
     grouped: dict[str, list[ReleaseFile]] = {}
     for file in history:
         if file.version is not None:
             grouped.setdefault(file.version, []).append(file)
     out = []
+    untimed = []
     for version, files in grouped.items():
         moments = [m for m in (upload_moment(f.upload_time) for f in files) if m is not None]
         if moments:
             out.append(_Version(version, min(moments), tuple(files)))
-    return sorted(out, key=lambda r: (r.first, r.version))
+        elif any(f.provenance is not None for f in files):
+            untimed.append(version)
+    return sorted(out, key=lambda r: (r.first, r.version)), sorted(untimed)
 
 
 def _lacks(result: CheckResult) -> bool:
@@ -202,7 +210,30 @@ def check_history(
     )
     if lacking and attested_here:
         results += [_partial(release, f, attested_here) for f in lacking]
-    others = _releases(release.history)
+    proven = [
+        by_file[f.filename]
+        for f in files
+        if by_file[f.filename].status is Status.PROVEN
+        and by_file[f.filename].check is Check.ATTESTATION
+    ]
+    mixed = _mixed_publishers(release, files, by_file, explicit)
+    if mixed is not None:
+        results.append(mixed)
+    others, untimed = _releases(release.history)
+    if untimed:
+        return [
+            *results,
+            CheckResult(
+                check=Check.HISTORY,
+                status=Status.UNPROVEN,
+                kind=Gap.BASELINE,
+                subject=release.label,
+                message=f"the index gives no usable upload time for the attested release"
+                f"{'s' if len(untimed) > 1 else ''} {', '.join(untimed)}, so whether "
+                f"{release.version} came after {'them' if len(untimed) > 1 else 'it'} is unknown",
+                expected="an upload-time for each file (ISO 8601)",
+            ),
+        ]
     if not any(r.attested for r in others):
         return results  # the project never attested another release: nothing to lose
     moments = [m for m in (upload_moment(f.upload_time) for f in release.files) if m is not None]
@@ -220,19 +251,16 @@ def check_history(
                 actual=", ".join(sorted({str(f.upload_time) for f in release.files})),
             ),
         ]
-    uploaded = min(moments)
-    earlier = [r for r in others if r.first < uploaded]
-    if not earlier:
-        return results  # the first release, or the first attested one: no baseline yet
-    previous = earlier[-1]
-    attested_before = [r for r in earlier if r.attested]
-    proven = [
-        by_file[f.filename]
-        for f in files
-        if by_file[f.filename].status is Status.PROVEN
-        and by_file[f.filename].check is Check.ATTESTATION
-    ]
-    if not attested_here and lacking and previous.attested:
+    # A release is held to the standard of every attested release uploaded before its NEWEST
+    # file: a file added later to an old release (a stolen token can add one) is not old.
+    uploaded = max(moments)
+    attested_before = [r for r in others if r.first < uploaded and r.attested]
+    if not attested_before:
+        return results  # the first attested release, or older than any: no baseline yet
+    if not attested_here and lacking:
+        # The most recent earlier ATTESTED release, not merely the previous upload: one
+        # throwaway unattested release in between must not launder the downgrade.
+        previous = attested_before[-1]
         baseline = _baseline(previous, fetch, verify)
         results.append(
             CheckResult(
@@ -247,13 +275,49 @@ def check_history(
                 rule=LOST_RULE,
             )
         )
-    elif proven and attested_before:
+    elif proven:
+        # The project's first attested release is the publisher's baseline: a throwaway
+        # release by a new publisher must not become the standard the next one is held to.
         results.append(
-            _same_publisher(
-                release, proven, _baseline(attested_before[-1], fetch, verify), explicit
-            )
+            _same_publisher(release, proven, _baseline(attested_before[0], fetch, verify), explicit)
         )
     return results
+
+
+def _mixed_publishers(
+    release: Release,
+    files: Sequence[ReleaseFile],
+    by_file: dict[str, CheckResult],
+    explicit: str | None,
+) -> CheckResult | None:
+    """Attestations of one release naming different publishers, with none pinned."""
+    if explicit is not None:
+        return None  # every attestation was verified against the pinned publisher
+    seen: dict[tuple[str, str, str, str], tuple[Publisher, list[str]]] = {}
+    for file in files:
+        result = by_file[file.filename]
+        if result.status is not Status.PROVEN or result.check is not Check.ATTESTATION:
+            continue
+        publisher = publisher_of(result.certificate, result.publisher)
+        if publisher is None:
+            continue
+        seen.setdefault(publisher.key(), (publisher, []))[1].append(file.filename)
+    if len(seen) < 2:
+        return None
+    named = "; ".join(
+        f"{publisher.describe()} ({', '.join(names)})" for publisher, names in seen.values()
+    )
+    return CheckResult(
+        check=Check.HISTORY,
+        status=Status.CONTRADICTED,
+        subject=release.label,
+        message=f"the files of {release.version} are attested by different publishers: {named}",
+        expected="one publisher for every file of a release",
+        actual=named,
+        rule=PUBLISHER_RULE,
+        hint="if both are legitimate, pin the expected one (--repository, --workflow, or a "
+        "policy [publishers] entry)",
+    )
 
 
 def _baseline(release: _Version, fetch: FetchProvenance, verify: VerifyProvenance) -> _Baseline:
