@@ -713,3 +713,32 @@ def test_json_formats_are_escaped_by_their_encoder_and_keep_the_values(fmt: str)
         assert document["releases"][0]["files"][0]["filename"] == HOSTILE
     else:
         assert HOSTILE in document["runs"][0]["results"][0]["message"]["text"]
+
+
+def test_sarif_carries_the_history_baseline() -> None:
+    baseline = {
+        "baseline.version": "1.0.0",
+        "baseline.upload_time": "2026-01-02T00:00:00Z",
+        "baseline.file": "pkg-1.0.0.tar.gz",
+        "baseline.publisher": "GitHub example/pkg release.yml",
+    }
+    lost = Finding(
+        Check.HISTORY,
+        Outcome.FAILED,
+        "pkg==1.1.0",
+        "attestations lost: 1.0.0, uploaded 2026-01-02, was attested by GitHub example/pkg "
+        "release.yml; 1.1.0 has none",
+        details=baseline,
+    )
+    report = Report(
+        releases=(ReleaseReport(label="pkg==1.1.0", files=(), findings=(lost,)),),
+        trust_root=None,
+        verdict=compute_verdict([lost]),
+    )
+    result = _results(_sarif(report))["pkg==1.1.0"]
+    assert result["properties"]["baseline"] == {
+        "version": "1.0.0",
+        "upload_time": "2026-01-02T00:00:00Z",
+        "file": "pkg-1.0.0.tar.gz",
+        "publisher": "GitHub example/pkg release.yml",
+    }

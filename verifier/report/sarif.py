@@ -248,6 +248,15 @@ def _result(
         seen = checks.get(finding.check)
         if seen is None or SEVERITY[finding.outcome] > SEVERITY[seen]:
             checks[finding.check] = finding.outcome
+    properties: dict[str, Any] = {
+        "package": label,
+        "verdict": worst.value,
+        "outcomes": _outcome_counts(findings),
+        "checks": {check.value: outcome.value for check, outcome in checks.items()},
+    }
+    baseline = _baseline(findings)
+    if baseline:
+        properties["baseline"] = baseline
     return {
         "ruleId": _rule_id(first.check),
         "ruleIndex": rule_index[first.check],
@@ -256,13 +265,22 @@ def _result(
         "message": {"text": _message(label, findings, worst)},
         "locations": [_location(label, findings, worst)],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint(label, first.check)},
-        "properties": {
-            "package": label,
-            "verdict": worst.value,
-            "outcomes": _outcome_counts(findings),
-            "checks": {check.value: outcome.value for check, outcome in checks.items()},
-        },
+        "properties": properties,
     }
+
+
+def _baseline(findings: list[Finding]) -> dict[str, str | None]:
+    """The earlier release a history finding compared with (version, upload time, publisher)."""
+    for finding in findings:
+        if finding.check is Check.HISTORY:
+            found = {
+                key.split(".", 1)[1]: value
+                for key, value in finding.details.items()
+                if key.startswith("baseline.")
+            }
+            if found:
+                return found
+    return {}
 
 
 def _rule_id(check: Check) -> str:
