@@ -475,8 +475,12 @@ class LocalSigstore:
 
     def sign_dsse(self, statement: dict[str, Any], claims: GitHubClaims) -> str:
         """A DSSE bundle (in-toto payload, dsse/0.0.1 entry) for `statement`, as JSON text."""
-        issued = self._issue(claims)
         payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+        return self.sign_dsse_payload(payload, claims)
+
+    def sign_dsse_payload(self, payload: bytes, claims: GitHubClaims) -> str:
+        """A DSSE bundle over any `payload` bytes (hostile statements included), as JSON text."""
+        issued = self._issue(claims)
         signature = issued.key.sign(_pae(IN_TOTO_PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))
         envelope: dict[str, Any] = {
             "payload": _b64(payload),
@@ -513,9 +517,18 @@ class LocalSigstore:
             "predicate": None,
         }
 
-    def pypi_attestation(self, filename: str, data: bytes, claims: GitHubClaims) -> dict[str, Any]:
-        """A PEP 740 attestation object (JSON-ready) for distribution `filename` with `data`."""
-        bundle = Bundle.from_json(self.sign_dsse(self.publish_statement(filename, data), claims))
+    def pypi_attestation(
+        self, filename: str, data: bytes, claims: GitHubClaims, payload: bytes | None = None
+    ) -> dict[str, Any]:
+        """A PEP 740 attestation object (JSON-ready) for distribution `filename` with `data`.
+
+        ``payload``: sign these bytes instead of the publish statement (hostile material).
+        """
+        if payload is None:
+            signed = self.sign_dsse(self.publish_statement(filename, data), claims)
+        else:
+            signed = self.sign_dsse_payload(payload, claims)
+        bundle = Bundle.from_json(signed)
         attestation: dict[str, Any] = Attestation.from_bundle(bundle).model_dump(mode="json")
         return attestation
 
@@ -525,6 +538,7 @@ class LocalSigstore:
         data: bytes,
         claims: GitHubClaims,
         environment: str | None = None,
+        payload: bytes | None = None,
     ) -> bytes:
         """A PEP 740 provenance file (as the index serves it), with one GitHub attestation."""
         provenance = {
@@ -537,7 +551,7 @@ class LocalSigstore:
                         "workflow": claims.workflow,
                         "environment": environment,
                     },
-                    "attestations": [self.pypi_attestation(filename, data, claims)],
+                    "attestations": [self.pypi_attestation(filename, data, claims, payload)],
                 }
             ],
         }

@@ -9,66 +9,21 @@ identity policy (here the expected publisher, or the index's own publisher recor
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-import rfc8785
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from pypi_attestations import Attestation
-from sigstore.models import Bundle
 
 from tests.e2e.helpers import run
 from tests.servers import DistFile, FakeIndex
-from tests.sigstore_local import IN_TOTO_PAYLOAD_TYPE, GitHubClaims, LocalSigstore, _b64, _pae
+from tests.sigstore_local import GitHubClaims, LocalSigstore
 
 WHEEL = "widget-1.0.0-py3-none-any.whl"
 DATA = b"a wheel's bytes, as the index serves them"
 
 
 def _nested_provenance(stack: LocalSigstore, claims: GitHubClaims) -> bytes:
-    payload = b"[" * 50_000 + b"]" * 50_000  # valid JSON, nested past the recursion limit
-    issued = stack._issue(claims)
-    signature = issued.key.sign(_pae(IN_TOTO_PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))
-    envelope: dict[str, Any] = {
-        "payload": _b64(payload),
-        "payloadType": IN_TOTO_PAYLOAD_TYPE,
-        "signatures": [{"sig": _b64(signature)}],
-    }
-    body = {
-        "apiVersion": "0.0.1",
-        "kind": "dsse",
-        "spec": {
-            "envelopeHash": {
-                "algorithm": "sha256",
-                "value": hashlib.sha256(rfc8785.dumps(envelope)).hexdigest(),
-            },
-            "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
-            "signatures": [{"signature": _b64(signature), "verifier": issued.pem_b64}],
-        },
-    }
-    entry = stack._tlog_entry("dsse", body, issued.integrated_time)
-    bundle = Bundle.from_json(stack._bundle(issued, entry, {"dsseEnvelope": envelope}))
-    attestation = Attestation.from_bundle(bundle).model_dump(mode="json")
-    return json.dumps(
-        {
-            "version": 1,
-            "attestation_bundles": [
-                {
-                    "publisher": {
-                        "kind": "GitHub",
-                        "repository": claims.repository,
-                        "workflow": claims.workflow,
-                        "environment": None,
-                    },
-                    "attestations": [attestation],
-                }
-            ],
-        }
-    ).encode()
+    # Valid JSON, nested past the parser's recursion limit, signed by the expected publisher.
+    return stack.provenance(WHEEL, DATA, claims, payload=b"[" * 50_000 + b"]" * 50_000)
 
 
 @pytest.mark.parametrize("repository", [True, False], ids=["--repository", "index-record"])
