@@ -22,13 +22,11 @@ from verifier.dists import (
     IndexFile,
     check_filename,
     check_sha256,
-    dist_version,
     installs,
     is_plain_filename,
     is_sha256,
     pin_specifier,
     read_index_filename,
-    same_distribution,
 )
 from verifier.errors import NotFoundError, RefusedURL, UpstreamError, UsageError
 from verifier.http import HttpClient, check_url, redact_url
@@ -41,17 +39,12 @@ __all__ = [
     "SIMPLE_JSON",
     "IndexClient",
     "SimplePage",
-    "check_filename",
-    "dist_version",
     "normalize_index_url",
     "parse_pin",
     "parse_pin_specifier",
     "parse_simple_page",
     "read_simple_page",
-    "same_distribution",
 ]
-"""``check_filename``, ``dist_version`` and ``same_distribution`` live in ``verifier.dists``;
-they are re-exported here for the modules that still import them from this one."""
 
 DEFAULT_INDEX_URL = "https://pypi.org"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"

@@ -7,7 +7,6 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from verifier import pypi
 from verifier.dists import (
     IndexFile,
     check_filename,
@@ -25,12 +24,6 @@ from verifier.errors import UpstreamError
 
 DEMO = canonicalize_name("demo")
 SHA_A = "a" * 64
-
-
-def test_the_old_names_stay_importable_from_pypi() -> None:
-    assert pypi.dist_version is dist_version
-    assert pypi.same_distribution is same_distribution
-    assert pypi.check_filename is check_filename
 
 
 # -- sha256 --------------------------------------------------------------------------------------

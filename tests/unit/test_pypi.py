@@ -17,6 +17,7 @@ from packaging.version import Version
 
 from tests.conftest import Material
 from tests.servers import INTEGRITY_JSON, DistFile, FakeIndex, LoopbackServer, Route
+from verifier.dists import check_filename, dist_version
 from verifier.errors import NotFoundError, RefusedURL, UpstreamError, UsageError, VerifierError
 from verifier.http import HttpClient, HttpConfig
 from verifier.models import ReleaseFile
@@ -24,8 +25,6 @@ from verifier.pypi import (
     MAX_PROVENANCE_BYTES,
     IndexClient,
     SimplePage,
-    check_filename,
-    dist_version,
     normalize_index_url,
     parse_pin,
     parse_pin_specifier,

@@ -22,6 +22,7 @@ from verifier.certificates import (
     evidence,
 )
 from verifier.checks import AcceptAnyCertificate, CheckFailure, signature_sound
+from verifier.dists import same_distribution
 from verifier.errors import UsageError, one_line
 from verifier.models import (
     CertificateEvidence,
@@ -33,7 +34,6 @@ from verifier.models import (
     Status,
 )
 from verifier.policy import ExpectedPublisher
-from verifier.pypi import same_distribution
 
 if TYPE_CHECKING:
     from pypi_attestations import Attestation

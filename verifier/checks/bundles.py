@@ -345,7 +345,7 @@ class BundleChecker:
 
     def _download(self, asset: Asset, sub: str, *, max_bytes: int) -> tuple[Path, str]:
         """Download into the cache; the asset name is untrusted, so it must be a plain name."""
-        from verifier.pypi import check_filename
+        from verifier.dists import check_filename
 
         check_filename(asset.name, where="GitHub release asset name")
         dest = self._cache / "release-assets" / sub / asset.name

@@ -13,10 +13,10 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from verifier.dists import check_filename
 from verifier.errors import NetworkError, RefusedURL, UpstreamError, UsageError
 from verifier.http import DEFAULT_MAX_FILE_BYTES, HttpClient
 from verifier.models import Check, CheckResult, Gap, ReleaseFile, Status
-from verifier.pypi import check_filename
 
 _SIZE_SLACK = 1024
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from verifier.dists import dist_version
 from verifier.lockfiles import Location, Lockfile, LockfileError, PinnedFile, PinnedPackage
 from verifier.lockfiles._common import (
     Section,
@@ -27,7 +28,6 @@ from verifier.lockfiles._common import (
     section_line,
     sections,
 )
-from verifier.pypi import dist_version
 
 if TYPE_CHECKING:
     from packaging.pylock import Package

@@ -32,6 +32,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from verifier.dists import dist_version
 from verifier.lockfiles import Location, Lockfile, LockfileError, PinnedFile, PinnedPackage
 from verifier.lockfiles._common import (
     Where,
@@ -42,7 +43,6 @@ from verifier.lockfiles._common import (
     short,
     split_hash,
 )
-from verifier.pypi import dist_version
 
 FORMAT = "requirements"
 MAX_INCLUDE_DEPTH = 10
