@@ -195,7 +195,7 @@ class ResponseStore:
             if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(meta)):
                 raise UnreadableEntry("not written by this user's runs (its MAC does not match)")
             expected = meta.get("body_sha256")
-            if not isinstance(expected, str) or _sha256_of(body_path) != expected:
+            if not isinstance(expected, str) or regular_file_sha256(body_path) != expected:
                 raise UnreadableEntry("its body is not the one stored with it")
         stored = Stored(
             url=_field(meta, "url", str),
@@ -239,7 +239,7 @@ class ResponseStore:
             else:
                 _atomic_write(body_path, body or b"")
             if self.mac_key is not None:
-                meta["body_sha256"] = _sha256_of(body_path)
+                meta["body_sha256"] = regular_file_sha256(body_path)
                 meta["mac"] = self._mac(meta)
             _atomic_write(meta_path, json.dumps(meta).encode())
         except OSError as exc:
@@ -267,8 +267,12 @@ class ResponseStore:
             _atomic_write(meta_path, json.dumps(meta).encode())
 
 
-def _sha256_of(path: Path) -> str | None:
-    """The sha256 of a stored body (a regular file, never through a symlink), or None."""
+def regular_file_sha256(path: Path) -> str | None:
+    """The sha256 of ``path`` when it is a regular file itself (never through a symlink).
+
+    None for anything else or anything unreadable: a stored body (the cache, the evidence
+    directory) or a file found in ``--download DIR`` is input, trusted only once re-hashed.
+    """
     try:
         with _open_regular(path, "body") as handle:
             digest = hashlib.sha256()

@@ -8,8 +8,6 @@ the bytes. ``--download DIR`` fetches the files too, re-hashes them and keeps th
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from verifier.dists import check_filename
 from verifier.errors import NetworkError, RefusedURL, UpstreamError, UsageError
 from verifier.http import DEFAULT_MAX_FILE_BYTES, HttpClient
 from verifier.models import Check, CheckResult, Gap, ReleaseFile, Status
+from verifier.store import regular_file_sha256
 
 _SIZE_SLACK = 1024
 
@@ -81,7 +80,9 @@ def download_into(
         return published_digest(file)
     check_filename(file.filename, where="file name")
     dest = directory / file.filename
-    if _regular_file_sha256(dest) == file.sha256:
+    # A symlink there could be re-pointed after the run: only a regular file of its own counts,
+    # anything else is replaced by a verified copy.
+    if regular_file_sha256(dest) == file.sha256:
         return CheckResult(
             check=Check.INDEX_HASH,
             status=Status.PROVEN,
@@ -145,31 +146,6 @@ def download_into(
         actual=f"sha256:{actual}",
         details={"path": str(dest)},
     )
-
-
-def _regular_file_sha256(path: Path) -> str | None:
-    """The sha256 of ``path`` when it is a regular file itself (never through a symlink).
-
-    A file already in ``--download DIR`` is re-hashed before it counts as verified; a symlink
-    there could be re-pointed after the run (so it is replaced by a verified copy), and anything
-    unreadable is simply fetched again.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            for block in iter(lambda: handle.read(1024 * 1024), b""):
-                digest.update(block)
-        return digest.hexdigest()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def check_local(path: Path, file: ReleaseFile | None, actual: str) -> CheckResult:
