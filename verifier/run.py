@@ -49,22 +49,15 @@ def default_cache_dir() -> Path:
 
 
 def base_policy(args: argparse.Namespace) -> Policy:
-    """The command line's policy: the pinned publisher and the flags, each its own source."""
+    """The command line's policy: the pinned publisher and the flags, each its own source.
+
+    Combinations that do not apply (``--repository`` with ``--lockfile``, ``--workflow``
+    without ``--repository``) were refused by ``cli.validate_args`` before a run starts.
+    """
     from verifier.policy import Policy, parse_repository_url
 
-    if (args.workflow or args.environment) and not args.repository:
-        raise UsageError(
-            "--workflow and --environment need --repository",
-            hint="add --repository https://github.com/OWNER/REPO",
-        )
     expected = None
     if args.repository:
-        if args.lockfile is not None:
-            raise UsageError(
-                "--repository names one publisher; a lockfile has many",
-                hint="put per-package publishers in the policy file ([publishers.NAME]) or run "
-                "`verify-release pin --lockfile FILE`",
-            )
         expected = parse_repository_url(
             args.repository,
             source="command line",
@@ -279,8 +272,6 @@ class Session:
             )
         else:
             name, spec = parse_pin_specifier(target)
-            if args.provenance is not None:
-                raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
             subject = pipeline.resolve_pin(name, spec)
         from concurrent.futures import ThreadPoolExecutor
 
