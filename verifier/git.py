@@ -239,6 +239,10 @@ class GitRepo:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.remote: str | None = None
+        """The URL the tags were fetched from (None: a local repository)."""
+        self.advertised: dict[str, str] | None = None
+        """Tag name -> object id as the remote advertised them (None: a local repository)."""
 
     def run(
         self,
@@ -325,15 +329,52 @@ class GitRepo:
         allow = ["-c", "protocol.http.allow=always"] if url.startswith("http://") else []
         _, listing, _ = repo.run([*allow, "ls-remote", "--tags", "--refs", url])
         advertised = parse_remote_tags(listing)
+        repo.remote, repo.advertised = url, advertised
         chosen = next((tag for tag in candidates if tag in advertised), None)
         for tag in candidates:
             if tag != chosen and repo.tag_exists(tag):
                 repo.run(["update-ref", "-d", f"refs/tags/{tag}"])
         if chosen is None or repo._has_tag(chosen, advertised[chosen]):
             return repo
+        repo._fetch_one(url, chosen)
+        return repo
+
+    def fetch_also(self, tag: str) -> None:
+        """Fetch one more advertised tag from the remote the tags came from (no new listing).
+
+        For the history: the previous release's tag, read only to see whether it was signed.
+        Nothing for a local repository (every tag is already here) or a tag already fetched.
+        """
+        if self.remote is None or self.advertised is None or tag not in self.advertised:
+            return
+        with _fetch_lock(self.path):
+            if not self._has_tag(tag, self.advertised[tag]):
+                self._fetch_one(self.remote, tag)
+
+    def has_tag(self, tag: str) -> bool:
+        """Whether the repository has ``tag``: as the remote advertised it, or locally."""
+        if self.advertised is not None:
+            return tag in self.advertised
+        return self.tag_exists(tag)
+
+    def signature_format(self, tag: str) -> str | None:
+        """``ssh``/``openpgp``/``x509`` when ``tag`` is a signed tag object, else None.
+
+        Whether a signature is *there*, not whether it verifies: what the history compares.
+        ``MalformedTagError``/``UpstreamError`` for an object git would not write.
+        """
+        ref = f"refs/tags/{tag}"
+        _, kind, _ = self.run(["cat-file", "-t", ref])
+        if kind.strip() != "tag":
+            return None
+        _, body = self._tag_object(ref)
+        return _signature_format(body)
+
+    def _fetch_one(self, url: str, chosen: str) -> None:
+        allow = ["-c", "protocol.http.allow=always"] if url.startswith("http://") else []
         ref = f"refs/tags/{chosen}"
         try:
-            repo.run(
+            self.run(
                 [
                     *allow,
                     "fetch",
@@ -350,8 +391,7 @@ class GitRepo:
             # A filtered fetch makes the URL a "promisor": git would then fetch any object a
             # hostile tag names but the fetch left out, in the middle of verifying it. Without
             # the promisor, a missing object is missing (and the tag check says so).
-            repo.run(["config", "--remove-section", f"remote.{url}"], check=False)
-        return repo
+            self.run(["config", "--remove-section", f"remote.{url}"], check=False)
 
     def holds_only_own_config(self) -> bool:
         """Whether the repository's own config and object store are what this tool writes.

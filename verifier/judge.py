@@ -13,7 +13,9 @@ The decisions, in order:
   unattested file among attested siblings of a package a policy names ``partially-attested``;
 - NOT_CHECKED is SKIPPED, naming the ``--skip`` that asked for it;
 - ABSENT is judged by its kind: a pinned publisher whose package lost its attestations
-  FAILS; ``--require`` FAILS; ``--allow-missing`` SKIPS; a package from outside an index is
+  FAILS; ``--require`` FAILS; ``--allow-missing`` SKIPS; bundles or tags the project's
+  previous release did not carry either are SKIPPED as "not published by this project"
+  (source: the history); a package from outside an index is
   SKIPPED only when a policy names that exact package; otherwise UNVERIFIABLE;
 - UNPROVEN (evidence exists, proves nothing: an untrusted tag signature) FAILS when required,
   else is UNVERIFIABLE; UNREACHABLE is always UNVERIFIABLE.
@@ -172,6 +174,10 @@ def _evidence_gap(
             f"missing {name} are tolerated",
             policy.source("allow-missing", name),
         )
+    if name in policy.not_published:
+        # Expected evidence = what the policy requires plus what the history shows: a project
+        # whose previous release carried none does not make every release UNVERIFIABLE.
+        return Outcome.SKIPPED, "not published by this project", policy.not_published[name]
     return (
         Outcome.UNVERIFIABLE,
         f"{name} are required (default); --allow-missing {name} tolerates their absence",

@@ -31,7 +31,7 @@ from packaging.version import Version
 from verifier import children
 from verifier.certificates import GITHUB_ACTIONS_ISSUER
 from verifier.checks.attestations import AttestationChecker
-from verifier.checks.bundles import BundleChecker, BundleIdentity, find_release
+from verifier.checks.bundles import BundleChecker, BundleIdentity, find_bundle, find_release
 from verifier.checks.hashes import (
     FileCache,
     check_local,
@@ -39,7 +39,14 @@ from verifier.checks.hashes import (
     published_digest,
     sha256_file,
 )
-from verifier.checks.history import check_history, explicit_source
+from verifier.checks.history import (
+    Earlier,
+    SourceBaseline,
+    check_history,
+    compare_sources,
+    earlier_releases,
+    explicit_source,
+)
 from verifier.checks.tags import check_tag, forge_trust, missing_tag, tag_candidates, user_trust
 from verifier.dists import dist_version, same_distribution
 from verifier.errors import (
@@ -500,11 +507,14 @@ class Pipeline:
         """Gather, link and judge one resolved subject."""
         results = list(subject.results)
         identity = IdentityChoice(None, "")
+        policy = subject.policy
         if subject.gather and subject.release is not None:
             identity = self.choose_identity(subject)
-            gathered = self._gather(subject, identity)
-            results.extend(gathered)
-        findings = judge_all(results, subject.policy)
+            not_published: dict[str, str] = {}
+            results.extend(self._gather(subject, identity, not_published))
+            if not_published:
+                policy = replace(policy, not_published=not_published)
+        findings = judge_all(results, policy)
         if subject.location:
             findings = [replace(f, location=f.location or subject.location) for f in findings]
         return ReleaseReport(
@@ -552,7 +562,10 @@ class Pipeline:
             "the publisher with --repository)",
         )
 
-    def _gather(self, subject: Subject, identity: IdentityChoice) -> list[CheckResult]:
+    def _gather(
+        self, subject: Subject, identity: IdentityChoice, not_published: dict[str, str]
+    ) -> list[CheckResult]:
+        """Every piece of evidence for ``subject``; fills ``not_published`` from the history."""
         assert subject.release is not None  # noqa: S101 - checked by the caller
         results: list[CheckResult] = []
         total = len(subject.files)
@@ -570,7 +583,9 @@ class Pipeline:
         release = replace(subject.release, files=subject.files)
         # The index digests a pin's resolution published are one end of each digest link.
         linked = [*subject.results, *results]
-        results.extend(self._signed_sources(subject, release, identity.expected, linked))
+        results.extend(
+            self._signed_sources(subject, release, identity.expected, linked, not_published)
+        )
         return results
 
     def _attestations(
@@ -701,6 +716,7 @@ class Pipeline:
         release: Release,
         expected: ExpectedPublisher | None,
         results: list[CheckResult],
+        not_published: dict[str, str],
     ) -> list[CheckResult]:
         opts = self.sources
         policy = subject.policy
@@ -747,35 +763,60 @@ class Pipeline:
                 exact_identity=opts.cert_identity is not None,
             )
             out += checker.check(gh_release, release.files, bundle_identity)
+        earlier = earlier_releases(subject.listed) if subject.listed is not None else None
+        bundles = [r for r in out if r.check is Check.BUNDLE]
+        if (
+            earlier is not None
+            and slug is not None
+            and bundles
+            and all(r.status is Status.ABSENT for r in bundles)
+        ):
+            out += self._compare(self._bundle_baseline(slug, earlier), release, not_published)
         answer: TagSignature | None = None
         if "tags" in policy.skip:
             out.append(_not_checked(EvidenceKind.TAGS, "tags not checked"))
         else:
-            tag_result, answer = self._tag(release, slug, tags)
+            tag_result, answer, repo = self._tag(release, slug, tags)
             out.append(tag_result)
+            if earlier is not None and repo is not None and tag_result.status is Status.ABSENT:
+                out += self._compare(
+                    self._tag_baseline(repo, earlier, release.label), release, not_published
+                )
         if not {"bundles", "tags"} <= policy.skip:
             out += link_evidence([*results, *out], expected=expected, tag=answer)
         return out
 
     def _tag(
         self, release: Release, slug: str | None, tags: list[str]
-    ) -> tuple[CheckResult, TagSignature | None]:
+    ) -> tuple[CheckResult, TagSignature | None, GitRepo | None]:
+        """The tag result, git's answer, and the repository whose tags show the history.
+
+        The repository is None when its tag list is not the project's whole list (the
+        evidence directory holds only the tags recorded) or the tag was not examined (no
+        trusted keys): the history cannot then say "never signed".
+        """
         opts = self.sources
+        history: GitRepo | None = None
         assert opts.workdir is not None  # noqa: S101 - checked by the caller
         try:
             if opts.git_repo is not None:
                 repo = GitRepo(opts.git_repo)
                 repo.check()
+                history = repo
             elif slug is not None:
                 self.progress(f"{release.label}: fetching the release tag from {slug}")
                 base = git_base_url(opts.github.api_url) if opts.github else "https://github.com"
                 dest = self.cache.root / "repos" / _safe_dir(base) / slug
                 if opts.offline_git:
                     if not (dest / "HEAD").exists():
-                        return missing_tag(
-                            release.label,
-                            "the repository's tags are not in the evidence directory",
-                        ), None
+                        return (
+                            missing_tag(
+                                release.label,
+                                "the repository's tags are not in the evidence directory",
+                            ),
+                            None,
+                            None,
+                        )
                     repo = GitRepo(dest)
                     if not repo.holds_only_own_config():
                         raise UpstreamError(
@@ -785,18 +826,28 @@ class Pipeline:
                         )
                 else:
                     repo = GitRepo.fetch_tag(f"{base}/{slug}.git", dest, tags)
+                    history = repo
             else:
-                return missing_tag(
-                    release.label,
-                    "no repository to read tags from (pass --git-repo PATH or --repository URL)",
-                ), None
+                return (
+                    missing_tag(
+                        release.label,
+                        "no repository to read tags from (pass --git-repo PATH or --repository URL)",
+                    ),
+                    None,
+                    None,
+                )
             trust = user_trust(opts.allowed_signers, opts.gpg_keyring, opts.gnupghome, opts.workdir)
             if trust is None:
                 owner = (slug or "").split("/")[0]
                 if not owner or opts.github is None:
-                    return missing_tag(
-                        release.label, "no trusted keys: pass --allowed-signers or --gpg-keyring"
-                    ), None
+                    return (
+                        missing_tag(
+                            release.label,
+                            "no trusted keys: pass --allowed-signers or --gpg-keyring",
+                        ),
+                        None,
+                        None,
+                    )
                 trust = forge_trust(
                     opts.github.ssh_signing_keys(owner),
                     opts.github.gpg_keys(owner),
@@ -805,8 +856,76 @@ class Pipeline:
                 )
         except VerifierError as exc:
             # Includes a missing git or gpg: the tag cannot be checked, the rest of the run can.
-            return _unreachable(Check.TAG, release.label, exc, None, EvidenceKind.TAGS), None
-        return check_tag(repo, tags, trust, release.label)
+            return (
+                _unreachable(Check.TAG, release.label, exc, None, EvidenceKind.TAGS),
+                None,
+                None,
+            )
+        result, answer = check_tag(repo, tags, trust, release.label)
+        return result, answer, history
+
+    # -- what the previous release carried on the forge ---------------------------------------
+
+    def _compare(
+        self, baseline: SourceBaseline | None, release: Release, not_published: dict[str, str]
+    ) -> list[CheckResult]:
+        """A downgrade against ``baseline``, or the history's "not published" rule."""
+        if baseline is None:
+            return []  # the previous release's evidence is unknown: the default rule stands
+        lost, source = compare_sources(baseline, release.label, release.version)
+        if source is not None:
+            not_published[baseline.kind.value] = source
+        return [lost] if lost is not None else []
+
+    def _bundle_baseline(self, slug: str, earlier: list[Earlier]) -> SourceBaseline | None:
+        """Whether the newest earlier release with a GitHub Release carried bundles.
+
+        Read from the release listing already fetched for this repository (no request of its
+        own). An index-only release (no GitHub Release) is passed over: a stolen index token
+        cannot make one, so it must not reset the standard. None when unknown: the listing
+        cannot be read, or it is one page of many and holds no earlier release.
+        """
+        github = self.sources.github
+        if github is None:
+            return None
+        try:
+            listing = github.releases(slug)
+        except VerifierError:
+            return None
+        for release in earlier:
+            for tag in tag_candidates(release.version, self.sources.tag_template):
+                found = listing.by_tag(tag)
+                if found is not None:
+                    carried = any(find_bundle(found, f.filename) for f in release.files)
+                    return SourceBaseline(
+                        EvidenceKind.BUNDLES, release, carried, f"GitHub release {tag}"
+                    )
+        if not listing.complete:
+            return None
+        return SourceBaseline(EvidenceKind.BUNDLES, None, False, "")
+
+    def _tag_baseline(
+        self, repo: GitRepo, earlier: list[Earlier], label: str
+    ) -> SourceBaseline | None:
+        """Whether the newest earlier release with a tag had a signed one.
+
+        One more tag fetch at most (from the listing ``ls-remote`` already gave): only the
+        tag object and its commit. A release with no tag is passed over (a stolen index token
+        cannot push one). Whether the tag *is signed* is compared, not whose key signed it.
+        None when the tag cannot be read.
+        """
+        for release in earlier:
+            for tag in tag_candidates(release.version, self.sources.tag_template):
+                if not repo.has_tag(tag):
+                    continue
+                self.progress(f"{label}: the tag of the previous release ({tag})")
+                try:
+                    repo.fetch_also(tag)
+                    signed = repo.signature_format(tag) is not None
+                except VerifierError:
+                    return None
+                return SourceBaseline(EvidenceKind.TAGS, release, signed, f"tag {tag}")
+        return SourceBaseline(EvidenceKind.TAGS, None, False, "")
 
     def _warn_yanked(self, label: str, release: Release) -> None:
         yanked = [f.filename for f in release.files if f.yanked]

@@ -194,6 +194,11 @@ class Policy:
     """Where this package was named as partially attested (``[packages.NAME]
     partially-attested = true``): a file without attestations next to attested siblings is then
     not a downgrade. None: it is one."""
+    not_published: Mapping[str, str] = field(default_factory=dict)
+    """Evidence kinds (bundles, tags) the project's history shows it does not publish, with
+    where that came from (``history: 1.0.0, uploaded ..., carried no ...``): their absence is
+    SKIPPED as "not published by this project". Set by the pipeline from the history, never
+    by a flag or file; an explicit ``--require`` still wins."""
 
     def __post_init__(self) -> None:
         for kind in sorted(self.required & (self.skip | self.allow_missing)):

@@ -140,14 +140,14 @@ def test_a_tag_deleted_upstream_is_absent_not_read_from_the_cache(
         first = run(capsys, *_args(world))
         git(bare, "tag", "-d", "v1.0.0")
         world.github.api.requests.clear()
-        second = run(capsys, *_args(world, "--format", "json"))
+        second = run(capsys, *_args(world, "--format", "json", "--require", "tags"))
     finally:
         world.github.close()
 
     assert first.code == 0, first.out
-    assert second.code == 2, second.out
+    assert second.code == 1, second.out
     [finding] = [f for f in second.findings() if f["check"] == "tag"]
-    assert finding["outcome"] == "unverifiable"
+    assert finding["outcome"] == "failed"
     assert finding["message"] == "no tag v1.0.0 or 1.0.0 in the repository"
     assert _git_commands(world) == ["GET", "ls-refs"]
     clone = _clone(world, tmp_path / "cache")

@@ -442,6 +442,109 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+@dataclass(frozen=True)
+class Earlier:
+    """A release of the project uploaded before the one verified (placed by its first file)."""
+
+    version: str
+    uploaded: dt.datetime
+    files: tuple[ReleaseFile, ...]
+
+    def when(self) -> str:
+        """The upload day, as messages name it."""
+        return self.uploaded.strftime("%Y-%m-%d")
+
+
+def earlier_releases(listed: Release) -> list[Earlier] | None:
+    """The project's releases uploaded before ``listed``, newest first; None when unknown.
+
+    Bundles and tags are looked up on the forge by version, so *any* release the index cannot
+    place in time (a missing or malformed ``upload-time``) makes "the release before this one"
+    unknown; so does a verified release whose own time is unknown. Unknown is never "none".
+    """
+    grouped: dict[str, list[ReleaseFile]] = {}
+    for file in listed.history:
+        if file.version is not None:
+            grouped.setdefault(file.version, []).append(file)
+    moments = [upload_moment(f.upload_time) for f in listed.files]
+    if not moments or None in moments:
+        return None
+    uploaded = max(m for m in moments if m is not None)
+    out: list[Earlier] = []
+    for version, files in grouped.items():
+        times = [upload_moment(f.upload_time) for f in files]
+        if None in times:
+            return None
+        first = min(t for t in times if t is not None)
+        if first < uploaded:
+            out.append(Earlier(version, first, tuple(files)))
+    return sorted(out, key=lambda r: (r.uploaded, r.version), reverse=True)
+
+
+@dataclass(frozen=True)
+class SourceBaseline:
+    """What the project's previous release carried on the forge, for bundles or signed tags.
+
+    ``release`` is the most recent earlier release the forge knows (a GitHub Release for
+    bundles, a tag for signed tags): a release uploaded to the index alone (which a stolen
+    index token can do, but which has no forge counterpart) is passed over, so it cannot
+    launder the standard. None: no earlier release has a forge counterpart.
+    """
+
+    kind: EvidenceKind
+    release: Earlier | None
+    carried: bool
+    where: str
+    """The forge object read: ``GitHub release v1.0.0``, ``tag v1.0.0``."""
+
+
+_SOURCE_NAMES = {EvidenceKind.BUNDLES: "Sigstore bundles", EvidenceKind.TAGS: "a signed tag"}
+SOURCE_LOST_RULE = "a release must carry the {kind} the release uploaded before it carried"
+
+
+def compare_sources(
+    baseline: SourceBaseline, subject: str, version: str
+) -> tuple[CheckResult | None, str | None]:
+    """Compare a release that lacks bundles or a signed tag with its previous release.
+
+    Returns a contradiction when the previous release carried the evidence (a downgrade,
+    FAILED whatever ``--allow-missing`` says), else where the rule "not published by this
+    project" comes from (``history: ...``), for the judge to name. Called only when this
+    release lacks the evidence entirely: evidence that exists must still verify.
+    """
+    kind = baseline.kind
+    what = _SOURCE_NAMES.get(kind, kind.value)
+    earlier = baseline.release
+    if earlier is None:
+        return None, f"history: no earlier release of the project carried {what}"
+    if not baseline.carried:
+        return None, (
+            f"history: {earlier.version}, uploaded {earlier.when()}, carried no {what} "
+            f"({baseline.where})"
+        )
+    return (
+        CheckResult(
+            check=Check.HISTORY,
+            status=Status.CONTRADICTED,
+            kind=kind,
+            subject=subject,
+            message=f"{kind.value} lost: {earlier.version}, uploaded {earlier.when()}, carried "
+            f"{what} ({baseline.where}); {version} has none",
+            expected=f"{what}, as {earlier.version} carried",
+            actual="none",
+            details={
+                "baseline.version": earlier.version,
+                "baseline.upload_time": earlier.uploaded.isoformat().replace("+00:00", "Z"),
+                "baseline.source": baseline.where,
+            },
+            rule=SOURCE_LOST_RULE.format(kind=what),
+            hint=f"if the project stopped publishing {what} on purpose, --skip {kind.value} "
+            "accepts it",
+        ),
+        None,
+    )
+
+
 def explicit_source(source: str | None, pin_source: str | None) -> str | None:
     """Where the user pinned the expected publisher, or None when nobody did.
 
@@ -460,8 +563,13 @@ __all__ = [
     "LOST_RULE",
     "PARTIAL_RULE",
     "PUBLISHER_RULE",
+    "SOURCE_LOST_RULE",
+    "Earlier",
     "Publisher",
+    "SourceBaseline",
     "check_history",
+    "compare_sources",
+    "earlier_releases",
     "explicit_source",
     "publisher_of",
     "upload_moment",

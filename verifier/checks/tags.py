@@ -177,6 +177,19 @@ def check_tag(
             f"trusted keys: {trust.source}",
             tag=evidence,
         ), answer
+    if not answer.signed:
+        # No signature at all is absent evidence (judged by the tags rule and the history),
+        # not evidence that failed to prove something.
+        return CheckResult(
+            check=Check.TAG,
+            status=Status.ABSENT,
+            kind=EvidenceKind.TAGS,
+            subject=subject,
+            message=f"tag {tag}: {answer.detail}",
+            expected=f"a tag signed by a trusted key ({trust.source})",
+            actual="no signature",
+            tag=evidence,
+        ), answer
     return CheckResult(
         check=Check.TAG,
         status=Status.UNPROVEN,
