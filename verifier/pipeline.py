@@ -579,13 +579,22 @@ class Pipeline:
                 results.append(download_into(self.index.http, self.download_dir, file, say))
         attestations = self._attestations(subject, identity.expected)
         results.extend(attestations)
-        results.extend(self._history(subject, attestations))
+        history = self._history(subject, attestations)
+        results.extend(history)
         release = replace(subject.release, files=subject.files)
         # The index digests a pin's resolution published are one end of each digest link.
         linked = [*subject.results, *results]
+        unpublished: dict[str, str] = {}
         results.extend(
-            self._signed_sources(subject, release, identity.expected, linked, not_published)
+            self._signed_sources(subject, release, identity.expected, linked, unpublished)
         )
+        # "Not published by this project" speaks for the project only when the forge that was
+        # read is the project's: a publisher the user (or a pin) named, or one the history
+        # confirms. A repository learned from the artifact under test alone proves nothing.
+        if subject.policy.expected is not None or any(
+            r.check is Check.HISTORY and r.status is Status.PROVEN for r in history
+        ):
+            not_published.update(unpublished)
         return results
 
     def _attestations(
@@ -831,7 +840,8 @@ class Pipeline:
                 return (
                     missing_tag(
                         release.label,
-                        "no repository to read tags from (pass --git-repo PATH or --repository URL)",
+                        "no repository to read tags from (pass --git-repo PATH or "
+                        "--repository URL)",
                     ),
                     None,
                     None,

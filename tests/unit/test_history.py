@@ -9,10 +9,16 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from verifier.checks.history import check_history, upload_moment
+from verifier.checks.history import (
+    SourceBaseline,
+    check_history,
+    compare_sources,
+    earlier_releases,
+    upload_moment,
+)
 from verifier.errors import UpstreamError
 from verifier.judge import judge
-from verifier.models import Check, CheckResult, Gap, Outcome, Release, Status
+from verifier.models import Check, CheckResult, EvidenceKind, Gap, Outcome, Release, Status
 from verifier.policy import Policy
 from verifier.pypi import read_simple_page
 
@@ -153,3 +159,62 @@ def test_only_a_partially_attested_package_tolerates_an_unattested_sibling() -> 
     assert judge(_history(Gap.PARTIAL), Policy()).outcome is Outcome.FAILED
     # The exception covers the sibling rule only, never a release that lost them all.
     assert judge(_history(), allowed).outcome is Outcome.FAILED
+
+
+# -- bundles and signed tags: the release before this one ----------------------------------------
+
+
+def test_earlier_releases_are_those_uploaded_before_the_newest_file_newest_first() -> None:
+    release = read(
+        entry("demo-1.0-py3-none-any.whl", **{"upload-time": "2026-01-01T00:00:00Z"}),
+        entry("demo-2.0-py3-none-any.whl", **{"upload-time": "2026-02-01T00:00:00Z"}),
+        entry("demo-1.1-py3-none-any.whl", **{"upload-time": "2026-03-01T00:00:00Z"}),
+        entry("demo-3.0-py3-none-any.whl", **{"upload-time": "2026-04-01T00:00:00Z"}),
+    )
+    found = earlier_releases(release)
+    assert found is not None
+    assert [r.version for r in found] == ["2.0", "1.0"]
+
+
+@pytest.mark.parametrize("where", ["other", "this"])
+def test_an_unplaceable_release_makes_the_previous_one_unknown(where: str) -> None:
+    bad = {"upload-time": "yesterday"}
+    release = read(
+        entry("demo-1.0-py3-none-any.whl", **(bad if where == "other" else {})),
+        entry("demo-1.1-py3-none-any.whl", **(bad if where == "this" else {})),
+    )
+    assert earlier_releases(release) is None
+
+
+def test_lost_forge_evidence_is_a_contradiction_and_absent_history_a_rule_source() -> None:
+    release = read(
+        entry("demo-1.0-py3-none-any.whl"),
+        entry("demo-1.1-py3-none-any.whl", **{"upload-time": "2026-02-01T00:00:00Z"}),
+    )
+    [previous] = earlier_releases(release) or []
+    lost, source = compare_sources(
+        SourceBaseline(EvidenceKind.TAGS, previous, True, "tag v1.0"), "demo==1.1", "1.1"
+    )
+    assert source is None
+    assert lost is not None
+    assert (lost.check, lost.status, lost.kind) == (
+        Check.HISTORY,
+        Status.CONTRADICTED,
+        EvidenceKind.TAGS,
+    )
+    assert lost.message == (
+        "tags lost: 1.0, uploaded 2026-01-02, carried a signed tag (tag v1.0); 1.1 has none"
+    )
+    assert judge(lost, Policy(allow_missing=frozenset({"tags"}))).outcome is Outcome.FAILED
+    none, source = compare_sources(
+        SourceBaseline(EvidenceKind.BUNDLES, previous, False, "GitHub release v1.0"),
+        "demo==1.1",
+        "1.1",
+    )
+    assert none is None
+    assert source == (
+        "history: 1.0, uploaded 2026-01-02, carried no Sigstore bundles (GitHub release v1.0)"
+    )
+    assert compare_sources(
+        SourceBaseline(EvidenceKind.BUNDLES, None, False, ""), "demo==1.1", "1.1"
+    ) == (None, "history: no earlier release of the project carried Sigstore bundles")

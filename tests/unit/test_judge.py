@@ -192,3 +192,27 @@ def test_not_checked_without_a_policy_saying_so_is_a_gap() -> None:
         "tags must be checked unless a policy skips them",
         "default",
     )
+
+
+@pytest.mark.parametrize("kind", [EvidenceKind.BUNDLES, EvidenceKind.TAGS])
+def test_evidence_the_history_shows_was_never_published_is_skipped_naming_the_history(
+    kind: EvidenceKind,
+) -> None:
+    source = "history: 1.0.0, uploaded 2026-01-02, carried no signed tag (tag v1.0.0)"
+    policy = Policy(not_published={kind.value: source})
+    assert decided(result(Status.ABSENT, kind), policy) == (
+        Outcome.SKIPPED,
+        "not published by this project",
+        source,
+    )
+    # Never for evidence that exists but does not prove (an untrusted signer) ...
+    assert decided(result(Status.UNPROVEN, kind), policy)[0] is Outcome.UNVERIFIABLE
+    # ... nor for evidence that could not be read ...
+    assert decided(result(Status.UNREACHABLE, kind), policy)[0] is Outcome.UNVERIFIABLE
+    # ... and --require wins over the history.
+    required = Policy(required=frozenset({kind.value}), not_published={kind.value: source})
+    assert decided(result(Status.ABSENT, kind), required) == (
+        Outcome.FAILED,
+        f"{kind.value} are required",
+        f"--require {kind.value}",
+    )

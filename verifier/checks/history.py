@@ -499,7 +499,10 @@ class SourceBaseline:
 
 
 _SOURCE_NAMES = {EvidenceKind.BUNDLES: "Sigstore bundles", EvidenceKind.TAGS: "a signed tag"}
-SOURCE_LOST_RULE = "a release must carry the {kind} the release uploaded before it carried"
+_SOURCE_NONE = {EvidenceKind.BUNDLES: "no Sigstore bundles", EvidenceKind.TAGS: "no signed tag"}
+SOURCE_LOST_RULE = (
+    "a release must carry the evidence the release uploaded before it carried ({kind})"
+)
 
 
 def compare_sources(
@@ -519,8 +522,8 @@ def compare_sources(
         return None, f"history: no earlier release of the project carried {what}"
     if not baseline.carried:
         return None, (
-            f"history: {earlier.version}, uploaded {earlier.when()}, carried no {what} "
-            f"({baseline.where})"
+            f"history: {earlier.version}, uploaded {earlier.when()}, carried "
+            f"{_SOURCE_NONE.get(kind, kind.value)} ({baseline.where})"
         )
     return (
         CheckResult(

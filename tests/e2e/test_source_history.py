@@ -1,0 +1,447 @@
+"""History for bundles and signed tags (issue 12): expected when the previous release carried them.
+
+A loopback index lists several releases of ``widget`` with upload times, each attested by the
+local Sigstore stack; a loopback GitHub serves a GitHub Release per version (with or without
+Sigstore bundles) and the repository over git's smart HTTP, whose tags are SSH-signed, annotated
+but unsigned, or missing. ``main([...])`` verifies one version; the previous release's evidence
+sets the standard: lost evidence FAILS (even under ``--allow-missing``), evidence the project
+never published is SKIPPED naming the history, evidence that exists must still verify.
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.helpers import Run, run
+from tests.gitrepos import git, sign_tag
+from tests.servers import DistFile, FakeGitHub, FakeIndex, Listed, Route, add_history_to
+from tests.sigstore_local import GitHubClaims, LocalSigstore
+
+JAN = "2026-01-02T10:00:00.000000Z"
+FEB = "2026-02-01T10:00:00.000000Z"
+MAR = "2026-03-01T10:00:00.000000Z"
+REPO = "acme/widget"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One release as the test world publishes it."""
+
+    version: str
+    uploaded: object
+    bundles: bool = True
+    """A GitHub Release with the wheel's ``.sigstore.json`` (False: a release without)."""
+    github_release: bool = True
+    """False: uploaded to the index only (no GitHub Release at all)."""
+    tag: str | None = "signed"
+    """``signed``, ``unsigned`` (annotated), ``other-key`` (signed by an untrusted key), None."""
+    bundle_repo: str = REPO
+
+
+@dataclass
+class World:
+    tmp: Path
+    index: FakeIndex
+    github: FakeGitHub
+    root: Path
+    signers: Path
+    versions: list[Version] = field(default_factory=list)
+
+    def verify(self, capsys: pytest.CaptureFixture[str], version: str, *extra: str) -> Run:
+        return run(
+            capsys,
+            f"widget=={version}",
+            "--repository",
+            f"https://github.com/{REPO}",
+            "--index-url",
+            self.index.url,
+            "--github-api-url",
+            self.github.url,
+            "--trusted-root",
+            str(self.root),
+            "--allowed-signers",
+            str(self.signers),
+            "--cache-dir",
+            str(self.tmp / "cache"),
+            "--offline",
+            "-q",
+            "--skip",
+            "vulnerabilities",
+            "--format",
+            "json",
+            *extra,
+        )
+
+    def git_commands(self) -> list[str]:
+        """What git asked the server: ``GET`` (ref discovery) or the protocol v2 command."""
+        asked = []
+        for request in self.github.api.requests:
+            if ".git/" not in request.path:
+                continue
+            if request.method == "GET":
+                asked.append("GET")
+                continue
+            body = request.body
+            if request.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            size = int(body[:4], 16)
+            asked.append(body[4:size].decode().strip().removeprefix("command="))
+        return asked
+
+    def api_paths(self) -> list[str]:
+        return [r.path for r in self.github.api.requests if ".git/" not in r.path]
+
+
+@pytest.fixture(scope="module")
+def stack() -> LocalSigstore:
+    return LocalSigstore()
+
+
+@pytest.fixture
+def world_of(tmp_path: Path, index: FakeIndex, stack: LocalSigstore) -> Iterator[Any]:
+    """Build the world for a list of versions (oldest upload first is not required)."""
+    made: list[World] = []
+
+    def build(versions: list[Version]) -> World:
+        world = _build(tmp_path, index, stack, versions)
+        made.append(world)
+        return world
+
+    yield build
+    for world in made:
+        world.github.close()
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "m@example.org", "-f", str(path)],
+        check=True,
+        timeout=60,
+    )
+
+
+def _build(tmp: Path, index: FakeIndex, stack: LocalSigstore, versions: list[Version]) -> World:
+    src = tmp / "src"
+    src.mkdir()
+    git(src, "init", "-q", "-b", "main")
+    key, other = tmp / "signing_key", tmp / "other_key"
+    _keygen(key)
+    _keygen(other)
+    signers = tmp / "allowed_signers"
+    signers.write_text(f'm@example.org namespaces="git" {(tmp / "signing_key.pub").read_text()}')
+    github = FakeGitHub()
+    listed = []
+    for item in versions:
+        (src / "VERSION").write_text(item.version)
+        git(src, "add", "VERSION")
+        git(src, "commit", "-q", "-m", f"release {item.version}")
+        commit = git(src, "rev-parse", "HEAD")
+        name = f"v{item.version}"
+        if item.tag == "signed":
+            sign_tag(src, key, name, "HEAD")
+        elif item.tag == "other-key":
+            sign_tag(src, other, name, "HEAD")
+        elif item.tag == "unsigned":
+            git(src, "tag", "-a", name, "-m", name)
+        wheel = f"widget-{item.version}-py3-none-any.whl"
+        data = f"the bytes of {wheel}".encode()
+        claims = GitHubClaims(
+            repository=REPO, workflow="release.yml", ref=f"refs/tags/{name}", sha=commit
+        )
+        listed.append(
+            Listed(
+                item.version,
+                DistFile(wheel, data, stack.provenance(wheel, data, claims)),
+                upload_time=item.uploaded,
+            )
+        )
+        if item.github_release:
+            assets: dict[str, bytes] = {"NOTES.txt": b"release notes"}
+            if item.bundles:
+                bundle_claims = GitHubClaims(
+                    repository=item.bundle_repo,
+                    workflow="release.yml",
+                    ref=f"refs/tags/{name}",
+                    sha=commit,
+                )
+                assets[f"{wheel}.sigstore.json"] = stack.sign_artifact(data, bundle_claims).encode()
+            github.add_release(REPO, name, assets)
+    if not any(item.github_release for item in versions):
+        # A repository with no GitHub Releases lists none (GitHub answers [], not 404).
+        github.api.route(
+            github.releases_path(REPO), Route(body=b"[]", content_type="application/json")
+        )
+    add_history_to(index, "widget", listed)
+    bare = tmp / "widget.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(bare)], check=True, timeout=60)
+    github.serve_repository(REPO, bare)
+    root = stack.write_trusted_root(tmp / "trusted_root.json")
+    return World(tmp, index, github, root, signers, versions)
+
+
+def _finding(result: Run, check: str) -> dict[str, Any]:
+    [found] = [f for f in result.findings() if f["check"] == check]
+    return found
+
+
+def _history(result: Run) -> list[dict[str, Any]]:
+    """The history's failures (its "same publisher" findings are not what is tested here)."""
+    return [f for f in result.findings() if f["check"] == "history" and f["outcome"] != "verified"]
+
+
+ONE_TAG = ["GET", "ls-refs", "GET", "ls-refs", "fetch"]
+"""``ls-remote`` (ref discovery, ls-refs), then one ``fetch`` (which discovers refs again)."""
+ONE_MORE_TAG = [*ONE_TAG, "GET", "ls-refs", "fetch"]
+
+
+# -- a project that never published them: "not published", exit 0 ---------------------------------
+
+
+def test_a_project_that_never_published_bundles_or_signed_tags_verifies(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of(
+        [
+            Version("1.0.0", JAN, bundles=False, tag="unsigned"),
+            Version("1.1.0", FEB, bundles=False, tag="unsigned"),
+        ]
+    )
+    result = world.verify(capsys, "1.1.0")
+    assert result.code == 0, result.out
+    bundle, tag = _finding(result, "bundle"), _finding(result, "tag")
+    assert bundle["outcome"] == tag["outcome"] == "skipped"
+    assert bundle["policy"] == tag["policy"] == "not published by this project"
+    assert bundle["policy_source"] == (
+        "history: 1.0.0, uploaded 2026-01-02, carried no Sigstore bundles (GitHub release v1.0.0)"
+    )
+    assert tag["policy_source"] == (
+        "history: 1.0.0, uploaded 2026-01-02, carried no signed tag (tag v1.0.0)"
+    )
+    assert tag["message"] == "tag v1.1.0: the annotated tag is not signed"
+    # The release listing answered both releases; the previous tag is one more fetch.
+    assert world.api_paths().count(f"/repos/{REPO}/releases") == 1
+    assert world.git_commands() == ONE_MORE_TAG
+
+
+def test_a_project_with_no_github_release_and_no_tags_verifies_on_its_attestations(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of(
+        [
+            Version("1.0.0", JAN, github_release=False, tag=None),
+            Version("1.1.0", FEB, github_release=False, tag=None),
+        ]
+    )
+    result = world.verify(capsys, "1.1.0")
+    assert result.code == 0, result.out
+    assert _finding(result, "tag")["policy_source"] == (
+        "history: no earlier release of the project carried a signed tag"
+    )
+    assert world.git_commands() == ["GET", "ls-refs"]
+
+
+def test_required_evidence_is_required_whatever_the_history(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of(
+        [
+            Version("1.0.0", JAN, bundles=False, tag="unsigned"),
+            Version("1.1.0", FEB, bundles=False, tag="unsigned"),
+        ]
+    )
+    result = world.verify(capsys, "1.1.0", "--require", "tags")
+    assert result.code == 1, result.out
+    tag = _finding(result, "tag")
+    assert (tag["outcome"], tag["policy_source"]) == ("failed", "--require tags")
+
+
+# -- lost evidence FAILS ------------------------------------------------------------------------
+
+
+def test_lost_bundles_fail_even_when_missing_ones_are_allowed(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of([Version("1.0.0", JAN), Version("1.1.0", FEB, bundles=False)])
+    result = world.verify(capsys, "1.1.0", "--allow-missing", "bundles")
+    assert result.code == 1, result.out
+    [lost] = _history(result)
+    assert lost["outcome"] == "failed"
+    assert lost["message"] == (
+        "bundles lost: 1.0.0, uploaded 2026-01-02, carried Sigstore bundles (GitHub release "
+        "v1.0.0); 1.1.0 has none"
+    )
+    assert lost["policy"] == (
+        "a release must carry the evidence the release uploaded before it carried "
+        "(Sigstore bundles)"
+    )
+    assert lost["hint"] == (
+        "if the project stopped publishing Sigstore bundles on purpose, --skip bundles accepts it"
+    )
+    assert world.api_paths().count(f"/repos/{REPO}/releases") == 1
+
+
+def test_an_index_only_release_does_not_launder_lost_bundles(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    """A stolen index token can upload 1.0.1 and 1.1.0 but cannot make GitHub Releases: the
+    standard stays the last release GitHub knows."""
+    world = world_of(
+        [
+            Version("1.0.0", JAN),
+            Version("1.0.1", FEB, github_release=False, tag=None),
+            Version("1.1.0", MAR, github_release=False, tag=None),
+        ]
+    )
+    result = world.verify(capsys, "1.1.0")
+    assert result.code == 1, result.out
+    messages = [f["message"] for f in _history(result)]
+    assert messages == [
+        "bundles lost: 1.0.0, uploaded 2026-01-02, carried Sigstore bundles (GitHub release "
+        "v1.0.0); 1.1.0 has none",
+        "tags lost: 1.0.0, uploaded 2026-01-02, carried a signed tag (tag v1.0.0); 1.1.0 has none",
+    ]
+
+
+def test_a_back_filled_version_is_held_to_the_release_uploaded_before_it(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of(
+        [
+            Version("1.0.0", JAN, bundles=False, tag="unsigned"),
+            Version("2.0.0", FEB),
+            Version("1.9.1", MAR, bundles=False, tag="signed"),
+        ]
+    )
+    result = world.verify(capsys, "1.9.1")
+    assert result.code == 1, result.out
+    [lost] = _history(result)
+    assert lost["message"].startswith("bundles lost: 2.0.0, uploaded 2026-02-01")
+
+
+def test_a_lost_tag_signature_fails_with_one_extra_tag_fetch(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of([Version("1.0.0", JAN), Version("1.1.0", FEB, tag="unsigned")])
+    result = world.verify(capsys, "1.1.0", "--allow-missing", "tags")
+    assert result.code == 1, result.out
+    [lost] = _history(result)
+    assert lost["message"] == (
+        "tags lost: 1.0.0, uploaded 2026-01-02, carried a signed tag (tag v1.0.0); 1.1.0 has none"
+    )
+    assert world.git_commands() == ONE_MORE_TAG
+
+
+def test_a_missing_tag_after_signed_ones_fails(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of([Version("1.0.0", JAN), Version("1.1.0", FEB, tag=None)])
+    result = world.verify(capsys, "1.1.0")
+    assert result.code == 1, result.out
+    assert [f["message"] for f in _history(result)] == [
+        "tags lost: 1.0.0, uploaded 2026-01-02, carried a signed tag (tag v1.0.0); 1.1.0 has none"
+    ]
+
+
+def test_the_full_chain_after_a_full_chain_verifies_with_no_history_request(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of([Version("1.0.0", JAN), Version("1.1.0", FEB)])
+    result = world.verify(capsys, "1.1.0")
+    assert result.code == 0, result.out
+    assert _finding(result, "tag")["outcome"] == "verified"
+    # Nothing was missing: the previous release's tag is not fetched.
+    assert world.git_commands() == ONE_TAG
+
+
+# -- evidence that exists must still verify ------------------------------------------------------
+
+
+def test_a_tag_signed_by_an_untrusted_key_is_never_not_published(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of(
+        [
+            Version("1.0.0", JAN, bundles=False, tag="unsigned"),
+            Version("1.1.0", FEB, bundles=False, tag="other-key"),
+        ]
+    )
+    result = world.verify(capsys, "1.1.0")
+    assert result.code == 2, result.out
+    tag = _finding(result, "tag")
+    assert tag["outcome"] == "unverifiable"
+    assert tag["policy_source"] == "default"
+
+
+def test_a_bundle_that_does_not_verify_is_never_not_published(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of(
+        [
+            Version("1.0.0", JAN, bundles=False, tag="unsigned"),
+            Version("1.1.0", FEB, tag="unsigned", bundle_repo="evil/widget"),
+        ]
+    )
+    result = world.verify(capsys, "1.1.0")
+    assert result.code == 1, result.out
+    assert _finding(result, "bundle")["outcome"] == "failed"
+
+
+# -- an unknown history is never a clean one -----------------------------------------------------
+
+
+def test_an_earlier_release_with_no_usable_upload_time_leaves_absence_unverifiable(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of(
+        [
+            Version("1.0.0", "yesterday", bundles=False, tag="unsigned"),
+            Version("1.1.0", FEB, bundles=False, tag="unsigned"),
+        ]
+    )
+    result = world.verify(capsys, "1.1.0")
+    assert result.code == 2, result.out
+    assert _finding(result, "bundle")["outcome"] == "unverifiable"
+    assert _finding(result, "tag")["outcome"] == "unverifiable"
+
+
+def _unpinned(world: World, version: str) -> list[str]:
+    return [
+        f"widget=={version}",
+        *("--index-url", world.index.url, "--github-api-url", world.github.url),
+        *("--trusted-root", str(world.root), "--allowed-signers", str(world.signers)),
+        *("--cache-dir", str(world.tmp / "cache"), "--offline", "-q"),
+        *("--skip", "vulnerabilities", "--format", "json"),
+    ]
+
+
+def test_an_unpinned_publisher_consistent_with_the_history_may_be_not_published(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    world = world_of(
+        [
+            Version("1.0.0", JAN, bundles=False, tag="unsigned"),
+            Version("1.1.0", FEB, bundles=False, tag="unsigned"),
+        ]
+    )
+    result = run(capsys, *_unpinned(world, "1.1.0"))
+    assert result.code == 0, result.out
+    assert _finding(result, "tag")["policy"] == "not published by this project"
+
+
+def test_the_first_release_with_an_unpinned_publisher_is_not_vouched_for_by_itself(
+    capsys: pytest.CaptureFixture[str], world_of: Any
+) -> None:
+    """With no pin and no earlier attested release, the repository read comes from the
+    artifact under test: its forge saying "nothing published" proves nothing."""
+    world = world_of([Version("1.0.0", JAN, bundles=False, tag="unsigned")])
+    result = run(capsys, *_unpinned(world, "1.0.0"))
+    assert result.code == 2, result.out
+    assert _finding(result, "bundle")["outcome"] == "unverifiable"
+    assert _finding(result, "tag")["outcome"] == "unverifiable"
