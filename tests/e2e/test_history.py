@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Material
 from tests.e2e.helpers import Run, run
+from tests.e2e.test_spine import SDIST
 from tests.servers import DistFile, FakeIndex, Listed, add_history_to
 from tests.sigstore_local import GitHubClaims, LocalSigstore
 
@@ -482,3 +484,33 @@ def test_a_changed_environment_is_a_change_of_publisher(
         "publisher changed: 1.0.0, uploaded 2026-01-02, was attested by GitHub example/pkg "
         "release.yml, environment pypi; 1.1.0 is attested by GitHub example/pkg release.yml"
     )
+
+
+def test_a_real_production_provenance_is_the_baseline_a_stolen_token_upload_is_held_to(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    """The earlier release is pypi-attestations 0.0.19 as PyPI serves it (its real sdist and
+    real production provenance, verified against the production trust root); 0.0.20 is an
+    unattested upload after it."""
+    real = DistFile(SDIST, material.read(SDIST), material.provenance(SDIST))
+    stolen = DistFile("pypi_attestations-0.0.20.tar.gz", b"uploaded with a stolen token")
+    add_history_to(
+        index,
+        "pypi-attestations",
+        [Listed("0.0.19", real, upload_time=JAN), Listed("0.0.20", stolen, upload_time=FEB)],
+    )
+    result = run(
+        capsys,
+        "pypi-attestations==0.0.20",
+        *("--index-url", index.url, "--cache-dir", str(tmp_path / "cache"), "--offline", "-q"),
+        *("--skip", "bundles", "--skip", "tags", "--skip", "vulnerabilities"),
+        *("--allow-missing", "attestations", "--format", "json"),
+    )
+    assert result.code == 1, result.out
+    [lost] = history(result)
+    assert lost["outcome"] == "failed"
+    assert lost["message"] == (
+        "attestations lost: 0.0.19, uploaded 2026-01-02, was attested by GitHub "
+        "trailofbits/pypi-attestations release.yml; 0.0.20 has none"
+    )
+    assert lost["evidence"]["baseline.file"] == SDIST
