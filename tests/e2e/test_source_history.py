@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.helpers import Run, run
-from tests.gitrepos import git, sign_tag
+from tests.e2e.test_chain import git
+from tests.gitrepos import sign_tag
 from tests.servers import DistFile, FakeGitHub, FakeIndex, Listed, Route, add_history_to
 from tests.sigstore_local import GitHubClaims, LocalSigstore
 
