@@ -76,10 +76,11 @@ def big_repository(tmp: Path, commits: int, *, tag_every: int) -> tuple[Path, Pa
     return bare, key, signers
 
 
-def sign_tag(repo: Path, key: Path, name: str, target: str) -> None:
-    """``git tag -s -f NAME TARGET`` with the SSH key ``key``."""
+def sign_tag(repo: Path, key: Path, name: str, target: str, date: str | None = None) -> None:
+    """``git tag -s -f NAME TARGET`` with the SSH key ``key`` (made at ``date``, if given)."""
     git(
         repo,
         *("-c", "gpg.format=ssh", "-c", f"user.signingkey={key}"),
         *("tag", "-s", "-f", name, target, "-m", name),
+        date=date,
     )

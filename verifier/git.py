@@ -336,26 +336,45 @@ class GitRepo:
                 repo.run(["update-ref", "-d", f"refs/tags/{tag}"])
         if chosen is None or repo._has_tag(chosen, advertised[chosen]):
             return repo
-        repo._fetch_one(url, chosen)
+        repo._fetch_refs(url, [chosen])
         return repo
 
-    def fetch_also(self, tag: str) -> None:
-        """Fetch one more advertised tag from the remote the tags came from (no new listing).
+    def fetch_others(self, tags: Sequence[str], dest: Path) -> GitRepo:
+        """A fresh repository in ``dest`` holding ``tags`` as this one's remote advertised them.
 
-        For the history: the previous release's tag, read only to see whether it was signed.
-        Nothing for a local repository (every tag is already here) or a tag already fetched.
+        For the history: the earlier releases' tags, read only for when they were made and
+        whether they are signed. One ``git fetch`` (several refspecs, ``--depth=1
+        --filter=tree:0``: each tag object and its commit), no new listing, and never read from
+        the cache (a cached object could have been rewritten: git does not re-hash loose
+        objects when reading them). A local repository answers for itself.
         """
-        if self.remote is None or self.advertised is None or tag not in self.advertised:
-            return
-        with _fetch_lock(self.path):
-            if not self._has_tag(tag, self.advertised[tag]):
-                self._fetch_one(self.remote, tag)
+        if self.remote is None or self.advertised is None:
+            return self
+        wanted = [t for t in tags if t in self.advertised]
+        other = GitRepo(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        other.run(["init", "--bare", "-q"])
+        other.remote, other.advertised = self.remote, {t: self.advertised[t] for t in wanted}
+        if wanted:
+            other._fetch_refs(self.remote, wanted)
+        return other
 
     def has_tag(self, tag: str) -> bool:
         """Whether the repository has ``tag``: as the remote advertised it, or locally."""
         if self.advertised is not None:
             return tag in self.advertised
         return self.tag_exists(tag)
+
+    def tag_time(self, tag: str) -> int | None:
+        """When ``tag`` was made (Unix time): the tagger's date, or a lightweight tag's commit's.
+
+        None when git cannot say (a malformed object, an absent commit).
+        """
+        status, out, _ = self.run(
+            ["for-each-ref", "--format=%(creatordate:unix)", f"refs/tags/{tag}"], check=False
+        )
+        text = out.strip()
+        return int(text) if status == 0 and text.isdigit() else None
 
     def signature_format(self, tag: str) -> str | None:
         """``ssh``/``openpgp``/``x509`` when ``tag`` is a signed tag object, else None.
@@ -370,9 +389,9 @@ class GitRepo:
         _, body = self._tag_object(ref)
         return _signature_format(body)
 
-    def _fetch_one(self, url: str, chosen: str) -> None:
+    def _fetch_refs(self, url: str, tags: Sequence[str]) -> None:
         allow = ["-c", "protocol.http.allow=always"] if url.startswith("http://") else []
-        ref = f"refs/tags/{chosen}"
+        refspecs = [f"+refs/tags/{tag}:refs/tags/{tag}" for tag in tags]
         try:
             self.run(
                 [
@@ -384,7 +403,7 @@ class GitRepo:
                     "--depth=1",
                     "--filter=tree:0",
                     url,
-                    f"+{ref}:{ref}",
+                    *refspecs,
                 ]
             )
         finally:

@@ -17,6 +17,7 @@ and nothing else.
 from __future__ import annotations
 
 import copy
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -31,7 +32,12 @@ from packaging.version import Version
 from verifier import children
 from verifier.certificates import GITHUB_ACTIONS_ISSUER
 from verifier.checks.attestations import AttestationChecker
-from verifier.checks.bundles import BundleChecker, BundleIdentity, find_bundle, find_release
+from verifier.checks.bundles import (
+    BUNDLE_SUFFIXES,
+    BundleChecker,
+    BundleIdentity,
+    find_release,
+)
 from verifier.checks.hashes import (
     FileCache,
     check_local,
@@ -59,7 +65,7 @@ from verifier.errors import (
     VerifierError,
 )
 from verifier.git import GitRepo, TagSignature
-from verifier.github import GitHubClient, git_base_url
+from verifier.github import GitHubClient, GitHubRelease, git_base_url
 from verifier.judge import judge_all
 from verifier.links import link_evidence
 from verifier.lockfiles import Lockfile, PinnedFile, PinnedPackage
@@ -780,7 +786,11 @@ class Pipeline:
             and bundles
             and all(r.status is Status.ABSENT for r in bundles)
         ):
-            out += self._compare(self._bundle_baseline(slug, earlier), release, not_published)
+            out += self._compare(
+                self._bundle_baseline(slug, earlier, gh_release is not None),
+                release,
+                not_published,
+            )
         answer: TagSignature | None = None
         if "tags" in policy.skip:
             out.append(_not_checked(EvidenceKind.TAGS, "tags not checked"))
@@ -788,8 +798,11 @@ class Pipeline:
             tag_result, answer, repo = self._tag(release, slug, tags)
             out.append(tag_result)
             if earlier is not None and repo is not None and tag_result.status is Status.ABSENT:
+                current = any(repo.has_tag(t) for t in tags)
                 out += self._compare(
-                    self._tag_baseline(repo, earlier, release.label), release, not_published
+                    self._tag_baseline(repo, earlier, release.label, current),
+                    release,
+                    not_published,
                 )
         if not {"bundles", "tags"} <= policy.skip:
             out += link_evidence([*results, *out], expected=expected, tag=answer)
@@ -887,13 +900,23 @@ class Pipeline:
             not_published[baseline.kind.value] = source
         return [lost] if lost is not None else []
 
-    def _bundle_baseline(self, slug: str, earlier: list[Earlier]) -> SourceBaseline | None:
-        """Whether the newest earlier release with a GitHub Release carried bundles.
+    def _bundle_baseline(
+        self, slug: str, earlier: list[Earlier], current: bool
+    ) -> SourceBaseline | None:
+        """Whether the previous GitHub Release of an earlier upload carried bundles.
 
         Read from the release listing already fetched for this repository (no request of its
-        own). An index-only release (no GitHub Release) is passed over: a stolen index token
-        cannot make one, so it must not reset the standard. None when unknown: the listing
-        cannot be read, or it is one page of many and holds no earlier release.
+        own). Two baselines, either of which carrying bundles makes their absence a loss:
+        GitHub's newest release of an earlier upload (a stolen index token can upload an old
+        tagged version late but cannot reorder GitHub) and the newest earlier upload that has a
+        GitHub Release (a release made recently for an old version does not hide it). An
+        index-only upload has no GitHub Release and sets no standard. Carried = any Sigstore
+        bundle attached, whatever its file name.
+
+        "None published" only when the listing is whole and either names this release (the
+        project makes releases, and none before carried bundles) or is empty. Anything else
+        is unknown (None): one page of many, or releases under tag names that match no
+        version (``--tag-template``).
         """
         github = self.sources.github
         if github is None:
@@ -902,40 +925,102 @@ class Pipeline:
             listing = github.releases(slug)
         except VerifierError:
             return None
+        by_tag: dict[str, Earlier] = {}
         for release in earlier:
             for tag in tag_candidates(release.version, self.sources.tag_template):
-                found = listing.by_tag(tag)
-                if found is not None:
-                    carried = any(find_bundle(found, f.filename) for f in release.files)
-                    return SourceBaseline(
-                        EvidenceKind.BUNDLES, release, carried, f"GitHub release {tag}"
-                    )
-        if not listing.complete:
+                by_tag.setdefault(tag, release)
+        bases: list[SourceBaseline] = []
+        # GitHub's order: the newest GitHub Release of an earlier upload.
+        for listed in listing.releases:
+            match = by_tag.get(listed.tag)
+            if match is not None:
+                bases.append(self._bundles_of(listed, match))
+                break
+        # The index's order too: the newest earlier upload with a GitHub Release. On one page
+        # of many, an upload whose release is not on the page may have one: unknown.
+        for release in earlier:
+            found = next(
+                (
+                    r
+                    for t in tag_candidates(release.version, self.sources.tag_template)
+                    if (r := listing.by_tag(t)) is not None
+                ),
+                None,
+            )
+            if found is not None:
+                bases.append(self._bundles_of(found, release))
+                break
+            if not listing.complete:
+                return None
+        if bases:
+            # Either order's baseline carrying bundles makes their absence a loss.
+            return next((b for b in bases if b.carried), bases[0])
+        if not listing.complete or (listing.releases and not current):
             return None
         return SourceBaseline(EvidenceKind.BUNDLES, None, False, "")
 
-    def _tag_baseline(
-        self, repo: GitRepo, earlier: list[Earlier], label: str
-    ) -> SourceBaseline | None:
-        """Whether the newest earlier release with a tag had a signed one.
+    @staticmethod
+    def _bundles_of(found: GitHubRelease, release: Earlier) -> SourceBaseline:
+        carried = any(a.name.endswith(BUNDLE_SUFFIXES) for a in found.assets)
+        return SourceBaseline(EvidenceKind.BUNDLES, release, carried, f"GitHub release {found.tag}")
 
-        One more tag fetch at most (from the listing ``ls-remote`` already gave): only the
-        tag object and its commit. A release with no tag is passed over (a stolen index token
-        cannot push one). Whether the tag *is signed* is compared, not whose key signed it.
-        None when the tag cannot be read.
+    def _tag_baseline(
+        self, repo: GitRepo, earlier: list[Earlier], label: str, current: bool
+    ) -> SourceBaseline | None:
+        """Whether the previous release's tag was signed.
+
+        Every earlier upload's tag the remote advertises is fetched in one ``git fetch`` (the
+        tag objects and their commits only) into a fresh repository. Two baselines, either of
+        which carrying a signature makes a missing one a loss: the newest tag by its own date
+        (a stolen index token that uploads an old tagged version late cannot make that old tag
+        the standard) and the newest earlier upload's tag (a tag made recently for an old
+        version does not hide the previous upload's). Whether a tag *is signed* is compared,
+        not whose key signed it.
+
+        "None published" only when the remote's whole tag list is known and either holds this
+        release's tag (the project tags, and no earlier release's tag exists) or no tag at all.
+        A local ``--git-repo`` may hold only some tags (``actions/checkout`` fetches none), so
+        there no earlier tag means unknown (None); so does a tag that cannot be read or dated.
         """
+        tagged: list[tuple[Earlier, str]] = []
         for release in earlier:
-            for tag in tag_candidates(release.version, self.sources.tag_template):
-                if not repo.has_tag(tag):
-                    continue
-                self.progress(f"{label}: the tag of the previous release ({tag})")
-                try:
-                    repo.fetch_also(tag)
-                    signed = repo.signature_format(tag) is not None
-                except VerifierError:
+            tag = next(
+                (
+                    t
+                    for t in tag_candidates(release.version, self.sources.tag_template)
+                    if repo.has_tag(t)
+                ),
+                None,
+            )
+            if tag is not None:
+                tagged.append((release, tag))
+        if not tagged:
+            if repo.advertised is not None and (current or not repo.advertised):
+                return SourceBaseline(EvidenceKind.TAGS, None, False, "")
+            return None
+        self.progress(f"{label}: the tags of earlier releases ({len(tagged)})")
+        workdir = self.sources.workdir
+        assert workdir is not None  # noqa: S101 - the tag check ran
+        try:
+            reader = repo.fetch_others(
+                [tag for _, tag in tagged], Path(tempfile.mkdtemp(prefix="tags-", dir=workdir))
+            )
+            dated = []
+            for release, tag in tagged:
+                moment = reader.tag_time(tag)
+                if moment is None:
                     return None
-                return SourceBaseline(EvidenceKind.TAGS, release, signed, f"tag {tag}")
-        return SourceBaseline(EvidenceKind.TAGS, None, False, "")
+                dated.append((moment, release.uploaded, release, tag))
+            # The newest tag by its own date, and the newest earlier upload's tag: either one
+            # signed makes a missing signature a loss.
+            _, _, by_date, date_tag = max(dated, key=lambda d: (d[0], d[1]))
+            bases = []
+            for release, tag in ((by_date, date_tag), tagged[0]):
+                signed = reader.signature_format(tag) is not None
+                bases.append(SourceBaseline(EvidenceKind.TAGS, release, signed, f"tag {tag}"))
+        except VerifierError:
+            return None
+        return next((b for b in bases if b.carried), bases[0])
 
     def _warn_yanked(self, label: str, release: Release) -> None:
         yanked = [f.filename for f in release.files if f.yanked]

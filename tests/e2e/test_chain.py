@@ -24,7 +24,9 @@ DATA = b"a wheel's bytes, as the index serves them"
 TOKEN = "ghp_testtokenvalue0123456789abcdefSECRET"
 
 
-def git(repo: Path, *args: str) -> str:
+def git(repo: Path, *args: str, date: str | None = None) -> str:
+    """Run git in ``repo`` with a fixed identity (and ``date``, e.g. ``1767000000 +0000``, as
+    the author and committer date: a tag's own date)."""
     env = {
         "GIT_CONFIG_GLOBAL": "/dev/null",
         "GIT_CONFIG_NOSYSTEM": "1",
@@ -35,6 +37,8 @@ def git(repo: Path, *args: str) -> str:
         "GIT_COMMITTER_NAME": "Maintainer",
         "GIT_COMMITTER_EMAIL": "m@example.org",
     }
+    if date is not None:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
     done = subprocess.run(
         ["git", "-C", str(repo), *args],
         env=env,

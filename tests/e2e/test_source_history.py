@@ -139,18 +139,20 @@ def _build(tmp: Path, index: FakeIndex, stack: LocalSigstore, versions: list[Ver
     signers.write_text(f'm@example.org namespaces="git" {(tmp / "signing_key.pub").read_text()}')
     github = FakeGitHub()
     listed = []
-    for item in versions:
+    for number, item in enumerate(versions):
+        # Each release made a day after the one before it (the list's order), as tags are.
+        made = f"{1_767_000_000 + number * 86_400} +0000"
         (src / "VERSION").write_text(item.version)
         git(src, "add", "VERSION")
-        git(src, "commit", "-q", "-m", f"release {item.version}")
+        git(src, "commit", "-q", "-m", f"release {item.version}", date=made)
         commit = git(src, "rev-parse", "HEAD")
         name = f"v{item.version}"
         if item.tag == "signed":
-            sign_tag(src, key, name, "HEAD")
+            sign_tag(src, key, name, "HEAD", date=made)
         elif item.tag == "other-key":
-            sign_tag(src, other, name, "HEAD")
+            sign_tag(src, other, name, "HEAD", date=made)
         elif item.tag == "unsigned":
-            git(src, "tag", "-a", name, "-m", name)
+            git(src, "tag", "-a", name, "-m", name, date=made)
         wheel = f"widget-{item.version}-py3-none-any.whl"
         data = f"the bytes of {wheel}".encode()
         claims = GitHubClaims(
