@@ -86,8 +86,6 @@ the JSON report format (--format json) is documented in docs/verifying.md and ve
 
 
 EMPTY_HINT = "an unset shell variable? pass a value or drop the option"
-_GIVEN = "_verify_release_given"
-_REPEATED = "_verify_release_repeated"
 
 
 @dataclass(frozen=True)
@@ -145,35 +143,14 @@ class _Choices(list[Any]):
         return isinstance(value, _Blank) or super().__contains__(value)
 
 
-class _StoreOnce(argparse._StoreAction):
-    """``store`` that records a repeated option: by default argparse keeps the last silently.
-
-    Used where a repetition changes what is verified (a second ``--lockfile`` would replace
-    the first). Other options keep argparse's "the last one wins", which scripts rely on to
-    override a value from a shared argument list.
-    """
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        if option_string is not None:
-            given: set[str] = namespace.__dict__.setdefault(_GIVEN, set())
-            if self.dest in given:
-                namespace.__dict__.setdefault(_REPEATED, []).append(_long(self))
-            given.add(self.dest)
-        super().__call__(parser, namespace, values, option_string)
-
-
 def _long(action: argparse.Action) -> str:
     """How an error names an action: its longest option, or the positional's metavar."""
     if action.option_strings:
         return max(action.option_strings, key=len)
     metavar = action.metavar if isinstance(action.metavar, str) else None
-    return f"the {action.dest} ({metavar})" if metavar else f"the {action.dest}"
+    # A positional taking several values is named by one of them ("the target", not "targets").
+    name = action.dest.removesuffix("s") if action.nargs == "*" else action.dest
+    return f"the {name} ({metavar})" if metavar else f"the {name}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -207,7 +184,7 @@ def _values(value: object) -> Iterable[object]:
 def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse what the command line asks that cannot be meant, before any work or network.
 
-    Called right after parsing, for every command. Blank values, repeated options, control
+    Called right after parsing, for every command. Blank values, control
     characters, and combinations that do not apply are usage errors (exit 3) rather than a
     check silently dropped or a default silently used. ``--allow-unindexed`` names are
     normalised in place.
@@ -223,13 +200,6 @@ def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
                         f"{value.source} is empty", hint="unset it, or set it to the URL to use"
                     )
                 raise UsageError(f"{value.source} is empty", hint=EMPTY_HINT)
-    found.pop(_GIVEN, None)
-    repeated: list[str] = found.pop(_REPEATED, [])
-    if repeated:
-        raise UsageError(
-            f"{repeated[0]} was given more than once; give {repeated[0]} once",
-            hint="verify each lockfile in its own run",
-        )
     for action in parser._actions:
         text_option = isinstance(action.type, _Value) and action.type.convert is None
         if not (action.option_strings and text_option):
@@ -242,15 +212,20 @@ def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
                     hint="an identity is one line of printable text: check for a stray "
                     "newline or escape",
                 )
-    if "lockfile" in found:
+    if "lockfiles" in found:
         _check_combinations(args)
 
 
 def _check_combinations(args: argparse.Namespace) -> None:
-    """Options that do not apply to what is being verified (the main parser's namespace)."""
+    """Options that do not apply to what is being verified (the main parser's namespace).
+
+    Options naming one project (its clone, publisher, signer, provenance) apply only when the
+    run has exactly one subject: one pin or one file, and no lockfile.
+    """
     from verifier.policy import check_tag_template
 
-    lockfile = args.lockfile is not None
+    lockfile = bool(args.lockfiles)
+    several = not lockfile and len(args.targets) > 1
     if lockfile and args.git_repo is not None:
         raise UsageError(
             "--git-repo is one project's clone; a lockfile has many projects",
@@ -267,6 +242,19 @@ def _check_combinations(args: argparse.Namespace) -> None:
             "--cert-identity names one signer; a lockfile has many projects",
             hint="verify that package on its own (NAME==VERSION --cert-identity ID)",
         )
+    if several:
+        for flag, value in (
+            ("--git-repo", args.git_repo),
+            ("--repository", args.repository),
+            ("--cert-identity", args.cert_identity),
+            ("--provenance", args.provenance),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} applies to one project; {len(args.targets)} targets were given",
+                    hint=f"verify that target in its own run with {flag}, or put per-package "
+                    "publishers in the policy file ([publishers.NAME])",
+                )
     if (args.workflow is not None or args.environment is not None) and args.repository is None:
         raise UsageError(
             "--workflow and --environment need --repository",
@@ -277,7 +265,7 @@ def _check_combinations(args: argparse.Namespace) -> None:
     if args.provenance is not None:
         if lockfile:
             raise UsageError("--provenance applies to a local file target, not --lockfile")
-        if args.target is not None and not is_local_target(args.target):
+        if args.targets and not is_local_target(args.targets[0]):
             raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
     args.allow_unindexed = [_project_name(name) for name in args.allow_unindexed]
 
@@ -322,18 +310,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "changes or it stops being attested; run `pin` again to accept a change."
         )
     parser.add_argument(
-        "target",
-        nargs="?",
+        "targets",
+        nargs="*",
         metavar="NAME==VERSION | FILE",
-        help="an exact release pin (e.g. requests==2.32.3) or a local .whl/.tar.gz/.zip file",
+        help="exact release pins (e.g. requests==2.32.3) or local .whl/.tar.gz/.zip files; "
+        "several are verified in one run, into one report whose worst verdict wins",
     )
     parser.add_argument(
         "--lockfile",
+        dest="lockfiles",
         metavar="FILE",
         type=Path,
-        action=_StoreOnce,
+        action="append",
+        default=[],
         help="verify every package a lockfile pins: uv.lock, pylock.toml, poetry.lock, or a "
-        "requirements file with --hash; each pinned hash must be one the index publishes",
+        "requirements file with --hash; each pinned hash must be one the index publishes "
+        "(repeatable; with targets too, all in one report)",
     )
     parser.add_argument(
         "--lockfile-format",
@@ -771,7 +763,7 @@ def _pin(args: argparse.Namespace) -> int:
     from verifier.pins import observed_publishers, write_pins
     from verifier.policy import find_policy_file, load_policy_file
 
-    if args.lockfile is None:
+    if not args.lockfiles:
         raise UsageError("pin needs --lockfile FILE")
     path = args.policy or find_policy_file(Path.cwd()) or Path("verify-release.toml")
     existing = load_policy_file(path) if path.exists() else None

@@ -117,9 +117,16 @@ def test_an_empty_value_in_json_mode_is_a_json_error(capsys: pytest.CaptureFixtu
             "drop --git-repo: each package's tag is read from its own repository",
         ),
         (
-            ["--lockfile", "uv.lock", "--lockfile", "other.lock"],
-            "--lockfile was given more than once; give --lockfile once",
-            "verify each lockfile in its own run",
+            ["a==1", "b==2", "--repository", "https://github.com/a/b"],
+            "--repository applies to one project; 2 targets were given",
+            "verify that target in its own run with --repository, or put per-package "
+            "publishers in the policy file ([publishers.NAME])",
+        ),
+        (
+            ["a==1", "b.whl", "--provenance", "p.json"],
+            "--provenance applies to one project; 2 targets were given",
+            "verify that target in its own run with --provenance, or put per-package "
+            "publishers in the policy file ([publishers.NAME])",
         ),
         (
             ["--tag-template", "release", "x==1"],
@@ -237,7 +244,7 @@ def test_the_bundle_command_refuses_an_empty_identity(capsys: pytest.CaptureFixt
 
 
 def test_a_repeated_single_value_option_still_overrides() -> None:
-    # Scripts extend a shared argument list to override one value; only --lockfile is refused.
+    # Scripts extend a shared argument list to override one value (--lockfile adds one).
     args = build_parser().parse_args(["x==1", "--timeout", "5", "--timeout", "9"])
     assert args.timeout == 9
 

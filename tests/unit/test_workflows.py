@@ -557,7 +557,7 @@ def test_the_verify_job_requires_every_check_of_its_own_release(tmp_path: Path) 
     version = verifier.__version__
     [argv] = verify_argv(tmp_path, version, slug)
     args = build_parser().parse_args(argv)
-    assert args.target == f"{project()['name']}=={version}"
+    assert args.targets == [f"{project()['name']}=={version}"]
     expected = parse_repository_url(args.repository, source="verify job")
     assert (expected.kind, expected.repository) == ("GitHub", slug)
     assert args.workflow == RELEASE.name
