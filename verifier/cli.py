@@ -548,6 +548,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="also write a SARIF 2.1.0 report to FILE (for code scanning); with "
         "$GITHUB_STEP_SUMMARY set, a summary table is appended there too",
     )
+    if command is None:
+        output.add_argument(
+            "--write-requirements",
+            metavar="FILE",
+            type=Path,
+            help="after a VERIFIED run (exit 0 only), write NAME==VERSION --hash=sha256:... "
+            "for exactly the files that were verified, so `pip install --require-hashes "
+            "--no-deps -r FILE` installs only those bytes (a file added to the release later "
+            "is never picked); any other verdict writes nothing and says so",
+        )
     output.add_argument(
         "-o",
         "--output",
@@ -573,10 +583,23 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
     from verifier.report import render
     from verifier.run import verify
 
+    requirements: Path | None = getattr(args, "write_requirements", None)
+    if requirements is not None:
+        from verifier.install import check_destination
+
+        check_destination(requirements)
     try:
         report = verify(args, record=record, progress=_progress)
     finally:
         _progress.finish()
+    if requirements is not None:
+        import dataclasses
+
+        from verifier.install import write_requirements
+
+        outcome = write_requirements(report, requirements)
+        report = dataclasses.replace(report, requirements=outcome)
+        print(safe_line(f"verify-release: {outcome.message}"), file=sys.stderr)
     _emit(render(report, args.format, verbose=args.verbose, columns=_columns()), args.output)
     if args.sarif is not None:
         args.sarif.write_text(render(report, "sarif"), encoding="utf-8")
