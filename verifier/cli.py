@@ -8,6 +8,7 @@ imported only once a verification actually starts, so ``--help`` answers instant
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -548,6 +549,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="also write a SARIF 2.1.0 report to FILE (for code scanning); with "
         "$GITHUB_STEP_SUMMARY set, a summary table is appended there too",
     )
+    output.add_argument(
+        "--json",
+        metavar="FILE",
+        type=Path,
+        help="also write the JSON report to FILE, whatever --format prints (on a usage error: "
+        "the error document), e.g. for a CI step that shows text and keeps the JSON",
+    )
     if command is None:
         output.add_argument(
             "--write-requirements",
@@ -603,6 +611,8 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
     _emit(render(report, args.format, verbose=args.verbose, columns=_columns()), args.output)
     if args.sarif is not None:
         args.sarif.write_text(render(report, "sarif"), encoding="utf-8")
+    if args.json is not None:
+        args.json.write_text(render(report, "json"), encoding="utf-8")
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as handle:
@@ -848,7 +858,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = EXIT_USAGE if isinstance(exc, UsageError) else Verdict.UNVERIFIABLE.exit_code
         verdict = "error" if code == EXIT_USAGE else Verdict.UNVERIFIABLE.value
         print(f"verify-release: error: {_diagnostics(exc)}", file=sys.stderr)
-        if args.format == "json":
+        json_file = getattr(args, "json", None)
+        if args.format == "json" or isinstance(json_file, Path):
             document = {
                 "schema_version": 1,
                 "tool": {"name": "verify-release", "version": __version__},
@@ -859,8 +870,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "hint": None if exc.hint is None else redact_urls(exc.hint),
                 },
             }
-            output = args.output if isinstance(args.output, Path) else None
-            _emit(json.dumps(document, indent=2) + "\n", output)
+            text = json.dumps(document, indent=2) + "\n"
+            if args.format == "json":
+                output = args.output if isinstance(args.output, Path) else None
+                _emit(text, output)
+            if isinstance(json_file, Path):
+                # The error was already printed; a FILE that cannot be written leaves the
+                # caller with no report, which it must read as "nothing was verified".
+                with contextlib.suppress(OSError):
+                    json_file.write_text(text, encoding="utf-8")
         return code
     except KeyboardInterrupt:
         from verifier import children

@@ -268,3 +268,16 @@ def test_a_refused_url_given_as_a_flag_is_a_usage_error_naming_the_flag(
         f"verify-release: error: {flag}: refusing to fetch {url!r}: only https URLs (or http "
         "to a loopback address) are allowed\n"
     )
+
+
+def test_json_file_gets_the_error_document_on_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    code, out, _ = _run(capsys, ["--json", str(report), "x==1", "y==2", "--git-repo", "clone"])
+    assert (code, out) == (3, "")
+    assert json.loads(report.read_text())["error"] == {
+        "message": "--git-repo applies to one project; 2 targets were given",
+        "hint": "verify that target in its own run with --git-repo, or put per-package "
+        "publishers in the policy file ([publishers.NAME])",
+    }
