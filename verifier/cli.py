@@ -479,8 +479,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--cache-dir",
         metavar="DIR",
         type=Path,
-        help="where cached index answers, provenance and tag clones are kept (default: the "
-        "user cache directory); distributions are kept only with --download DIR",
+        help="where cached index answers, provenance and tag clones are kept (default: "
+        "VERIFY_RELEASE_CACHE_DIR, else the user cache directory; the key that authenticates "
+        "entries is in VERIFY_RELEASE_DATA_DIR, else the user data directory); distributions "
+        "are kept only with --download DIR",
     )
     sources.add_argument(
         "--download",

@@ -35,14 +35,24 @@ def is_local_target(target: str) -> bool:
 
 
 def default_data_dir() -> Path:
-    """The user's data directory for verify-release (the cache's key lives there)."""
+    """The user's data directory for verify-release (the cache's key lives there).
+
+    ``VERIFY_RELEASE_DATA_DIR`` overrides it on every platform: the GitHub Action keeps the key
+    with the cache it authenticates (see docs/verifying.md, "The Action's cache").
+    """
+    override = os.environ.get("VERIFY_RELEASE_DATA_DIR", "").strip()
+    if override:
+        return Path(override)
     import platformdirs
 
     return Path(platformdirs.user_data_dir("verify-release", "verify-release"))
 
 
 def default_cache_dir() -> Path:
-    """The user's cache directory for verify-release (``--cache-dir`` overrides it)."""
+    """The user's cache directory (``VERIFY_RELEASE_CACHE_DIR``, then ``--cache-dir``, win)."""
+    override = os.environ.get("VERIFY_RELEASE_CACHE_DIR", "").strip()
+    if override:
+        return Path(override)
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("verify-release", "verify-release"))

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -91,9 +92,17 @@ def transport(index: FakeIndex, tmp_path: Path) -> list[str]:
     ]
 
 
-def action(tmp_path: Path, *, actions: bool = False, **inputs: str) -> ActionRun:
-    """Run the script with ``inputs`` (packages, fail_on, args, ...) as the action would."""
+def action(
+    tmp_path: Path, *, actions: bool = False, state: Path | None = None, **inputs: str
+) -> ActionRun:
+    """Run the script with ``inputs`` (packages, fail_on, args, ...) as the action would.
+
+    ``state``: the directory action.yml restores with actions/cache (its cache and data dirs).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_"))}
+    if state is not None:
+        env["VERIFY_RELEASE_CACHE_DIR"] = str(state / "cache")
+        env["VERIFY_RELEASE_DATA_DIR"] = str(state / "data")
     env["GITHUB_TOKEN"] = TOKEN_CANARY
     for name, value in inputs.items():
         env[f"INPUT_{name.upper()}"] = value
@@ -334,7 +343,7 @@ def test_args_cannot_take_over_what_the_action_sets(
         ({"packages": PIN, "fail_on": "failed,errors"}, "fail-on: unknown verdict 'errors'"),
     ],
 )
-def test_bad_inputs_are_usage_errors(tmp_path: Path, inputs: dict[str, str], message: str) -> None:
+def test_bad_inputs_are_usage_errors(tmp_path: Path, inputs: dict[str, Any], message: str) -> None:
     result = action(tmp_path, actions=False, **inputs)
     assert result.code == 3
     assert message in result.err
@@ -400,3 +409,60 @@ def test_a_report_that_disagrees_with_the_exit_code_is_never_a_pass() -> None:
     assert script.verdict_of({"verdict": "verified"}, 1) == "error"
     assert script.verdict_of(None, 0) == "error"
     assert script.verdict_of({"verdict": "failed"}, 0) == "error"
+
+
+def _edit_metadata(state: Path) -> None:
+    """A forger without the key: every entry's metadata claims to be fresh, MAC left as is."""
+    for meta in (state / "cache" / "http").rglob("*.json"):
+        data = json.loads(meta.read_text())
+        data["max_age"] = 600
+        data["stored_at"] = data["stored_at"] + 1
+        meta.write_text(json.dumps(data))
+
+
+def _edit_bodies(state: Path) -> None:
+    """A forger without the key: every stored body replaced, metadata left as is."""
+    for body in (state / "cache" / "http").rglob("*.body"):
+        body.write_bytes(body.read_bytes() + b" ")
+
+
+def _lose_key(state: Path) -> None:
+    """The cache restored without its key (a fresh runner creates a new one)."""
+    (state / "data" / "cache.key").unlink()
+
+
+@pytest.mark.parametrize("tamper", [None, _edit_metadata, _edit_bodies, _lose_key])
+def test_a_tampered_restored_cache_never_yields_a_pass(
+    index: FakeIndex, material: Material, tmp_path: Path, tamper: Any
+) -> None:
+    serve_sdist(index, material)
+    state = tmp_path / "state"
+    skips = ["--skip", "bundles", "--skip", "tags", "--skip", "vulnerabilities"]
+    args = shlex.join(["--index-url", index.url, "--offline", "-q", *skips, "--repository", REPO])
+    first = action(tmp_path, packages=PIN, args=args, state=state)
+    assert first.code == 0, first.err
+    assert (state / "data" / "cache.key").is_file()
+    # The next workflow run restores the state (actions/cache) while the index has changed: the
+    # release no longer declares provenance, so a fresh look is UNVERIFIABLE.
+    restored = tmp_path / "restored"
+    shutil.copytree(state, restored)
+    index.add_release(
+        "pypi-attestations",
+        "0.0.19",
+        [DistFile(SDIST, material.read(SDIST), None)],
+        real_page=material.page("pypi-attestations"),
+    )
+    page = index.simple_path("pypi-attestations")
+    before = index.server.paths_requested().count(page)
+    if tamper is None:
+        # The control: an intact cache is used (the page is still fresh), so tampering with it
+        # would matter if it were believed.
+        again = action(tmp_path, packages=PIN, args=args, state=restored)
+        assert again.code == 0, again.err
+        assert index.server.paths_requested().count(page) == before
+        return
+    tamper(restored)
+    again = action(tmp_path, packages=PIN, args=args, state=restored)
+    assert again.code == 2, again.out
+    assert again.outputs["verdict"] == "unverifiable"
+    assert index.server.paths_requested().count(page) == before + 1
