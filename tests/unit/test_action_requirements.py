@@ -84,8 +84,7 @@ def _closure(name: str, extras: frozenset[str] = frozenset()) -> set[NormalizedN
         for raw in metadata.requires(current) or []:
             requirement = Requirement(raw)
             if requirement.marker is not None and not any(
-                requirement.marker.evaluate({"extra": extra})
-                for extra in (wanted or {""})
+                requirement.marker.evaluate({"extra": extra}) for extra in (wanted or {""})
             ):
                 continue
             dependency = canonicalize_name(requirement.name)

@@ -674,7 +674,7 @@ def test_the_action_hands_every_input_to_the_run_logic_through_env() -> None:
         if name.startswith("INPUT_") or name == "GITHUB_TOKEN"
     }
     for name in action["inputs"]:
-        if name == "python-version":
+        if name in ("python-version", "cache"):  # steps before the run logic consume these
             continue
         variable = (
             "GITHUB_TOKEN" if name == "github-token" else f"INPUT_{name.upper().replace('-', '_')}"
@@ -686,3 +686,19 @@ def test_the_action_hands_every_input_to_the_run_logic_through_env() -> None:
     for name, output in action["outputs"].items():
         assert output["value"] == f"${{{{ steps.verify.outputs.{name} }}}}"
         assert f'"{name}"' in source, f"the script never sets the {name} output"
+
+
+def test_the_action_keeps_the_cache_and_its_key_together_only_when_asked() -> None:
+    action = load(ACTION)
+    steps = action["runs"]["steps"]
+    [cache] = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
+    assert re.fullmatch(r"actions/cache@[0-9a-f]{40}", cache["uses"])
+    assert cache["if"] == "inputs.cache == 'true'"
+    state = "${{ runner.temp }}/verify-release-state"
+    assert cache["with"]["path"] == state
+    assert cache["with"]["restore-keys"] == "verify-release-${{ runner.os }}-${{ github.ref }}-"
+    assert cache["with"]["key"].startswith(cache["with"]["restore-keys"])
+    verify = next(s for s in steps if s.get("id") == "verify")
+    assert verify["env"]["VERIFY_RELEASE_CACHE_DIR"] == f"{state}/cache"
+    assert verify["env"]["VERIFY_RELEASE_DATA_DIR"] == f"{state}/data"
+    assert steps.index(cache) < steps.index(verify)
