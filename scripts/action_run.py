@@ -5,18 +5,15 @@ with that environment's Python. Inputs arrive as environment variables only (``I
 by the action's ``env:``), never through a shell: every value is data, and every command is an
 argv list.
 
-For each ``NAME==VERSION`` of ``packages`` (and once for ``lockfile``) verify-release runs once
-with ``--format json --output <report> --sarif <sarif>``. The results are merged, worst verdict
-first (error > failed > unverifiable > verified):
+All of ``packages`` and the ``lockfile`` go to ONE verify-release run, which renders everything
+itself (the log in ``format``, ``--sarif``, ``--json`` for the ``report-path`` output, and the
+step summary through ``$GITHUB_STEP_SUMMARY``): a second renderer here drifted from the
+package's within days, so this script only checks inputs, maps ``fail-on`` to the step's exit
+status and sets the step outputs. When verify-release wrote no report (a usage error before it
+started, a crash), the script writes an ``error`` JSON document and a SARIF log that says so.
 
-* one JSON report in verify-release's own schema (``schema_version`` 1), whose path is the
-  ``report-path`` output; the ``verdict`` output is its verdict;
-* one SARIF 2.1.0 log with a single run at ``sarif-output``, ready for
-  ``github/codeql-action/upload-sarif`` (also written when nothing could be verified);
-* the step summary (``$GITHUB_STEP_SUMMARY``), and the main log in ``format``.
-
-Exit status: 3 when an input or a run was a usage error (always); otherwise the exit code of the
-worst verdict named in ``fail-on`` that occurred (1 failed, 2 unverifiable); otherwise 0.
+Exit status: 3 when an input or the run was a usage error (always); otherwise the run's exit
+code if ``fail-on`` names its verdict (1 failed, 2 unverifiable); otherwise 0.
 """
 
 from __future__ import annotations
@@ -29,24 +26,20 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 FORMATS = ("text", "json", "sarif", "summary")
-SEVERITY = {"verified": 0, "unverifiable": 1, "failed": 2, "error": 3}
-"""Worst wins when runs are merged; an ``error`` (usage error, no report) is the worst."""
 EXIT_CODES = {"verified": 0, "failed": 1, "unverifiable": 2, "error": 3}
 FAILABLE = ("failed", "unverifiable")
 DEFAULT_FAIL_ON = "failed,unverifiable"
 DEFAULT_SARIF = "verify-release.sarif"
-RESERVED_OPTIONS = ("--format", "--output", "--sarif", "--lockfile", "--policy")
+RESERVED_OPTIONS = ("--format", "--output", "--sarif", "--json", "--lockfile", "--policy")
 """Options the action sets itself; ``args`` may not set them (nor abbreviate them)."""
 RESERVED_SHORT = "o"
 """``-o`` is ``--output``."""
-MAX_SUMMARY_BYTES = 1024 * 1024
-"""GitHub refuses a step summary larger than this."""
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/verify-release/"
 _PIN = re.compile(
@@ -71,28 +64,6 @@ class Inputs:
     fail_on: frozenset[str]
     sarif: Path
     args: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Target:
-    """One verify-release run: a pin, or the lockfile."""
-
-    label: str
-    argv: tuple[str, ...]
-    """The arguments after ``verify-release`` that name what to verify."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What one verify-release run produced."""
-
-    target: Target
-    exit_code: int
-    verdict: str
-    document: dict[str, Any]
-    """Its JSON report (an error document when it wrote none)."""
-    sarif: dict[str, Any] | None
-    summary: str
 
 
 def _env(env: Mapping[str, str], name: str) -> str:
@@ -162,27 +133,19 @@ def read_inputs(env: Mapping[str, str]) -> Inputs:
     )
 
 
-def targets(inputs: Inputs) -> list[Target]:
-    """The runs to make: the lockfile first, then each pin in order (duplicates once)."""
-    out: list[Target] = []
-    if inputs.lockfile is not None:
-        out.append(Target(label=inputs.lockfile, argv=(f"--lockfile={inputs.lockfile}",)))
-    seen: set[str] = set()
-    for pin in inputs.packages:
-        if pin not in seen:
-            seen.add(pin)
-            # "--" ends the options: a target can never be read as a flag.
-            out.append(Target(label=pin, argv=("--", pin)))
-    return out
+def command(python: str, inputs: Inputs, report: Path) -> list[str]:
+    """The argv of the one verify-release run: options, the lockfile, then ``--`` and the pins.
 
-
-def command(python: str, inputs: Inputs, target: Target, report: Path, sarif: Path) -> list[str]:
-    """The argv of one verify-release run."""
-    argv = [python, "-m", "verifier", "--format", "json", "--output", str(report)]
-    argv += ["--sarif", str(sarif)]
+    ``--`` ends the options, so a pin can never be read as a flag. Duplicate pins go once.
+    """
+    argv = [python, "-m", "verifier", "--format", inputs.format, "--json", str(report)]
+    argv += ["--sarif", str(inputs.sarif)]
     if inputs.policy is not None:
         argv.append(f"--policy={inputs.policy}")
-    return [*argv, *inputs.args, *target.argv]
+    argv += inputs.args
+    if inputs.lockfile is not None:
+        argv.append(f"--lockfile={inputs.lockfile}")
+    return [*argv, "--", *dict.fromkeys(inputs.packages)]
 
 
 def tool_version() -> str:
@@ -206,8 +169,28 @@ def error_document(message: str, hint: str | None = None) -> dict[str, Any]:
     }
 
 
-def _worst(verdicts: Sequence[str]) -> str:
-    return max(verdicts, key=SEVERITY.__getitem__, default="error")
+def error_sarif(message: str) -> dict[str, Any]:
+    """A SARIF log for a run that wrote none: one failed invocation carrying the message."""
+    run = {
+        "tool": {
+            "driver": {
+                "name": "verify-release",
+                "version": tool_version(),
+                "informationUri": INFORMATION_URI,
+                "rules": [],
+            }
+        },
+        "invocations": [
+            {
+                "executionSuccessful": False,
+                "exitCode": EXIT_CODES["error"],
+                "toolExecutionNotifications": [{"level": "error", "message": {"text": message}}],
+            }
+        ],
+        "results": [],
+        "properties": {"verdict": "error", "exitCode": EXIT_CODES["error"]},
+    }
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -218,173 +201,24 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _verdict_of_exit(code: int) -> str:
-    by_code = {value: key for key, value in EXIT_CODES.items()}
-    return by_code.get(code, "error")
+def verdict_of(document: Mapping[str, Any] | None, exit_code: int) -> str:
+    """The run's verdict, never read as a pass unless the report and the exit code agree.
 
-
-def run_one(python: str, inputs: Inputs, target: Target, workdir: Path, number: int) -> RunResult:
-    """Run verify-release once; its progress and errors go straight to the log (stderr)."""
-    report = workdir / f"run-{number}.json"
-    sarif = workdir / f"run-{number}.sarif"
-    summary = workdir / f"run-{number}.md"
-    env = dict(os.environ)
-    env["GITHUB_STEP_SUMMARY"] = str(summary)  # merged into the real one afterwards
-    argv = command(python, inputs, target, report, sarif)
-    done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr, check=False)
-    document = _read_json(report)
-    if document is None or document.get("verdict") not in SEVERITY:
-        document = error_document(
-            f"{target.label}: verify-release exited {done.returncode} without a report"
-        )
-    # The worse of what the report says and what the exit code says.
-    verdict = _worst([str(document["verdict"]), _verdict_of_exit(done.returncode)])
-    try:
-        summary_text = summary.read_text(encoding="utf-8")
-    except OSError:
-        summary_text = ""
-    return RunResult(
-        target=target,
-        exit_code=done.returncode,
-        verdict=verdict,
-        document=document,
-        sarif=_read_json(sarif),
-        summary=summary_text,
-    )
-
-
-def merge_reports(results: Sequence[RunResult]) -> dict[str, Any]:
-    """One verify-release JSON document for all runs (schema_version 1), worst verdict."""
-    verdict = _worst([r.verdict for r in results])
-    documents = [r.document for r in results]
-    merged: dict[str, Any] = {
-        "schema_version": 1,
-        "tool": next(
-            (d["tool"] for d in documents if isinstance(d.get("tool"), dict)),
-            {"name": "verify-release", "version": tool_version()},
-        ),
-        "verdict": verdict,
-        "exit_code": EXIT_CODES[verdict],
-    }
-    errors = [(r.target.label, r.document["error"]) for r in results if "error" in r.document]
-    if errors:
-        label, error = errors[0]
-        message = str(error.get("message", ""))
-        merged["error"] = {
-            "message": message if label in message else f"{label}: {message}",
-            "hint": error.get("hint"),
-        }
-    root = next((d["trust_root"] for d in documents if d.get("trust_root")), None)
-    if root is not None:
-        merged["trust_root"] = root
-    warnings: list[str] = []
-    for document in documents:
-        for warning in document.get("warnings", []):
-            if warning not in warnings:
-                warnings.append(warning)
-    merged["warnings"] = warnings
-    merged["releases"] = [rel for d in documents for rel in d.get("releases", [])]
-    return merged
-
-
-def merge_sarif(results: Sequence[RunResult], verdict: str) -> dict[str, Any]:
-    """One SARIF 2.1.0 log with a single run holding every run's results and invocations.
-
-    Code scanning wants one run per tool and category, so runs are merged rather than listed:
-    rules are united (each result's ``ruleIndex`` renumbered), results and invocations
-    concatenated, outcome counts added up. A run that wrote no SARIF (a usage error) adds a
-    failed invocation carrying its message, so the log always exists and says what happened.
+    No report, an exit code that is not a verdict (4, a crash, a signal), or a report that
+    disagrees with its exit code: ``error``.
     """
-    runs = [r.sarif["runs"][0] for r in results if r.sarif and r.sarif.get("runs")]
-    if runs:
-        driver = dict(runs[0]["tool"]["driver"])
-    else:
-        version = str(merge_reports(results)["tool"]["version"])
-        driver = {"name": "verify-release", "version": version, "informationUri": INFORMATION_URI}
-    rules: list[dict[str, Any]] = []
-    rule_ids: list[str] = []
-    merged_results: list[dict[str, Any]] = []
-    invocations: list[dict[str, Any]] = []
-    outcomes: dict[str, int] = {}
-    packages = 0
-    trust_root: str | None = None
-    for result in results:
-        run = result.sarif["runs"][0] if result.sarif and result.sarif.get("runs") else None
-        if run is None:
-            error = result.document.get("error") or {}
-            message = f"{result.target.label}: {error.get('message', 'no report')}"
-            invocations.append(
-                {
-                    "executionSuccessful": False,
-                    "exitCode": result.exit_code,
-                    "toolExecutionNotifications": [
-                        {"level": "error", "message": {"text": message}}
-                    ],
-                }
-            )
-            continue
-        for rule in run["tool"]["driver"].get("rules", []):
-            if rule["id"] not in rule_ids:
-                rule_ids.append(rule["id"])
-                rules.append(rule)
-        for item in run.get("results", []):
-            entry = dict(item)
-            if "ruleId" in entry:
-                entry["ruleIndex"] = rule_ids.index(entry["ruleId"])
-            merged_results.append(entry)
-        invocations.extend(run.get("invocations", []))
-        properties = run.get("properties", {})
-        for outcome, count in properties.get("outcomes", {}).items():
-            outcomes[outcome] = outcomes.get(outcome, 0) + int(count)
-        packages += int(properties.get("packages", 0))
-        trust_root = trust_root or properties.get("trustRoot")
-    driver["rules"] = rules
-    merged: dict[str, Any] = {"tool": {"driver": driver}}
-    if runs and "originalUriBaseIds" in runs[0]:
-        merged["originalUriBaseIds"] = runs[0]["originalUriBaseIds"]
-    merged["invocations"] = invocations
-    merged["results"] = merged_results
-    properties_out: dict[str, Any] = {
-        "verdict": verdict,
-        "exitCode": EXIT_CODES[verdict],
-        "outcomes": outcomes,
-        "packages": packages,
-    }
-    if trust_root is not None:
-        properties_out["trustRoot"] = trust_root
-    merged["properties"] = properties_out
-    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [merged]}
+    by_code = {value: key for key, value in EXIT_CODES.items()}
+    from_code = by_code.get(exit_code, "error")
+    if document is None or document.get("verdict") != from_code:
+        return "error"
+    return from_code
 
 
-def render_text(document: Mapping[str, Any]) -> str:
-    """The merged JSON report as plain text for the log: one line per finding, then the verdict."""
-    lines: list[str] = []
-    root = document.get("trust_root")
-    if root:
-        lines.append(f"trust root: {root.get('description', '')}")
-    for release in document.get("releases", []):
-        lines.append("")
-        lines.append(str(release.get("subject", "")))
-        for finding in release.get("findings", []):
-            lines.append(
-                f"  {str(finding.get('outcome', '')).upper():<12} {finding.get('check', ''):<14} "
-                f"{finding.get('subject', '')}  {finding.get('message', '')}"
-            )
-            if finding.get("outcome") == "verified":
-                continue
-            for key, label in (("expected", "expected"), ("actual", "got"), ("policy", "policy")):
-                if finding.get(key) is not None:
-                    lines.append(f"{'':<30}{label}: {finding[key]}")
-    for warning in document.get("warnings", []):
-        lines.append(f"warning: {warning}")
-    error = document.get("error")
-    if error:
-        lines.append(f"error: {error.get('message', '')}")
-        if error.get("hint"):
-            lines.append(f"hint: {error['hint']}")
-    lines.append("")
-    lines.append(f"verdict: {str(document['verdict']).upper()} (exit {document['exit_code']})")
-    return "\n".join(lines).lstrip("\n") + "\n"
+def step_exit_code(verdict: str, fail_on: frozenset[str]) -> int:
+    """3 for an error; the verdict's code when ``fail-on`` names it; else 0."""
+    if verdict == "error":
+        return EXIT_CODES["error"]
+    return EXIT_CODES[verdict] if verdict in fail_on else 0
 
 
 def escape_markdown(text: str) -> str:
@@ -393,48 +227,18 @@ def escape_markdown(text: str) -> str:
     return "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIAL else ch for ch in flat)
 
 
-def render_summary(
-    results: Sequence[RunResult], document: Mapping[str, Any], fail_on: frozenset[str], code: int
-) -> str:
-    """Step-summary Markdown: each run's own summary (or its error), then the step's result."""
-    verdict = str(document["verdict"]).upper()
-    parts: list[str] = []
-    if len(results) != 1 or not results[0].summary:
-        parts.append(f"## verify-release: {verdict}\n")
-    for result in results:
-        if result.summary:
-            parts.append(result.summary.rstrip("\n") + "\n")
-        else:
-            error = result.document.get("error") or {}
-            parts.append(
-                f"**{escape_markdown(result.target.label)}**: {result.verdict.upper()}: "
-                f"{escape_markdown(str(error.get('message', 'no report')))}\n"
-            )
-    if not results:
-        error = document.get("error") or {}
-        parts.append(f"Error: {escape_markdown(str(error.get('message', '')))}\n")
+def closing_line(verdict: str, fail_on: frozenset[str], code: int, error: str | None) -> str:
+    """The step summary's last line: what the step did and why (the run wrote the rest)."""
+    parts = []
+    if error is not None:
+        parts.append(f"## verify-release: ERROR\n\nError: {escape_markdown(error)}\n")
     outcome = "fails" if code else "passes"
     tolerated = ", ".join(sorted(fail_on))
     parts.append(
-        f"_The step {outcome}: verdict {verdict}; fail-on: {tolerated} "
+        f"_The step {outcome}: verdict {verdict.upper()}; fail-on: {tolerated} "
         "(usage errors always fail)._\n"
     )
-    text = "\n".join(parts)
-    encoded = text.encode("utf-8")
-    if len(encoded) > MAX_SUMMARY_BYTES:
-        note = "\n**Truncated** to stay under GitHub's step-summary limit; see the JSON report.\n"
-        keep = encoded[: MAX_SUMMARY_BYTES - len(note.encode())].decode("utf-8", "ignore")
-        text = keep[: keep.rfind("\n") + 1] + note
-    return text
-
-
-def step_exit_code(results: Sequence[RunResult], fail_on: frozenset[str]) -> int:
-    """3 if any run was an error; else the worst failing verdict's code; else 0."""
-    verdicts = [r.verdict for r in results]
-    if "error" in verdicts:
-        return EXIT_CODES["error"]
-    failing = [v for v in verdicts if v in fail_on]
-    return EXIT_CODES[_worst(failing)] if failing else 0
+    return "\n".join(parts)
 
 
 def set_outputs(env: Mapping[str, str], values: Mapping[str, str]) -> None:
@@ -465,60 +269,31 @@ def _emit_log(text: str) -> None:
 
 def finish(
     env: Mapping[str, str],
-    results: Sequence[RunResult],
-    document: dict[str, Any],
-    fmt: str,
+    document: dict[str, Any] | None,
+    verdict: str,
     fail_on: frozenset[str],
     sarif_path: Path,
     report_path: Path,
 ) -> int:
-    """Write the report, SARIF, summary, outputs and log; return the step's exit code."""
-    code = step_exit_code(results, fail_on) if results else EXIT_CODES["error"]
-    verdict = str(document["verdict"])
-    sarif = merge_sarif(results, verdict) if results else _error_sarif(document)
-    _write(report_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    _write(sarif_path, json.dumps(sarif, indent=2, ensure_ascii=False) + "\n")
-    summary = render_summary(results, document, fail_on, code)
+    """Fill in what the run did not write, append the closing line, set the outputs."""
+    code = step_exit_code(verdict, fail_on)
+    error = None
+    if document is None or verdict == "error":
+        found = (document or {}).get("error")
+        error = str(found.get("message", "")) if isinstance(found, dict) else None
+        if error is None:
+            error = "verify-release wrote no report"
+        if document is None or document.get("verdict") != "error":
+            document = error_document(error)
+        _write(report_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        if _read_json(sarif_path) is None:
+            _write(sarif_path, json.dumps(error_sarif(error), indent=2) + "\n")
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as handle:
-            handle.write(summary)
+            handle.write(closing_line(verdict, fail_on, code, error))
     set_outputs(env, {"verdict": verdict, "report-path": str(report_path.resolve())})
-    if fmt == "json":
-        _emit_log(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    elif fmt == "sarif":
-        _emit_log(json.dumps(sarif, indent=2, ensure_ascii=False) + "\n")
-    elif fmt == "summary":
-        _emit_log(summary)
-    else:
-        _emit_log(render_text(document))
     return code
-
-
-def _error_sarif(document: Mapping[str, Any]) -> dict[str, Any]:
-    error = document.get("error") or {}
-    run = {
-        "tool": {
-            "driver": {
-                "name": "verify-release",
-                "version": str(document["tool"]["version"]),
-                "informationUri": INFORMATION_URI,
-                "rules": [],
-            }
-        },
-        "invocations": [
-            {
-                "executionSuccessful": False,
-                "exitCode": EXIT_CODES["error"],
-                "toolExecutionNotifications": [
-                    {"level": "error", "message": {"text": str(error.get("message", ""))}}
-                ],
-            }
-        ],
-        "results": [],
-        "properties": {"verdict": "error", "exitCode": EXIT_CODES["error"]},
-    }
-    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
 def main(env: Mapping[str, str] | None = None) -> int:
@@ -528,39 +303,50 @@ def main(env: Mapping[str, str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="verify-release-", dir=env.get("RUNNER_TEMP") or None))
     report_path = workdir / "report.json"
     sarif_path = Path(_env(env, "INPUT_SARIF_OUTPUT") or DEFAULT_SARIF)
-    fmt = _env(env, "INPUT_FORMAT").lower()
     try:
         inputs = read_inputs(env)
     except InputError as exc:
         print(f"verify-release action: error: {exc}", file=sys.stderr, flush=True)
         document = error_document(str(exc), hint="see the action's inputs in action.yml")
         fail_on = frozenset(DEFAULT_FAIL_ON.split(","))
-        fmt = fmt if fmt in FORMATS else "text"
-        return finish(env, [], document, fmt, fail_on, sarif_path, report_path)
+        return finish(env, document, "error", fail_on, sarif_path, report_path)
     # Reports quote the index, certificates and upstream errors: while they are printed, the
     # runner must not read any line as a workflow command.
+    inputs.sarif.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     if in_actions:
         _emit_log(f"::stop-commands::{token}\n")
     try:
-        results = [
-            run_one(sys.executable, inputs, target, workdir, number)
-            for number, target in enumerate(targets(inputs), start=1)
-        ]
-        document = merge_reports(results)
-        code = finish(
-            env, results, document, inputs.format, inputs.fail_on, inputs.sarif, report_path
+        done = subprocess.run(
+            command(sys.executable, inputs, report_path),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
     finally:
         if in_actions:
             _emit_log(f"::{token}::\n")
+    written = _read_json(report_path)
+    verdict = verdict_of(written, done.returncode)
+    code = finish(env, written, verdict, inputs.fail_on, inputs.sarif, report_path)
     if in_actions and code:
-        labels = ", ".join(r.target.label for r in results if r.verdict != "verified")
-        _emit_log(
-            f"::error title=verify-release::{escape_command(document['verdict'].upper())}: "
-            f"{escape_command(labels)}\n"
-        )
+        labels = ", ".join(not_verified(written))
+        detail = f": {labels}" if labels else ""
+        _emit_log(f"::error title=verify-release::{escape_command(verdict.upper() + detail)}\n")
     return code
+
+
+def not_verified(document: Mapping[str, Any] | None) -> list[str]:
+    """The subjects of the report with a finding that FAILED or is UNVERIFIABLE."""
+    releases = (document or {}).get("releases")
+    out = []
+    for release in releases if isinstance(releases, list) else []:
+        findings = release.get("findings") if isinstance(release, dict) else None
+        if isinstance(findings, list) and any(
+            isinstance(f, dict) and f.get("outcome") in FAILABLE for f in findings
+        ):
+            out.append(str(release.get("subject", "")))
+    return out
 
 
 if __name__ == "__main__":

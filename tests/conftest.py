@@ -162,6 +162,8 @@ def clean_environment(
         *SECRET_ENV,
         "VERIFY_RELEASE_INDEX_URL",
         "VERIFY_RELEASE_GITHUB_API_URL",
+        "VERIFY_RELEASE_DATA_DIR",
+        "VERIFY_RELEASE_CACHE_DIR",
         "GNUPGHOME",
     ):
         monkeypatch.delenv(var, raising=False)

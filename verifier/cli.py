@@ -8,6 +8,7 @@ imported only once a verification actually starts, so ``--help`` answers instant
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -86,8 +87,6 @@ the JSON report format (--format json) is documented in docs/verifying.md and ve
 
 
 EMPTY_HINT = "an unset shell variable? pass a value or drop the option"
-_GIVEN = "_verify_release_given"
-_REPEATED = "_verify_release_repeated"
 
 
 @dataclass(frozen=True)
@@ -145,35 +144,14 @@ class _Choices(list[Any]):
         return isinstance(value, _Blank) or super().__contains__(value)
 
 
-class _StoreOnce(argparse._StoreAction):
-    """``store`` that records a repeated option: by default argparse keeps the last silently.
-
-    Used where a repetition changes what is verified (a second ``--lockfile`` would replace
-    the first). Other options keep argparse's "the last one wins", which scripts rely on to
-    override a value from a shared argument list.
-    """
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        if option_string is not None:
-            given: set[str] = namespace.__dict__.setdefault(_GIVEN, set())
-            if self.dest in given:
-                namespace.__dict__.setdefault(_REPEATED, []).append(_long(self))
-            given.add(self.dest)
-        super().__call__(parser, namespace, values, option_string)
-
-
 def _long(action: argparse.Action) -> str:
     """How an error names an action: its longest option, or the positional's metavar."""
     if action.option_strings:
         return max(action.option_strings, key=len)
     metavar = action.metavar if isinstance(action.metavar, str) else None
-    return f"the {action.dest} ({metavar})" if metavar else f"the {action.dest}"
+    # A positional taking several values is named by one of them ("the target", not "targets").
+    name = action.dest.removesuffix("s") if action.nargs == "*" else action.dest
+    return f"the {name} ({metavar})" if metavar else f"the {name}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -207,7 +185,7 @@ def _values(value: object) -> Iterable[object]:
 def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse what the command line asks that cannot be meant, before any work or network.
 
-    Called right after parsing, for every command. Blank values, repeated options, control
+    Called right after parsing, for every command. Blank values, control
     characters, and combinations that do not apply are usage errors (exit 3) rather than a
     check silently dropped or a default silently used. ``--allow-unindexed`` names are
     normalised in place.
@@ -223,13 +201,6 @@ def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
                         f"{value.source} is empty", hint="unset it, or set it to the URL to use"
                     )
                 raise UsageError(f"{value.source} is empty", hint=EMPTY_HINT)
-    found.pop(_GIVEN, None)
-    repeated: list[str] = found.pop(_REPEATED, [])
-    if repeated:
-        raise UsageError(
-            f"{repeated[0]} was given more than once; give {repeated[0]} once",
-            hint="verify each lockfile in its own run",
-        )
     for action in parser._actions:
         text_option = isinstance(action.type, _Value) and action.type.convert is None
         if not (action.option_strings and text_option):
@@ -242,15 +213,20 @@ def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
                     hint="an identity is one line of printable text: check for a stray "
                     "newline or escape",
                 )
-    if "lockfile" in found:
+    if "lockfiles" in found:
         _check_combinations(args)
 
 
 def _check_combinations(args: argparse.Namespace) -> None:
-    """Options that do not apply to what is being verified (the main parser's namespace)."""
+    """Options that do not apply to what is being verified (the main parser's namespace).
+
+    Options naming one project (its clone, publisher, signer, provenance) apply only when the
+    run has exactly one subject: one pin or one file, and no lockfile.
+    """
     from verifier.policy import check_tag_template
 
-    lockfile = args.lockfile is not None
+    lockfile = bool(args.lockfiles)
+    several = not lockfile and len(args.targets) > 1
     if lockfile and args.git_repo is not None:
         raise UsageError(
             "--git-repo is one project's clone; a lockfile has many projects",
@@ -267,6 +243,19 @@ def _check_combinations(args: argparse.Namespace) -> None:
             "--cert-identity names one signer; a lockfile has many projects",
             hint="verify that package on its own (NAME==VERSION --cert-identity ID)",
         )
+    if several:
+        for flag, value in (
+            ("--git-repo", args.git_repo),
+            ("--repository", args.repository),
+            ("--cert-identity", args.cert_identity),
+            ("--provenance", args.provenance),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} applies to one project; {len(args.targets)} targets were given",
+                    hint=f"verify that target in its own run with {flag}, or put per-package "
+                    "publishers in the policy file ([publishers.NAME])",
+                )
     if (args.workflow is not None or args.environment is not None) and args.repository is None:
         raise UsageError(
             "--workflow and --environment need --repository",
@@ -277,7 +266,7 @@ def _check_combinations(args: argparse.Namespace) -> None:
     if args.provenance is not None:
         if lockfile:
             raise UsageError("--provenance applies to a local file target, not --lockfile")
-        if args.target is not None and not is_local_target(args.target):
+        if args.targets and not is_local_target(args.targets[0]):
             raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
     args.allow_unindexed = [_project_name(name) for name in args.allow_unindexed]
 
@@ -322,18 +311,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "changes or it stops being attested; run `pin` again to accept a change."
         )
     parser.add_argument(
-        "target",
-        nargs="?",
+        "targets",
+        nargs="*",
         metavar="NAME==VERSION | FILE",
-        help="an exact release pin (e.g. requests==2.32.3) or a local .whl/.tar.gz/.zip file",
+        help="exact release pins (e.g. requests==2.32.3) or local .whl/.tar.gz/.zip files; "
+        "several are verified in one run, into one report whose worst verdict wins",
     )
     parser.add_argument(
         "--lockfile",
+        dest="lockfiles",
         metavar="FILE",
         type=Path,
-        action=_StoreOnce,
+        action="append",
+        default=[],
         help="verify every package a lockfile pins: uv.lock, pylock.toml, poetry.lock, or a "
-        "requirements file with --hash; each pinned hash must be one the index publishes",
+        "requirements file with --hash; each pinned hash must be one the index publishes "
+        "(repeatable; with targets too, all in one report)",
     )
     parser.add_argument(
         "--lockfile-format",
@@ -486,8 +479,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--cache-dir",
         metavar="DIR",
         type=Path,
-        help="where cached index answers, provenance and tag clones are kept (default: the "
-        "user cache directory); distributions are kept only with --download DIR",
+        help="where cached index answers, provenance and tag clones are kept (default: "
+        "VERIFY_RELEASE_CACHE_DIR, else the user cache directory; the key that authenticates "
+        "entries is in VERIFY_RELEASE_DATA_DIR, else the user data directory); distributions "
+        "are kept only with --download DIR",
     )
     sources.add_argument(
         "--download",
@@ -557,6 +552,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "$GITHUB_STEP_SUMMARY set, a summary table is appended there too",
     )
     output.add_argument(
+        "--json",
+        metavar="FILE",
+        type=Path,
+        help="also write the JSON report to FILE, whatever --format prints (on a usage error: "
+        "the error document), e.g. for a CI step that shows text and keeps the JSON",
+    )
+    if command is None:
+        output.add_argument(
+            "--write-requirements",
+            metavar="FILE",
+            type=Path,
+            help="after a VERIFIED run (exit 0 only), write NAME==VERSION --hash=sha256:... "
+            "for exactly the files that were verified, so `pip install --require-hashes "
+            "--no-deps -r FILE` installs only those bytes (a file added to the release later "
+            "is never picked); any other verdict writes nothing and says so",
+        )
+    output.add_argument(
         "-o",
         "--output",
         metavar="FILE",
@@ -581,13 +593,28 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
     from verifier.report import render
     from verifier.run import verify
 
+    requirements: Path | None = getattr(args, "write_requirements", None)
+    if requirements is not None:
+        from verifier.install import check_destination
+
+        check_destination(requirements)
     try:
         report = verify(args, record=record, progress=_progress)
     finally:
         _progress.finish()
+    if requirements is not None:
+        import dataclasses
+
+        from verifier.install import write_requirements
+
+        outcome = write_requirements(report, requirements)
+        report = dataclasses.replace(report, requirements=outcome)
+        print(safe_line(f"verify-release: {outcome.message}"), file=sys.stderr)
     _emit(render(report, args.format, verbose=args.verbose, columns=_columns()), args.output)
     if args.sarif is not None:
         args.sarif.write_text(render(report, "sarif"), encoding="utf-8")
+    if args.json is not None:
+        args.json.write_text(render(report, "json"), encoding="utf-8")
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as handle:
@@ -771,7 +798,7 @@ def _pin(args: argparse.Namespace) -> int:
     from verifier.pins import observed_publishers, write_pins
     from verifier.policy import find_policy_file, load_policy_file
 
-    if args.lockfile is None:
+    if not args.lockfiles:
         raise UsageError("pin needs --lockfile FILE")
     path = args.policy or find_policy_file(Path.cwd()) or Path("verify-release.toml")
     existing = load_policy_file(path) if path.exists() else None
@@ -833,7 +860,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = EXIT_USAGE if isinstance(exc, UsageError) else Verdict.UNVERIFIABLE.exit_code
         verdict = "error" if code == EXIT_USAGE else Verdict.UNVERIFIABLE.value
         print(f"verify-release: error: {_diagnostics(exc)}", file=sys.stderr)
-        if args.format == "json":
+        json_file = getattr(args, "json", None)
+        if args.format == "json" or isinstance(json_file, Path):
             document = {
                 "schema_version": 1,
                 "tool": {"name": "verify-release", "version": __version__},
@@ -844,8 +872,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "hint": None if exc.hint is None else redact_urls(exc.hint),
                 },
             }
-            output = args.output if isinstance(args.output, Path) else None
-            _emit(json.dumps(document, indent=2) + "\n", output)
+            text = json.dumps(document, indent=2) + "\n"
+            if args.format == "json":
+                output = args.output if isinstance(args.output, Path) else None
+                _emit(text, output)
+            if isinstance(json_file, Path):
+                # The error was already printed; a FILE that cannot be written leaves the
+                # caller with no report, which it must read as "nothing was verified".
+                with contextlib.suppress(OSError):
+                    json_file.write_text(text, encoding="utf-8")
         return code
     except KeyboardInterrupt:
         from verifier import children

@@ -342,6 +342,23 @@ class ReleaseReport:
     findings: tuple[Finding, ...]
     identity_source: str | None = None
     expected_identity: Mapping[str, str | None] = field(default_factory=dict)
+    name: str | None = None
+    """The project's normalised name, for pinning what was verified (``--write-requirements``):
+    the label of a local file is its file name. None for a subject not from an index."""
+    version: str | None = None
+    """The release's version as the index lists it (None when unknown)."""
+
+
+@dataclass(frozen=True)
+class RequirementsOutcome:
+    """What ``--write-requirements FILE`` did: written only after a run that exits 0."""
+
+    path: str
+    written: bool
+    message: str
+    """One line for people: what was written, or why nothing was."""
+    packages: int = 0
+    hashes: int = 0
 
 
 @dataclass(frozen=True)
@@ -352,6 +369,8 @@ class Report:
     trust_root: TrustRootInfo | None
     verdict: Verdict
     warnings: tuple[str, ...] = ()
+    requirements: RequirementsOutcome | None = None
+    """Set when ``--write-requirements`` was asked for: whether the file was written."""
 
     @property
     def findings(self) -> Iterable[Finding]:

@@ -529,6 +529,8 @@ class Pipeline:
             findings=tuple(findings),
             identity_source=identity.source or None,
             expected_identity=identity.expected.as_dict() if identity.expected else {},
+            name=subject.name,
+            version=subject.version or None,
         )
 
     def choose_identity(self, subject: Subject) -> IdentityChoice:

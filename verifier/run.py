@@ -35,14 +35,24 @@ def is_local_target(target: str) -> bool:
 
 
 def default_data_dir() -> Path:
-    """The user's data directory for verify-release (the cache's key lives there)."""
+    """The user's data directory for verify-release (the cache's key lives there).
+
+    ``VERIFY_RELEASE_DATA_DIR`` overrides it on every platform: the GitHub Action keeps the key
+    with the cache it authenticates (see docs/verifying.md, "The Action's cache").
+    """
+    override = os.environ.get("VERIFY_RELEASE_DATA_DIR", "").strip()
+    if override:
+        return Path(override)
     import platformdirs
 
     return Path(platformdirs.user_data_dir("verify-release", "verify-release"))
 
 
 def default_cache_dir() -> Path:
-    """The user's cache directory for verify-release (``--cache-dir`` overrides it)."""
+    """The user's cache directory (``VERIFY_RELEASE_CACHE_DIR``, then ``--cache-dir``, win)."""
+    override = os.environ.get("VERIFY_RELEASE_CACHE_DIR", "").strip()
+    if override:
+        return Path(override)
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("verify-release", "verify-release"))
@@ -235,26 +245,51 @@ class Session:
         self._workdir.cleanup()
 
     def releases(self) -> list[tuple[ReleaseReport, PinnedPackage | None, Policy]]:
-        """Every subject through the one pipeline: (report, package to audit, its policy)."""
+        """Every subject through the one pipeline: (report, package to audit, its policy).
+
+        Each ``--lockfile`` in the order given, then each target: one list, so one report and
+        one verdict cover everything the command line named.
+        """
+        from verifier.pypi import parse_pin_specifier
+
+        out: list[tuple[ReleaseReport, PinnedPackage | None, Policy]] = []
+        lockfiles: list[Path] = self.args.lockfiles
+        # A malformed pin among several is a usage error before any request is made.
+        for target in self.args.targets:
+            if not is_local_target(target):
+                parse_pin_specifier(target)
+        if lockfiles:
+            from verifier.lockfiles import parse_lockfile
+            from verifier.pipeline import LockfileRun
+
+            # Every lockfile is read, and every package's rules checked, before any work: a
+            # conflict in the second lockfile is a usage error, not a late surprise.
+            locks = [parse_lockfile(path, self.args.lockfile_format) for path in lockfiles]
+            for lock in locks:
+                for pkg in lock.packages:
+                    self.pipeline.policy_for(pkg.name, pkg.attestation_identities)
+            run = LockfileRun(
+                self.pipeline, jobs=self.args.jobs, processes=self.args.verify_processes
+            )
+            for lock in locks:
+                out += run.run(lock)
+        for target in self.args.targets:
+            out.append(self._target(target))
+        return out
+
+    def _target(self, target: str) -> tuple[ReleaseReport, PinnedPackage | None, Policy]:
+        """One pin or local file through the pipeline."""
         from verifier.pypi import parse_pin_specifier
 
         args = self.args
         pipeline = self.pipeline
-        if args.lockfile is not None:
-            from verifier.lockfiles import parse_lockfile
-            from verifier.pipeline import LockfileRun
-
-            lock = parse_lockfile(args.lockfile, args.lockfile_format)
-            # Conflicting rules for any package are a usage error before any work is done.
-            for pkg in lock.packages:
-                pipeline.policy_for(pkg.name, pkg.attestation_identities)
-            run = LockfileRun(pipeline, jobs=args.jobs, processes=args.verify_processes)
-            return run.run(lock)
-        target: str = args.target
         if is_local_target(target):
+            policy = pipeline.policy
             if args.offline:
                 # Nothing is fetched for a local file under --offline: say so per kind, through
                 # the same rule as --skip, so --require with --offline is a visible conflict.
+                # Only for this file: the subject keeps its policy, and the next target (a pin
+                # still reads the index under --offline) gets the command line's own.
                 import dataclasses
 
                 kinds = ("bundles", "tags", "vulnerabilities")
@@ -267,9 +302,12 @@ class Session:
                         **pipeline.policy.sources,
                     },
                 )
-            subject = pipeline.resolve_local(
-                Path(target), provenance=args.provenance, offline=args.offline
-            )
+            try:
+                subject = pipeline.resolve_local(
+                    Path(target), provenance=args.provenance, offline=args.offline
+                )
+            finally:
+                pipeline.policy = policy
         else:
             name, spec = parse_pin_specifier(target)
             subject = pipeline.resolve_pin(name, spec)
@@ -279,7 +317,7 @@ class Session:
         with ThreadPoolExecutor(max_workers=args.jobs) as files_pool:
             pipeline.file_pool = files_pool
             try:
-                return [(pipeline.verify(subject), subject.audit, subject.policy)]
+                return pipeline.verify(subject), subject.audit, subject.policy
             except BaseException:
                 files_pool.shutdown(wait=False, cancel_futures=True)
                 raise
@@ -360,10 +398,8 @@ def verify(
     """Every subject the arguments name, through the pipeline and the judge, as one report."""
     from verifier.models import Report, compute_verdict
 
-    if args.lockfile is None and args.target is None:
+    if not args.lockfiles and not args.targets:
         raise UsageError("name a release (NAME==VERSION), a distribution file, or --lockfile FILE")
-    if args.lockfile is not None and args.target is not None:
-        raise UsageError("give either a target or --lockfile, not both")
     session = Session(args, record=record, progress=progress)
     try:
         reports = audit_all(session, session.releases())

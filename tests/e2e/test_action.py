@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -91,9 +92,17 @@ def transport(index: FakeIndex, tmp_path: Path) -> list[str]:
     ]
 
 
-def action(tmp_path: Path, *, actions: bool = False, **inputs: str) -> ActionRun:
-    """Run the script with ``inputs`` (packages, fail_on, args, ...) as the action would."""
+def action(
+    tmp_path: Path, *, actions: bool = False, state: Path | None = None, **inputs: str
+) -> ActionRun:
+    """Run the script with ``inputs`` (packages, fail_on, args, ...) as the action would.
+
+    ``state``: the directory action.yml restores with actions/cache (its cache and data dirs).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_"))}
+    if state is not None:
+        env["VERIFY_RELEASE_CACHE_DIR"] = str(state / "cache")
+        env["VERIFY_RELEASE_DATA_DIR"] = str(state / "data")
     env["GITHUB_TOKEN"] = TOKEN_CANARY
     for name, value in inputs.items():
         env[f"INPUT_{name.upper()}"] = value
@@ -147,10 +156,17 @@ def test_a_verified_release_sets_the_outputs_and_writes_report_sarif_and_summary
     assert len(sarif["runs"]) == 1
     assert sarif["runs"][0]["results"] == []
     assert sarif["runs"][0]["properties"]["verdict"] == "verified"
+    # The package's own renderers: the summary, the text log and the JSON report are the
+    # CLI's (one run renders them all), and the script adds only its closing line.
     assert result.summary.startswith("## verify-release: VERIFIED")
-    assert "_The step passes: verdict VERIFIED; fail-on: failed, unverifiable" in result.summary
+    assert result.summary.endswith(
+        "_The step passes: verdict VERIFIED; fail-on: failed, unverifiable "
+        "(usage errors always fail)._\n"
+    )
     assert f"VERIFIED     index-hash     {SDIST}  the index publishes sha256 " in result.out
-    assert result.out.endswith("verdict: VERIFIED (exit 0)\n")
+    assert result.out.startswith("verify-release ")
+    assert result.out.endswith("verdict: VERIFIED (exit 0) - 2 verified, 3 skipped\n")
+    assert sarif["runs"][0]["invocations"][0]["executionSuccessful"] is True
 
 
 @pytest.mark.parametrize(
@@ -231,10 +247,12 @@ def test_several_packages_are_verified_once_each_and_the_worst_verdict_wins(
     assert [r["subject"] for r in report["releases"]] == [PIN, "gitlab-oidc-project==0.0.3"]
     run = result.sarif()["runs"][0]
     assert [r["properties"]["package"] for r in run["results"]] == ["gitlab-oidc-project==0.0.3"]
-    assert len(run["invocations"]) == 2
+    assert len(run["invocations"]) == 1  # one verify-release run for every package
     assert run["properties"]["packages"] == 2
     assert result.summary.startswith("## verify-release: FAILED\n")
-    assert result.summary.count("## verify-release: ") == 3
+    assert result.summary.count("## verify-release: ") == 1
+    pages = [p for p in index.server.paths_requested() if p.startswith("/simple/")]
+    assert sorted(pages) == ["/simple/gitlab-oidc-project/", "/simple/pypi-attestations/"]
 
 
 def test_a_usage_error_fails_the_step_whatever_fail_on_says(
@@ -250,11 +268,14 @@ def test_a_usage_error_fails_the_step_whatever_fail_on_says(
     report = result.report()
     jsonschema.validate(report, SCHEMA)
     assert report["exit_code"] == 3
-    assert "pypi-attestations has no files for version 9.9.9" in report["error"]["message"]
-    assert [r["subject"] for r in report["releases"]] == [PIN]
-    failed = [i for i in result.sarif()["runs"][0]["invocations"] if not i["executionSuccessful"]]
-    [note] = failed[0]["toolExecutionNotifications"]
-    assert note["message"]["text"].startswith("pypi-attestations==9.9.9: ")
+    # One run: a release that does not exist is a usage error for the whole run.
+    assert report["error"]["message"].startswith("pypi-attestations has no files for version 9.9.9")
+    assert "releases" not in report
+    [failed] = result.sarif()["runs"][0]["invocations"]
+    assert failed["executionSuccessful"] is False
+    [note] = failed["toolExecutionNotifications"]
+    assert note["message"]["text"] == report["error"]["message"]
+    assert "## verify-release: ERROR" in result.summary
 
 
 @pytest.mark.parametrize(
@@ -301,6 +322,7 @@ def test_hostile_args_reach_verify_release_as_single_arguments(tmp_path: Path) -
         ("--out=report.txt", "sets --output"),
         ("-qo report.txt", "sets --output"),
         ("--sarif x.sarif", "sets --sarif"),
+        ("--json r.json", "sets --json"),
         ("--lock uv.lock", "sets --lockfile"),
         ("--repository 'unbalanced", "cannot be split into arguments"),
     ],
@@ -321,14 +343,14 @@ def test_args_cannot_take_over_what_the_action_sets(
         ({"packages": PIN, "fail_on": "failed,errors"}, "fail-on: unknown verdict 'errors'"),
     ],
 )
-def test_bad_inputs_are_usage_errors(tmp_path: Path, inputs: dict[str, str], message: str) -> None:
+def test_bad_inputs_are_usage_errors(tmp_path: Path, inputs: dict[str, Any], message: str) -> None:
     result = action(tmp_path, actions=False, **inputs)
     assert result.code == 3
     assert message in result.err
     assert result.sarif_path.exists()
 
 
-def test_each_run_gets_argv_lists_with_the_pin_after_the_options() -> None:
+def test_one_run_gets_an_argv_list_with_the_pins_after_the_options() -> None:
     script = load_script()
     inputs = script.read_inputs(
         {
@@ -336,18 +358,16 @@ def test_each_run_gets_argv_lists_with_the_pin_after_the_options() -> None:
             "INPUT_LOCKFILE": "-weird.lock",
             "INPUT_POLICY": "policy.toml",
             "INPUT_ARGS": "--require bundles",
+            "INPUT_SARIF_OUTPUT": "r.sarif",
         }
     )
-    runs = script.targets(inputs)
-    assert [t.label for t in runs] == ["-weird.lock", "a==1", "b==2"]
-    argv = script.command("py", inputs, runs[0], Path("r.json"), Path("r.sarif"))
-    assert argv == [
+    assert script.command("py", inputs, Path("r.json")) == [
         "py",
         "-m",
         "verifier",
         "--format",
-        "json",
-        "--output",
+        "text",
+        "--json",
         "r.json",
         "--sarif",
         "r.sarif",
@@ -355,5 +375,94 @@ def test_each_run_gets_argv_lists_with_the_pin_after_the_options() -> None:
         "--require",
         "bundles",
         "--lockfile=-weird.lock",
+        "--",
+        "a==1",
+        "b==2",
     ]
-    assert script.command("py", inputs, runs[1], Path("r"), Path("s"))[-2:] == ["--", "a==1"]
+
+
+def test_a_packages_input_and_a_lockfile_are_one_run_and_one_report(
+    index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    serve_sdist(index, material)
+    index.add_release(
+        "gitlab-oidc-project",
+        "0.0.3",
+        [DistFile(GITLAB, material.read(GITLAB), material.provenance(GITLAB))],
+    )
+    digest = hashlib.sha256(material.read(GITLAB)).hexdigest()
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(f"gitlab-oidc-project==0.0.3 --hash=sha256:{digest}\n")
+    args = shlex.join(transport(index, tmp_path))
+    result = action(tmp_path, packages=PIN, lockfile=str(lock), args=args, format="json")
+    assert result.code == 0, result.err
+    report = result.report()
+    assert json.loads(result.out) == report
+    assert [r["subject"] for r in report["releases"]] == ["gitlab-oidc-project==0.0.3", PIN]
+    assert len(result.sarif()["runs"][0]["invocations"]) == 1
+
+
+def test_a_report_that_disagrees_with_the_exit_code_is_never_a_pass() -> None:
+    script = load_script()
+    assert script.verdict_of({"verdict": "verified"}, 0) == "verified"
+    assert script.verdict_of({"verdict": "verified"}, 4) == "error"
+    assert script.verdict_of({"verdict": "verified"}, 1) == "error"
+    assert script.verdict_of(None, 0) == "error"
+    assert script.verdict_of({"verdict": "failed"}, 0) == "error"
+
+
+def _edit_metadata(state: Path) -> None:
+    """A forger without the key: every entry's metadata claims to be fresh, MAC left as is."""
+    for meta in (state / "cache" / "http").rglob("*.json"):
+        data = json.loads(meta.read_text())
+        data["max_age"] = 600
+        data["stored_at"] = data["stored_at"] + 1
+        meta.write_text(json.dumps(data))
+
+
+def _edit_bodies(state: Path) -> None:
+    """A forger without the key: every stored body replaced, metadata left as is."""
+    for body in (state / "cache" / "http").rglob("*.body"):
+        body.write_bytes(body.read_bytes() + b" ")
+
+
+def _lose_key(state: Path) -> None:
+    """The cache restored without its key (a fresh runner creates a new one)."""
+    (state / "data" / "cache.key").unlink()
+
+
+@pytest.mark.parametrize("tamper", [None, _edit_metadata, _edit_bodies, _lose_key])
+def test_a_tampered_restored_cache_never_yields_a_pass(
+    index: FakeIndex, material: Material, tmp_path: Path, tamper: Any
+) -> None:
+    serve_sdist(index, material)
+    state = tmp_path / "state"
+    skips = ["--skip", "bundles", "--skip", "tags", "--skip", "vulnerabilities"]
+    args = shlex.join(["--index-url", index.url, "--offline", "-q", *skips, "--repository", REPO])
+    first = action(tmp_path, packages=PIN, args=args, state=state)
+    assert first.code == 0, first.err
+    assert (state / "data" / "cache.key").is_file()
+    # The next workflow run restores the state (actions/cache) while the index has changed: the
+    # release no longer declares provenance, so a fresh look is UNVERIFIABLE.
+    restored = tmp_path / "restored"
+    shutil.copytree(state, restored)
+    index.add_release(
+        "pypi-attestations",
+        "0.0.19",
+        [DistFile(SDIST, material.read(SDIST), None)],
+        real_page=material.page("pypi-attestations"),
+    )
+    page = index.simple_path("pypi-attestations")
+    before = index.server.paths_requested().count(page)
+    if tamper is None:
+        # The control: an intact cache is used (the page is still fresh), so tampering with it
+        # would matter if it were believed.
+        again = action(tmp_path, packages=PIN, args=args, state=restored)
+        assert again.code == 0, again.err
+        assert index.server.paths_requested().count(page) == before
+        return
+    tamper(restored)
+    again = action(tmp_path, packages=PIN, args=args, state=restored)
+    assert again.code == 2, again.out
+    assert again.outputs["verdict"] == "unverifiable"
+    assert index.server.paths_requested().count(page) == before + 1

@@ -117,9 +117,16 @@ def test_an_empty_value_in_json_mode_is_a_json_error(capsys: pytest.CaptureFixtu
             "drop --git-repo: each package's tag is read from its own repository",
         ),
         (
-            ["--lockfile", "uv.lock", "--lockfile", "other.lock"],
-            "--lockfile was given more than once; give --lockfile once",
-            "verify each lockfile in its own run",
+            ["a==1", "b==2", "--repository", "https://github.com/a/b"],
+            "--repository applies to one project; 2 targets were given",
+            "verify that target in its own run with --repository, or put per-package "
+            "publishers in the policy file ([publishers.NAME])",
+        ),
+        (
+            ["a==1", "b.whl", "--provenance", "p.json"],
+            "--provenance applies to one project; 2 targets were given",
+            "verify that target in its own run with --provenance, or put per-package "
+            "publishers in the policy file ([publishers.NAME])",
         ),
         (
             ["--tag-template", "release", "x==1"],
@@ -237,7 +244,7 @@ def test_the_bundle_command_refuses_an_empty_identity(capsys: pytest.CaptureFixt
 
 
 def test_a_repeated_single_value_option_still_overrides() -> None:
-    # Scripts extend a shared argument list to override one value; only --lockfile is refused.
+    # Scripts extend a shared argument list to override one value (--lockfile adds one).
     args = build_parser().parse_args(["x==1", "--timeout", "5", "--timeout", "9"])
     assert args.timeout == 9
 
@@ -261,3 +268,16 @@ def test_a_refused_url_given_as_a_flag_is_a_usage_error_naming_the_flag(
         f"verify-release: error: {flag}: refusing to fetch {url!r}: only https URLs (or http "
         "to a loopback address) are allowed\n"
     )
+
+
+def test_json_file_gets_the_error_document_on_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    code, out, _ = _run(capsys, ["--json", str(report), "x==1", "y==2", "--git-repo", "clone"])
+    assert (code, out) == (3, "")
+    assert json.loads(report.read_text())["error"] == {
+        "message": "--git-repo applies to one project; 2 targets were given",
+        "hint": "verify that target in its own run with --git-repo, or put per-package "
+        "publishers in the policy file ([publishers.NAME])",
+    }

@@ -120,3 +120,41 @@ def test_every_message_is_in_the_troubleshooting_table() -> None:
 def test_the_scan_finds_messages() -> None:
     found = dict(messages())
     assert len(found) > 50
+
+
+def _quick_start_commands() -> list[list[str]]:
+    """The ``verify-release`` commands of the Quick start's code blocks, as argv lists."""
+    import shlex
+
+    text = (ROOT / "docs" / "verifying.md").read_text()
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S):
+        joined = block.replace("\\\n", " ")
+        for line in joined.splitlines():
+            for part in line.split("&&"):
+                argv = shlex.split(part, comments=True)
+                if argv[:1] == ["verify-release"]:
+                    commands.append(argv[1:])
+    return commands
+
+
+def test_the_guide_opens_with_the_headline_command() -> None:
+    text = (ROOT / "docs" / "verifying.md").read_text()
+    first_block = re.search(r"```bash\n(.*?)```", text, flags=re.S)
+    assert first_block is not None
+    assert first_block.group(1).splitlines()[0] == "verify-release clickwork==1.0.1"
+
+
+def test_the_quick_start_shows_verify_then_install_for_a_pin_and_a_lockfile() -> None:
+    from verifier.cli import build_parser, validate_args
+
+    commands = _quick_start_commands()
+    assert ["clickwork==1.0.1", "--write-requirements", "verified.txt"] in commands
+    assert ["--lockfile", "uv.lock", "--write-requirements", "verified.txt"] in commands
+    for argv in commands:
+        parser = build_parser()
+        validate_args(parser, parser.parse_args(argv))
+    text = (ROOT / "docs" / "verifying.md").read_text()
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert section.count("&& pip install --require-hashes --no-deps -r verified.txt") == 2

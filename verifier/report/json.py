@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from verifier import __version__
-from verifier.models import Finding, ReleaseReport, Report
+from verifier.models import Finding, ReleaseReport, Report, RequirementsOutcome
 
 SCHEMA_VERSION = 1
 
@@ -97,6 +97,18 @@ def to_document(report: Report) -> dict[str, Any]:
         },
         "warnings": list(root.warnings if root else ()) + list(report.warnings),
         "releases": [_release(r) for r in report.releases],
+        "requirements": None if report.requirements is None else _requirements(report.requirements),
+    }
+
+
+def _requirements(outcome: RequirementsOutcome) -> dict[str, Any]:
+    """``--write-requirements``: whether the file was written, and why not."""
+    return {
+        "path": outcome.path,
+        "written": outcome.written,
+        "message": outcome.message,
+        "packages": outcome.packages,
+        "hashes": outcome.hashes,
     }
 
 
