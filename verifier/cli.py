@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import threading
@@ -38,17 +39,27 @@ if TYPE_CHECKING:
     pass
 
 _EPILOG = """\
-what is checked, for every file of the release:
-  index-hash   the sha256 the index publishes (the digest pip --require-hashes and lockfiles
-               trust and installers enforce); the cross-links prove it equals the attested and
-               bundle subjects. Files are not downloaded unless --download DIR is given: then
-               each is fetched, re-hashed and kept in DIR only if it matches
-  attestation  the file's PEP 740 provenance (PyPI's Integrity API) is verified with sigstore:
-               the signature, the certificate chain to Sigstore's trust root, the transparency
-               log entry, the attested file name and sha256, and the Trusted Publisher identity
+what is checked (each is a line of the report):
+  index-hash       the sha256 the index publishes (the digest pip --require-hashes and
+                   lockfiles trust and installers enforce). Files are not downloaded unless
+                   --download DIR is given: then each is fetched, re-hashed and kept in DIR
+                   only if it matches
+  attestation      the file's PEP 740 provenance (PyPI's Integrity API) is verified with
+                   sigstore: the signature, the certificate chain to Sigstore's trust root,
+                   the transparency log entry, the attested file name and sha256, and the
+                   Trusted Publisher identity
+  history          the release against the project's earlier releases: a project that used
+                   to publish attested files, or another publisher, is flagged
+  bundle           Sigstore bundles attached to the GitHub release (.sigstore.json), verified
+                   against the release workflow's identity
+  tag              the release's git tag: its signature (SSH or OpenPGP) and the commit the
+                   attestations and bundles name
+  cross-link       the digests and commits of all of the above agree with each other
+  lockfile         with --lockfile: every pinned hash is one the index publishes
+  vulnerabilities  known vulnerabilities of the release (pip-audit; OSV or PyPI's service)
 
 whose identity is expected (strongest first):
-  --repository URL [--workflow FILE] [--environment NAME]  what you pinned
+  --repository OWNER/REPO|URL [--workflow FILE] [--environment NAME]  what you pinned
   the GitHub/GitLab URL in the project's metadata on the index  (reported as weaker)
   PyPI's own publisher record in the provenance                 (reported as weakest)
 
@@ -68,17 +79,21 @@ subcommands:
                          store all evidence for a later air-gapped run (--evidence DIR)
   verify-release pin --lockfile FILE [--policy FILE]
                          record each package's publisher (trust on first use)
-  verify-release bundle --bundle FILE --certificate-identity ID \
+  verify-release bundle --bundle FILE --certificate-identity ID \\
       --certificate-oidc-issuer URL [--trusted-root FILE] FILE_OR_DIGEST
                          verify one Sigstore bundle (see verify-release bundle --help)
 
 examples:
   verify-release sampleproject==4.0.0
-  verify-release pypi-attestations==0.0.19 \
+  verify-release pypi-attestations==0.0.19 \\
       --repository https://github.com/trailofbits/pypi-attestations --workflow release.yml
-  verify-release dist/pkg-1.0-py3-none-any.whl \
+  verify-release dist/pkg-1.0-py3-none-any.whl \\
       --provenance pkg-1.0-py3-none-any.whl.provenance --offline
   verify-release oldpkg==1.0 --allow-missing attestations --format json
+  verify-release --lockfile uv.lock --allow-missing bundles,tags
+  verify-release help          (this text; also --help)
+  verify-release -V            (versions of verify-release, sigstore, pypi-attestations
+                                and the trust root)
 
 the JSON report format (--format json) is documented in docs/verifying.md and versioned by its
 "schema_version" key.
@@ -168,6 +183,41 @@ class _StoreOnce(argparse._StoreAction):
         super().__call__(parser, namespace, values, option_string)
 
 
+class _KindList(argparse.Action):
+    """A repeatable option whose value is a comma list of evidence kinds (``bundles,tags``).
+
+    pip-audit and sigstore users write lists with commas; ``--allow-missing bundles,tags`` and
+    ``--allow-missing bundles --allow-missing tags`` mean the same. A kind that does not exist
+    is refused naming the valid ones (a typo must never silently tolerate or skip nothing).
+    """
+
+    def __init__(self, *args: Any, kinds: Sequence[str], **kwargs: Any) -> None:
+        self.kinds = tuple(kinds)
+        super().__init__(*args, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        found: list[object] = list(getattr(namespace, self.dest, None) or [])
+        if isinstance(values, _Blank):
+            found.append(values)  # refused by validate_args, naming the option
+        else:
+            for kind in str(values).split(","):
+                kind = kind.strip()
+                if kind not in self.kinds:
+                    shown = repr(kind) if kind else "an empty kind"
+                    raise argparse.ArgumentError(
+                        self, f"unknown kind {shown}; valid kinds: {', '.join(self.kinds)}"
+                    )
+                if kind not in found:
+                    found.append(kind)
+        setattr(namespace, self.dest, found)
+
+
 def _long(action: argparse.Action) -> str:
     """How an error names an action: its longest option, or the positional's metavar."""
     if action.option_strings:
@@ -185,8 +235,16 @@ class _Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        """One line and a hint, like the tool's own errors, instead of argparse's usage dump.
+
+        The full usage of a parser this size is 16 lines that push the one line that matters
+        (what was wrong) off the screen; ``--help`` is one flag away and the hint names it.
+        """
+        self.exit(
+            EXIT_USAGE,
+            safe_line(f"{self.prog}: error: {message}")
+            + f"\nhint: run `{self.prog} --help` for the options and examples\n",
+        )
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -272,6 +330,8 @@ def _check_combinations(args: argparse.Namespace) -> None:
             "--workflow and --environment need --repository",
             hint="add --repository https://github.com/OWNER/REPO",
         )
+    if args.repository is not None:
+        args.repository = repository_url(args.repository)
     if args.tag_template is not None:
         check_tag_template(args.tag_template, "--tag-template")
     if args.provenance is not None:
@@ -280,6 +340,37 @@ def _check_combinations(args: argparse.Namespace) -> None:
         if args.target is not None and not is_local_target(args.target):
             raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
     args.allow_unindexed = [_project_name(name) for name in args.allow_unindexed]
+
+
+_SHORTHAND = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9_.-]+$")
+"""gh's OWNER/REPO: GitHub owners are letters, digits and hyphens (never a dot, so never a host)."""
+
+
+def repository_url(value: str) -> str:
+    """``--repository`` as gh users write it, completed to a URL the policy then checks.
+
+    ``OWNER/REPO`` and ``github.com/OWNER/REPO`` are GitHub; a URL with a scheme is passed on
+    unchanged.
+
+    Only the spellings that can mean one thing are completed: a bare path of two segments is
+    gh's ``OWNER/REPO``; ``gitlab.com/GROUP/PROJECT`` names its host. Anything else without a
+    scheme (three segments could be a GitLab subgroup or a GitHub page) is refused, never
+    guessed.
+    """
+    text = value.strip()
+    if "://" in text:
+        return text
+    host, _, rest = text.partition("/")
+    bare = host.lower().removeprefix("www.")
+    if bare in ("github.com", "gitlab.com") and rest:
+        return f"https://{bare}/{rest}"
+    if _SHORTHAND.match(text):
+        return f"https://github.com/{text}"
+    raise UsageError(
+        f"--repository {value!r} is not OWNER/REPO or a repository URL",
+        hint="pass OWNER/REPO (GitHub), https://github.com/OWNER/REPO or "
+        "https://gitlab.com/GROUP/PROJECT",
+    )
 
 
 def _project_name(name: str) -> str:
@@ -304,7 +395,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-V",
+        "--version",
+        action="store_true",
+        help="print the versions of verify-release, sigstore and pypi-attestations and the "
+        "trust root a run would use (with --trusted-root: that file and its sha256), and exit",
+    )
     if command == "fetch":
         parser.description = (
             "Download every piece of evidence a verification needs (index pages, provenance, "
@@ -379,30 +476,30 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     evidence.add_argument(
         "--allow-missing",
         metavar="KIND",
-        action="append",
+        action=_KindList,
+        kinds=EvidenceKind.names(MISSING_ALLOWABLE),
         default=[],
-        choices=EvidenceKind.names(MISSING_ALLOWABLE),
-        help="tolerate absent evidence of KIND (repeatable; KIND: attestations, bundles, "
-        "tags). Absent evidence is then SKIPPED, and shown; evidence that exists must still "
-        "verify",
+        help="tolerate absent evidence of KIND (a comma list, repeatable; KIND: attestations, "
+        "bundles, tags). Absent evidence is then SKIPPED, and shown; evidence that exists must "
+        "still verify",
     )
     evidence.add_argument(
         "--require",
         metavar="KIND",
-        action="append",
+        action=_KindList,
+        kinds=EvidenceKind.names(REQUIRABLE),
         default=[],
-        choices=EvidenceKind.names(REQUIRABLE),
         help="make absent or unverified evidence of KIND (bundles, tags) FAILED instead of "
-        "UNVERIFIABLE (repeatable)",
+        "UNVERIFIABLE (a comma list, repeatable)",
     )
     evidence.add_argument(
         "--skip",
         metavar="KIND",
-        action="append",
+        action=_KindList,
+        kinds=EvidenceKind.names(SKIPPABLE),
         default=[],
-        choices=EvidenceKind.names(SKIPPABLE),
-        help="do not look for evidence of KIND (bundles, tags, vulnerabilities) at all; "
-        "shown as SKIPPED",
+        help="do not look for evidence of KIND (bundles, tags, vulnerabilities; a comma list, "
+        "repeatable) at all; shown as SKIPPED",
     )
     evidence.add_argument(
         "--allow-unindexed",
@@ -796,6 +893,22 @@ def _pin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_version(trusted_root: object) -> int:
+    """``-V``: the versions a bug report needs, and the trust root a run would verify against.
+
+    verify-release's, sigstore's and pypi-attestations' versions come first.
+
+    Nothing is fetched: a custom root is named by its path and sha256, the production root by
+    its TUF repository and the sha256 of the copy embedded in sigstore (used offline).
+    """
+    from verifier.trust import describe_root
+
+    path = trusted_root if isinstance(trusted_root, Path) else None
+    lines = [f"verify-release {__version__}", *describe_root(path)]
+    print("\n".join(safe_line(line) for line in lines))
+    return 0
+
+
 def _diagnostics(exc: VerifierError) -> str:
     """An error's message and hint for standard error, each made safe for a terminal."""
     text = safe_line(exc.message)
@@ -812,6 +925,10 @@ class _SafeFormatter(logging.Formatter):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 verified, 1 failed, 2 unverifiable, 3 usage)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["help"]:
+        # `verify-release help [fetch|pin|bundle]`, as gh and pip users type it.
+        topic = argv[1:2]
+        argv = [*topic, "--help"] if topic in (["fetch"], ["pin"], ["bundle"]) else ["--help"]
     if argv[:1] == ["bundle"]:
         return _bundle_main(argv[1:])
     command = argv[0] if argv[:1] in (["fetch"], ["pin"]) else None
@@ -822,6 +939,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, handlers=[handler])
     try:
         validate_args(parser, args)
+        if args.version:
+            return _print_version(args.trusted_root)
         if command == "fetch":
             return _fetch(args)
         if command == "pin":
