@@ -683,6 +683,11 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
     finally:
         _progress.finish()
     _emit(render(report, args.format, verbose=args.verbose, columns=_columns()), args.output)
+    # Warnings never change the verdict: like progress they go to standard error (the JSON and
+    # SARIF reports keep them as data), so the report on standard output is the report alone.
+    root_warnings = report.trust_root.warnings if report.trust_root else ()
+    for warning in (*root_warnings, *report.warnings):
+        print(safe_line(f"warning: {warning}"), file=sys.stderr, flush=True)
     if args.sarif is not None:
         args.sarif.write_text(render(report, "sarif"), encoding="utf-8")
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
