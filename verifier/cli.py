@@ -840,6 +840,8 @@ def _bundle_main(argv: Sequence[str]) -> int:
             print(safe_line(f"  expected: {failure.expected}"))
         if failure.actual:
             print(safe_line(f"  got:      {failure.actual}"))
+        if failure.hint:
+            print(safe_line(f"hint: {failure.hint}"), file=sys.stderr)
         return Verdict.FAILED.exit_code
     for warning in root.info.warnings:
         print(safe_line(f"warning: {warning}"), file=sys.stderr)

@@ -21,7 +21,14 @@ from verifier.certificates import (
     TrustedPublisherPolicy,
     evidence,
 )
-from verifier.checks import AcceptAnyCertificate, CheckFailure, signature_sound
+from verifier.checks import (
+    FOREIGN_ROOT,
+    FOREIGN_ROOT_HINT,
+    AcceptAnyCertificate,
+    CheckFailure,
+    foreign_issuer,
+    signature_sound,
+)
 from verifier.dists import same_distribution
 from verifier.errors import UsageError, one_line
 from verifier.models import (
@@ -99,7 +106,12 @@ def _record_key(publisher: Any) -> tuple[str, ...]:
 
 
 def _contradicted(
-    filename: str, message: str, expected: str | None = None, actual: str | None = None
+    filename: str,
+    message: str,
+    expected: str | None = None,
+    actual: str | None = None,
+    *,
+    hint: str | None = None,
 ) -> CheckResult:
     return CheckResult(
         check=Check.ATTESTATION,
@@ -109,6 +121,20 @@ def _contradicted(
         message=message,
         expected=expected,
         actual=actual,
+        hint=hint,
+    )
+
+
+def _foreign_root(verifier: Any, bundle: Any) -> CheckFailure | None:
+    """A refusal because the certificate comes from another Sigstore instance, said so."""
+    issuer = foreign_issuer(verifier, bundle.signing_certificate)
+    if issuer is None:
+        return None
+    return CheckFailure(
+        FOREIGN_ROOT,
+        expected="a certificate issued by a Fulcio CA of the trust root in use",
+        actual=f"issued by {issuer}",
+        hint=FOREIGN_ROOT_HINT,
     )
 
 
@@ -248,7 +274,11 @@ class AttestationChecker:
                 )
             except CheckFailure as failure:
                 return _contradicted(
-                    filename, prefix + failure.message, failure.expected, failure.actual
+                    filename,
+                    prefix + failure.message,
+                    failure.expected,
+                    failure.actual,
+                    hint=failure.hint,
                 )
         first = results[0]
         cert = first.certificate
@@ -320,6 +350,15 @@ class AttestationChecker:
                         filename,
                         f"{prefix}signed by Sigstore's *staging* instance, which is test "
                         "infrastructure, not production; refusing it",
+                    )
+                foreign = _foreign_root(self._verifier, bundle)
+                if foreign is not None:
+                    return _contradicted(
+                        filename,
+                        prefix + foreign.message,
+                        foreign.expected,
+                        foreign.actual,
+                        hint=foreign.hint,
                     )
                 return _contradicted(
                     filename, f"{prefix}signature verification failed: {one_line(exc)}"
@@ -447,7 +486,9 @@ class AttestationChecker:
                 expected="a certificate chaining to the production Fulcio root",
                 actual="a certificate chaining to the staging Fulcio root",
             )
-        return CheckFailure(f"signature verification failed: {detail}")
+        return _foreign_root(self._verifier, bundle) or CheckFailure(
+            f"signature verification failed: {detail}"
+        )
 
     def _identity_policy(
         self, expected: ExpectedPublisher | None, record: Any, cert: CertificateEvidence
