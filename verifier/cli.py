@@ -320,6 +320,32 @@ def _check_combinations(args: argparse.Namespace) -> None:
             hint="put per-package publishers in the policy file ([publishers.NAME]) or run "
             "`verify-release pin --lockfile FILE`",
         )
+    publishers = [
+        flag
+        for flag, value in (
+            ("--repository", args.repository),
+            ("--google-service-account", args.google_service_account),
+            ("--circleci-project", args.circleci_project or args.circleci_pipeline_definition),
+        )
+        if value is not None
+    ]
+    others = [flag for flag in publishers if flag != "--repository"]
+    if lockfile and others:
+        raise UsageError(
+            f"{others[0]} names one publisher; a lockfile has many",
+            hint="put per-package publishers in the policy file ([publishers.NAME])",
+        )
+    if len(publishers) > 1:
+        raise UsageError(
+            f"give one expected publisher: {' or '.join(publishers)}",
+            hint="a release has one Trusted Publisher: keep the flags of one kind",
+        )
+    if (args.circleci_project is None) != (args.circleci_pipeline_definition is None):
+        raise UsageError(
+            "--circleci-project and --circleci-pipeline-definition go together",
+            hint="a CircleCI Trusted Publisher is a project and a pipeline definition: pass "
+            "both ids, as PyPI's publisher record shows them",
+        )
     if lockfile and args.cert_identity is not None:
         raise UsageError(
             "--cert-identity names one signer; a lockfile has many projects",
@@ -452,6 +478,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="URL",
         help="the repository whose Trusted Publisher must have published the release, "
         "e.g. https://github.com/OWNER/REPO or https://gitlab.com/GROUP/PROJECT",
+    )
+    identity.add_argument(
+        "--google-service-account",
+        metavar="EMAIL",
+        help="a Google Cloud Trusted Publisher: the service account that must have signed "
+        "(instead of --repository)",
+    )
+    identity.add_argument(
+        "--circleci-project",
+        metavar="ID",
+        help="a CircleCI Trusted Publisher: its project id, with --circleci-pipeline-definition "
+        "(instead of --repository)",
+    )
+    identity.add_argument(
+        "--circleci-pipeline-definition",
+        metavar="ID",
+        help="the CircleCI pipeline definition id that must have signed (with --circleci-project)",
     )
     identity.add_argument(
         "--workflow",

@@ -52,7 +52,11 @@ def test_local_file_with_a_bare_attestation_needs_and_uses_repository(
         "the signature verifies, but nothing says who should have signed: the provenance's own "
         "publisher record is part of what is under test" in without.out
     )
-    assert "hint: pass --repository https://github.com/OWNER/REPO" in without.out
+    # A GitLab signer: the hint names GitLab's form, not a GitHub URL that would then fail.
+    assert (
+        "hint: pass --repository https://gitlab.com/GROUP/PROJECT (and --workflow CI_FILE_PATH)"
+        in without.out
+    )
     with_repo = run(
         capsys,
         str(dist),
