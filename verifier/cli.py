@@ -60,6 +60,8 @@ what is checked (each is a line of the report):
 
 whose identity is expected (strongest first):
   --repository OWNER/REPO|URL [--workflow FILE] [--environment NAME]  what you pinned
+  --google-service-account EMAIL                                     (Google Cloud)
+  --circleci-project ID --circleci-pipeline-definition ID           (CircleCI)
   the GitHub/GitLab URL in the project's metadata on the index  (reported as weaker)
   PyPI's own publisher record in the provenance                 (reported as weakest)
 
