@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import threading
@@ -39,17 +40,29 @@ if TYPE_CHECKING:
     pass
 
 _EPILOG = """\
-what is checked, for every file of the release:
-  index-hash   the sha256 the index publishes (the digest pip --require-hashes and lockfiles
-               trust and installers enforce); the cross-links prove it equals the attested and
-               bundle subjects. Files are not downloaded unless --download DIR is given: then
-               each is fetched, re-hashed and kept in DIR only if it matches
-  attestation  the file's PEP 740 provenance (PyPI's Integrity API) is verified with sigstore:
-               the signature, the certificate chain to Sigstore's trust root, the transparency
-               log entry, the attested file name and sha256, and the Trusted Publisher identity
+what is checked (each is a line of the report):
+  index-hash       the sha256 the index publishes (the digest pip --require-hashes and
+                   lockfiles trust and installers enforce). Files are not downloaded unless
+                   --download DIR is given: then each is fetched, re-hashed and kept in DIR
+                   only if it matches
+  attestation      the file's PEP 740 provenance (PyPI's Integrity API) is verified with
+                   sigstore: the signature, the certificate chain to Sigstore's trust root,
+                   the transparency log entry, the attested file name and sha256, and the
+                   Trusted Publisher identity
+  history          the release against the project's earlier releases: a project that used
+                   to publish attested files, or another publisher, is flagged
+  bundle           Sigstore bundles attached to the GitHub release (.sigstore.json), verified
+                   against the release workflow's identity
+  tag              the release's git tag: its signature (SSH or OpenPGP) and the commit the
+                   attestations and bundles name
+  cross-link       the digests and commits of all of the above agree with each other
+  lockfile         with --lockfile: every pinned hash is one the index publishes
+  vulnerabilities  known vulnerabilities of the release (pip-audit; OSV or PyPI's service)
 
 whose identity is expected (strongest first):
-  --repository URL [--workflow FILE] [--environment NAME]  what you pinned
+  --repository OWNER/REPO|URL [--workflow FILE] [--environment NAME]  what you pinned
+  --google-service-account EMAIL                                     (Google Cloud)
+  --circleci-project ID --circleci-pipeline-definition ID           (CircleCI)
   the GitHub/GitLab URL in the project's metadata on the index  (reported as weaker)
   PyPI's own publisher record in the provenance                 (reported as weakest)
 
@@ -69,17 +82,21 @@ subcommands:
                          store all evidence for a later air-gapped run (--evidence DIR)
   verify-release pin --lockfile FILE [--policy FILE]
                          record each package's publisher (trust on first use)
-  verify-release bundle --bundle FILE --certificate-identity ID \
+  verify-release bundle --bundle FILE --certificate-identity ID \\
       --certificate-oidc-issuer URL [--trusted-root FILE] FILE_OR_DIGEST
                          verify one Sigstore bundle (see verify-release bundle --help)
 
 examples:
   verify-release sampleproject==4.0.0
-  verify-release pypi-attestations==0.0.19 \
+  verify-release pypi-attestations==0.0.19 \\
       --repository https://github.com/trailofbits/pypi-attestations --workflow release.yml
-  verify-release dist/pkg-1.0-py3-none-any.whl \
+  verify-release dist/pkg-1.0-py3-none-any.whl \\
       --provenance pkg-1.0-py3-none-any.whl.provenance --offline
   verify-release oldpkg==1.0 --allow-missing attestations --format json
+  verify-release --lockfile uv.lock --allow-missing bundles,tags
+  verify-release help          (this text; also --help)
+  verify-release -V            (versions of verify-release, sigstore, pypi-attestations
+                                and the trust root)
 
 the JSON report format (--format json) is documented in docs/verifying.md and versioned by its
 "schema_version" key.
@@ -144,6 +161,41 @@ class _Choices(list[Any]):
         return isinstance(value, _Blank) or super().__contains__(value)
 
 
+class _KindList(argparse.Action):
+    """A repeatable option whose value is a comma list of evidence kinds (``bundles,tags``).
+
+    pip-audit and sigstore users write lists with commas; ``--allow-missing bundles,tags`` and
+    ``--allow-missing bundles --allow-missing tags`` mean the same. A kind that does not exist
+    is refused naming the valid ones (a typo must never silently tolerate or skip nothing).
+    """
+
+    def __init__(self, *args: Any, kinds: Sequence[str], **kwargs: Any) -> None:
+        self.kinds = tuple(kinds)
+        super().__init__(*args, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        found: list[object] = list(getattr(namespace, self.dest, None) or [])
+        if isinstance(values, _Blank):
+            found.append(values)  # refused by validate_args, naming the option
+        else:
+            for kind in str(values).split(","):
+                kind = kind.strip()
+                if kind not in self.kinds:
+                    shown = repr(kind) if kind else "an empty kind"
+                    raise argparse.ArgumentError(
+                        self, f"unknown kind {shown}; valid kinds: {', '.join(self.kinds)}"
+                    )
+                if kind not in found:
+                    found.append(kind)
+        setattr(namespace, self.dest, found)
+
+
 def _long(action: argparse.Action) -> str:
     """How an error names an action: its longest option, or the positional's metavar."""
     if action.option_strings:
@@ -163,8 +215,16 @@ class _Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        """One line and a hint, like the tool's own errors, instead of argparse's usage dump.
+
+        The full usage of a parser this size is 16 lines that push the one line that matters
+        (what was wrong) off the screen; ``--help`` is one flag away and the hint names it.
+        """
+        self.exit(
+            EXIT_USAGE,
+            safe_line(f"{self.prog}: error: {message}")
+            + f"\nhint: run `{self.prog} --help` for the options and examples\n",
+        )
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -238,6 +298,32 @@ def _check_combinations(args: argparse.Namespace) -> None:
             hint="put per-package publishers in the policy file ([publishers.NAME]) or run "
             "`verify-release pin --lockfile FILE`",
         )
+    publishers = [
+        flag
+        for flag, value in (
+            ("--repository", args.repository),
+            ("--google-service-account", args.google_service_account),
+            ("--circleci-project", args.circleci_project or args.circleci_pipeline_definition),
+        )
+        if value is not None
+    ]
+    others = [flag for flag in publishers if flag != "--repository"]
+    if lockfile and others:
+        raise UsageError(
+            f"{others[0]} names one publisher; a lockfile has many",
+            hint="put per-package publishers in the policy file ([publishers.NAME])",
+        )
+    if len(publishers) > 1:
+        raise UsageError(
+            f"give one expected publisher: {' or '.join(publishers)}",
+            hint="a release has one Trusted Publisher: keep the flags of one kind",
+        )
+    if (args.circleci_project is None) != (args.circleci_pipeline_definition is None):
+        raise UsageError(
+            "--circleci-project and --circleci-pipeline-definition go together",
+            hint="a CircleCI Trusted Publisher is a project and a pipeline definition: pass "
+            "both ids, as PyPI's publisher record shows them",
+        )
     if lockfile and args.cert_identity is not None:
         raise UsageError(
             "--cert-identity names one signer; a lockfile has many projects",
@@ -261,6 +347,8 @@ def _check_combinations(args: argparse.Namespace) -> None:
             "--workflow and --environment need --repository",
             hint="add --repository https://github.com/OWNER/REPO",
         )
+    if args.repository is not None:
+        args.repository = repository_url(args.repository)
     if args.tag_template is not None:
         check_tag_template(args.tag_template, "--tag-template")
     if args.provenance is not None:
@@ -269,6 +357,37 @@ def _check_combinations(args: argparse.Namespace) -> None:
         if args.targets and not is_local_target(args.targets[0]):
             raise UsageError("--provenance applies to a local file target, not NAME==VERSION")
     args.allow_unindexed = [_project_name(name) for name in args.allow_unindexed]
+
+
+_SHORTHAND = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9_.-]+$")
+"""gh's OWNER/REPO: GitHub owners are letters, digits and hyphens (never a dot, so never a host)."""
+
+
+def repository_url(value: str) -> str:
+    """``--repository`` as gh users write it, completed to a URL the policy then checks.
+
+    ``OWNER/REPO`` and ``github.com/OWNER/REPO`` are GitHub; a URL with a scheme is passed on
+    unchanged.
+
+    Only the spellings that can mean one thing are completed: a bare path of two segments is
+    gh's ``OWNER/REPO``; ``gitlab.com/GROUP/PROJECT`` names its host. Anything else without a
+    scheme (three segments could be a GitLab subgroup or a GitHub page) is refused, never
+    guessed.
+    """
+    text = value.strip()
+    if "://" in text:
+        return text
+    host, _, rest = text.partition("/")
+    bare = host.lower().removeprefix("www.")
+    if bare in ("github.com", "gitlab.com") and rest:
+        return f"https://{bare}/{rest}"
+    if _SHORTHAND.match(text):
+        return f"https://github.com/{text}"
+    raise UsageError(
+        f"--repository {value!r} is not OWNER/REPO or a repository URL",
+        hint="pass OWNER/REPO (GitHub), https://github.com/OWNER/REPO or "
+        "https://gitlab.com/GROUP/PROJECT",
+    )
 
 
 def _project_name(name: str) -> str:
@@ -293,7 +412,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-V",
+        "--version",
+        action="store_true",
+        help="print the versions of verify-release, sigstore and pypi-attestations and the "
+        "trust root a run would use (with --trusted-root: that file and its sha256), and exit",
+    )
     if command == "fetch":
         parser.description = (
             "Download every piece of evidence a verification needs (index pages, provenance, "
@@ -350,6 +475,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "e.g. https://github.com/OWNER/REPO or https://gitlab.com/GROUP/PROJECT",
     )
     identity.add_argument(
+        "--google-service-account",
+        metavar="EMAIL",
+        help="a Google Cloud Trusted Publisher: the service account that must have signed "
+        "(instead of --repository)",
+    )
+    identity.add_argument(
+        "--circleci-project",
+        metavar="ID",
+        help="a CircleCI Trusted Publisher: its project id, with --circleci-pipeline-definition "
+        "(instead of --repository)",
+    )
+    identity.add_argument(
+        "--circleci-pipeline-definition",
+        metavar="ID",
+        help="the CircleCI pipeline definition id that must have signed (with --circleci-project)",
+    )
+    identity.add_argument(
         "--workflow",
         metavar="FILE",
         help="the publishing workflow's file name (GitHub: release.yml; GitLab: the CI file "
@@ -372,30 +514,30 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     evidence.add_argument(
         "--allow-missing",
         metavar="KIND",
-        action="append",
+        action=_KindList,
+        kinds=EvidenceKind.names(MISSING_ALLOWABLE),
         default=[],
-        choices=EvidenceKind.names(MISSING_ALLOWABLE),
-        help="tolerate absent evidence of KIND (repeatable; KIND: attestations, bundles, "
-        "tags). Absent evidence is then SKIPPED, and shown; evidence that exists must still "
-        "verify",
+        help="tolerate absent evidence of KIND (a comma list, repeatable; KIND: attestations, "
+        "bundles, tags). Absent evidence is then SKIPPED, and shown; evidence that exists must "
+        "still verify",
     )
     evidence.add_argument(
         "--require",
         metavar="KIND",
-        action="append",
+        action=_KindList,
+        kinds=EvidenceKind.names(REQUIRABLE),
         default=[],
-        choices=EvidenceKind.names(REQUIRABLE),
         help="make absent or unverified evidence of KIND (bundles, tags) FAILED instead of "
-        "UNVERIFIABLE (repeatable)",
+        "UNVERIFIABLE (a comma list, repeatable)",
     )
     evidence.add_argument(
         "--skip",
         metavar="KIND",
-        action="append",
+        action=_KindList,
+        kinds=EvidenceKind.names(SKIPPABLE),
         default=[],
-        choices=EvidenceKind.names(SKIPPABLE),
-        help="do not look for evidence of KIND (bundles, tags, vulnerabilities) at all; "
-        "shown as SKIPPED",
+        help="do not look for evidence of KIND (bundles, tags, vulnerabilities; a comma list, "
+        "repeatable) at all; shown as SKIPPED",
     )
     evidence.add_argument(
         "--allow-unindexed",
@@ -611,6 +753,11 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         report = dataclasses.replace(report, requirements=outcome)
         print(safe_line(f"verify-release: {outcome.message}"), file=sys.stderr)
     _emit(render(report, args.format, verbose=args.verbose, columns=_columns()), args.output)
+    # Warnings never change the verdict: like progress they go to standard error (the JSON and
+    # SARIF reports keep them as data), so the report on standard output is the report alone.
+    root_warnings = report.trust_root.warnings if report.trust_root else ()
+    for warning in (*root_warnings, *report.warnings):
+        print(safe_line(f"warning: {warning}"), file=sys.stderr, flush=True)
     if args.sarif is not None:
         args.sarif.write_text(render(report, "sarif"), encoding="utf-8")
     if args.json is not None:
@@ -765,6 +912,8 @@ def _bundle_main(argv: Sequence[str]) -> int:
             print(safe_line(f"  expected: {failure.expected}"))
         if failure.actual:
             print(safe_line(f"  got:      {failure.actual}"))
+        if failure.hint:
+            print(safe_line(f"hint: {failure.hint}"), file=sys.stderr)
         return Verdict.FAILED.exit_code
     for warning in root.info.warnings:
         print(safe_line(f"warning: {warning}"), file=sys.stderr)
@@ -823,6 +972,22 @@ def _pin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_version(trusted_root: object) -> int:
+    """``-V``: the versions a bug report needs, and the trust root a run would verify against.
+
+    verify-release's, sigstore's and pypi-attestations' versions come first.
+
+    Nothing is fetched: a custom root is named by its path and sha256, the production root by
+    its TUF repository and the sha256 of the copy embedded in sigstore (used offline).
+    """
+    from verifier.trust import describe_root
+
+    path = trusted_root if isinstance(trusted_root, Path) else None
+    lines = [f"verify-release {__version__}", *describe_root(path)]
+    print("\n".join(safe_line(line) for line in lines))
+    return 0
+
+
 def _diagnostics(exc: VerifierError) -> str:
     """An error's message and hint for standard error, each made safe for a terminal."""
     text = safe_line(exc.message)
@@ -839,6 +1004,10 @@ class _SafeFormatter(logging.Formatter):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 verified, 1 failed, 2 unverifiable, 3 usage)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["help"]:
+        # `verify-release help [fetch|pin|bundle]`, as gh and pip users type it.
+        topic = argv[1:2]
+        argv = [*topic, "--help"] if topic in (["fetch"], ["pin"], ["bundle"]) else ["--help"]
     if argv[:1] == ["bundle"]:
         return _bundle_main(argv[1:])
     command = argv[0] if argv[:1] in (["fetch"], ["pin"]) else None
@@ -849,6 +1018,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, handlers=[handler])
     try:
         validate_args(parser, args)
+        if args.version:
+            return _print_version(args.trusted_root)
         if command == "fetch":
             return _fetch(args)
         if command == "pin":

@@ -66,8 +66,8 @@ _UNREACHABLE = {
 _GAPS = {
     Gap.INDEX_DIGEST: "the index must publish a sha256 for every file",
     Gap.HASH_PIN: "every file a lockfile pins must be hash-pinned with a hash the index publishes",
-    Gap.IDENTITY: "an expected publisher must come from you (--repository), a pin or the index, "
-    "never from the artifact under test",
+    Gap.IDENTITY: "an expected publisher must come from you (a publisher flag), a pin or the "
+    "index, never from the artifact under test",
     Gap.ORIGIN: "a lockfile's own index lines are honoured or refused, never ignored",
     Gap.UNSUPPORTED_FILE: "every file of the release must be verified",
     Gap.PARTIAL: "every file of an attested release must be attested",

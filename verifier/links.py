@@ -118,7 +118,9 @@ def _digest_links(findings: Sequence[CheckResult]) -> list[CheckResult]:
 def _repository_link(
     certs: Sequence[tuple[CheckResult, CertificateEvidence]], expected: ExpectedPublisher | None
 ) -> CheckResult:
-    if expected is None or not certs:
+    if expected is None or not certs or not expected.forge:
+        # A Google or CircleCI publisher names no repository: its identity was enforced by
+        # the attestation check itself.
         return _link(
             Status.ABSENT,
             "repository",

@@ -541,7 +541,8 @@ class Pipeline:
         policy = subject.policy
         if policy.expected is not None:
             source = policy.expected.source
-            label = {"command line": "command line (--repository)"}.get(source, source)
+            flags = "--repository" if policy.expected.forge else "publisher flags"
+            label = {"command line": f"command line ({flags})"}.get(source, source)
             if policy.pinned:
                 label += " (pinned: a change of publisher fails)"
             return IdentityChoice(policy.expected, label)
@@ -562,12 +563,13 @@ class Pipeline:
             return IdentityChoice(
                 None,
                 "none: the provenance file travels with the artifact, so it cannot say who "
-                "should have signed (pin the publisher with --repository)",
+                "should have signed (pin the publisher with --repository, "
+                "--google-service-account or --circleci-project)",
             )
         return IdentityChoice(
             None,
             "PyPI's publisher record in each provenance (weakest: the index's own claim; pin "
-            "the publisher with --repository)",
+            "the publisher with --repository, --google-service-account or --circleci-project)",
         )
 
     def _gather(

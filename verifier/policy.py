@@ -53,18 +53,45 @@ class ExpectedPublisher:
     """
 
     kind: str
-    """``GitHub`` or ``GitLab``."""
+    """``GitHub``, ``GitLab``, ``Google`` or ``CircleCI`` (pypi-attestations' publisher kinds)."""
     repository: str
-    """``OWNER/REPO`` (GitHub) or ``NAMESPACE/.../PROJECT`` (GitLab)."""
+    """``OWNER/REPO`` (GitHub) or ``NAMESPACE/.../PROJECT`` (GitLab); for Google the service
+    account's email, for CircleCI ``PROJECT_ID/PIPELINE_DEFINITION_ID`` (see ``url``)."""
     workflow: str | None = None
     environment: str | None = None
     source: str = "command line"
 
     @property
+    def forge(self) -> bool:
+        """A GitHub or GitLab publisher: one that names a repository (and maybe a tag)."""
+        return self.kind in FORGE_KINDS
+
+    @property
     def url(self) -> str:
-        """The repository URL as Fulcio writes it in the Source Repository URI claim."""
+        """The identity as the certificate writes it.
+
+        GitHub/GitLab: the repository URL of the Source Repository URI claim; Google: the
+        service account's email (the certificate's SAN); CircleCI: the Build Signer URI that
+        names the project and the pipeline definition.
+        """
+        if self.kind == "Google":
+            return self.repository
+        if self.kind == "CircleCI":
+            project, _, pipeline = self.repository.partition("/")
+            return f"{CIRCLECI_API}/projects/{project}/pipeline-definitions/{pipeline}"
         host = "github.com" if self.kind == "GitHub" else "gitlab.com"
         return f"https://{host}/{self.repository}"
+
+    @property
+    def email(self) -> str:
+        """Google: the service account's email."""
+        return self.repository
+
+    @property
+    def circleci_ids(self) -> tuple[str, str]:
+        """CircleCI: (project id, pipeline definition id)."""
+        project, _, pipeline = self.repository.partition("/")
+        return project, pipeline
 
     def as_dict(self) -> dict[str, str | None]:
         """Plain mapping for reports."""
@@ -121,6 +148,46 @@ def parse_repository_url(
         environment=environment,
         source=source,
     )
+
+
+FORGE_KINDS = ("GitHub", "GitLab")
+CIRCLECI_API = "https://circleci.com/api/v2"
+_EMAIL = re.compile(r"^[^@\s/]+@[^@\s/]+\.[^@\s/]+$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def google_publisher(email: str, *, source: str, where: str) -> ExpectedPublisher:
+    """A Google Cloud Trusted Publisher: the service account that must have signed.
+
+    ``where`` names the flag or policy key in errors.
+    """
+    text = email.strip()
+    if not _EMAIL.match(text):
+        raise PolicyError(
+            f"{where} {email!r} is not a service account email",
+            hint="e.g. NAME@PROJECT.iam.gserviceaccount.com, as PyPI shows the publisher",
+        )
+    return ExpectedPublisher(kind="Google", repository=text, source=source)
+
+
+def circleci_publisher(
+    project: str, pipeline: str, *, source: str, where: tuple[str, str]
+) -> ExpectedPublisher:
+    """A CircleCI Trusted Publisher: the project and pipeline definition that must have signed.
+
+    Both are UUIDs; the certificate's Build Signer URI names them, and both are compared.
+    """
+    ids = []
+    for value, name in ((project, where[0]), (pipeline, where[1])):
+        text = value.strip().lower()
+        if not _UUID.match(text):
+            raise PolicyError(
+                f"{name} {value!r} is not a CircleCI id (a UUID)",
+                hint="copy the project id and the pipeline definition id from the CircleCI "
+                "project settings (or PyPI's publisher record)",
+            )
+        ids.append(text)
+    return ExpectedPublisher(kind="CircleCI", repository="/".join(ids), source=source)
 
 
 def check_workflow(kind: str, workflow: str, *, flag: str) -> None:
@@ -595,7 +662,16 @@ def load_policy_file(path: Path) -> PolicyFile:
     ).items():
         where = [*keys, "publishers", name]
         entry = _expect_table(value, path, where)
-        _check_keys(entry, ("repository", "workflow", "environment", "pinned"), path, where)
+        _check_keys(entry, (*_PUBLISHER_KEYS, "pinned"), path, where)
+        other = _other_publisher(entry, path, where)
+        if other is not None:
+            if not isinstance(entry.get("pinned", False), bool):
+                raise PolicyError(f"{_where(path, [*where, 'pinned'])} must be true or false")
+            normalized = _unique_name(name, spellings, path, where)
+            publishers[normalized] = other
+            if entry.get("pinned", False):
+                pinned.add(normalized)
+            continue
         repository = _string(entry.get("repository"), path, [*where, "repository"])
         workflow = entry.get("workflow")
         environment = entry.get("environment")
@@ -650,6 +726,71 @@ def load_policy_file(path: Path) -> PolicyFile:
         ignores=ignores,
         unindexed=frozenset(unindexed),
         partially_attested=frozenset(partially),
+    )
+
+
+_PUBLISHER_KEYS = (
+    "repository",
+    "workflow",
+    "environment",
+    "google-service-account",
+    "circleci-project",
+    "circleci-pipeline-definition",
+)
+
+
+def _other_publisher(
+    entry: Mapping[str, object], path: Path, where: list[str]
+) -> ExpectedPublisher | None:
+    """A ``[publishers.NAME]`` entry for Google Cloud or CircleCI, else None (a repository).
+
+    Exactly one kind per entry: keys of two kinds would leave it to the order of the checks
+    which one is enforced.
+    """
+    google = entry.get("google-service-account")
+    project = entry.get("circleci-project")
+    pipeline = entry.get("circleci-pipeline-definition")
+    given = [
+        key
+        for key, value in (
+            ("repository", entry.get("repository")),
+            ("google-service-account", google),
+            ("circleci-project", project if project is not None else pipeline),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise PolicyError(
+            f"{_where(path, where)}: give one publisher: {' or '.join(given)}",
+            hint="a package has one Trusted Publisher; keep the keys of one kind",
+        )
+    if google is None and project is None and pipeline is None:
+        return None
+    for refinement in ("workflow", "environment"):
+        if refinement in entry:
+            raise PolicyError(
+                f"{_where(path, [*where, refinement])} applies to a GitHub or GitLab "
+                "repository only"
+            )
+    source = f"policy {path.name}"
+    if google is not None:
+        google_key = [*where, "google-service-account"]
+        return google_publisher(
+            _string(google, path, google_key), source=source, where=_where(path, google_key)
+        )
+    project_key = [*where, "circleci-project"]
+    pipeline_key = [*where, "circleci-pipeline-definition"]
+    if project is None or pipeline is None:
+        missing = project_key if project is None else pipeline_key
+        raise PolicyError(
+            f"{_where(path, missing)} is missing: a CircleCI publisher is a project and a "
+            "pipeline definition"
+        )
+    return circleci_publisher(
+        _string(project, path, project_key),
+        _string(pipeline, path, pipeline_key),
+        source=source,
+        where=(_where(path, project_key), _where(path, pipeline_key)),
     )
 
 

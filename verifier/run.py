@@ -64,7 +64,12 @@ def base_policy(args: argparse.Namespace) -> Policy:
     Combinations that do not apply (``--repository`` with ``--lockfile``, ``--workflow``
     without ``--repository``) were refused by ``cli.validate_args`` before a run starts.
     """
-    from verifier.policy import Policy, parse_repository_url
+    from verifier.policy import (
+        Policy,
+        circleci_publisher,
+        google_publisher,
+        parse_repository_url,
+    )
 
     expected = None
     if args.repository:
@@ -73,6 +78,19 @@ def base_policy(args: argparse.Namespace) -> Policy:
             source="command line",
             workflow=args.workflow,
             environment=args.environment,
+        )
+    elif getattr(args, "google_service_account", None):
+        expected = google_publisher(
+            args.google_service_account,
+            source="command line",
+            where="--google-service-account",
+        )
+    elif getattr(args, "circleci_project", None) and args.circleci_pipeline_definition:
+        expected = circleci_publisher(
+            args.circleci_project,
+            args.circleci_pipeline_definition,
+            source="command line",
+            where=("--circleci-project", "--circleci-pipeline-definition"),
         )
     return Policy(
         expected=expected,

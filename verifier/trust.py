@@ -9,6 +9,7 @@ was used and when its TUF root metadata expires.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -201,3 +202,35 @@ class StagingDetector:
         if self._root is None:
             self._root = load_embedded(staging=True)
         return self._root.verifier
+
+
+def describe_root(custom: Path | None) -> list[str]:
+    """Lines for ``verify-release -V``: library versions and the trust root in use, offline.
+
+    The sha256 lets a user compare the root with the one their organisation distributes; it is
+    of the file as it is on disk (a custom root that cannot be read says so instead).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    lines = []
+    for name in ("sigstore", "pypi-attestations"):
+        try:
+            lines.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            lines.append(f"{name} (not installed)")
+    if custom is not None:
+        try:
+            digest = hashlib.sha256(custom.read_bytes()).hexdigest()
+        except OSError as exc:
+            return [*lines, f"trust root: custom {custom} (cannot read: {exc.strerror})"]
+        return [*lines, f"trust root: custom {custom} sha256:{digest}"]
+    embedded = _embedded(PRODUCTION_TUF_URL, "trusted_root.json")
+    try:
+        digest = "sha256:" + hashlib.sha256(embedded.read_bytes()).hexdigest()
+    except OSError:
+        digest = "(embedded copy missing)"
+    return [
+        *lines,
+        f"trust root: production, refreshed over TUF from {PRODUCTION_TUF_URL}; offline: the "
+        f"copy embedded in sigstore {_sigstore_version()} {digest}",
+    ]

@@ -543,7 +543,7 @@ def _run_bounded(capsys: pytest.CaptureFixture[str], args: list[str], *, memory:
 
 def _reason_line(result: Run, expect: Expect) -> str:
     """The one line of the report (stdout; stderr for errors) that carries the reason."""
-    text = result.err if expect.outcome == "error" else result.out
+    text = result.err if expect.outcome in ("error", "warning") else result.out
     lines = [line for line in text.splitlines() if expect.reason in line]
     assert lines, f"no line contains {expect.reason!r}:\n{text}"
     line = lines[0].strip()
@@ -562,6 +562,8 @@ def _record(source: str, misbehaviour: str, observed: Observed, expect: Expect) 
     """Keep the exit code and the most telling line of a run for the matrix (even on failure)."""
     result = observed.result
     text = result.err if expect.outcome == "error" or observed.error else result.out
+    if expect.outcome == "warning":
+        text = result.err + result.out
     lines = [line.strip() for line in text.splitlines()]
     preferences = (
         lambda line: line.startswith("Traceback: "),

@@ -52,7 +52,11 @@ def test_local_file_with_a_bare_attestation_needs_and_uses_repository(
         "the signature verifies, but nothing says who should have signed: the provenance's own "
         "publisher record is part of what is under test" in without.out
     )
-    assert "hint: pass --repository https://github.com/OWNER/REPO" in without.out
+    # A GitLab signer: the hint names GitLab's form, not a GitHub URL that would then fail.
+    assert (
+        "hint: pass --repository https://gitlab.com/GROUP/PROJECT (and --workflow CI_FILE_PATH)"
+        in without.out
+    )
     with_repo = run(
         capsys,
         str(dist),
@@ -166,9 +170,15 @@ def test_custom_root_refuses_production_material(
         *OFFLINE_LOCAL,
     )
     assert result.code == 1
+    # sigstore says "failed to build timestamp certificate chain ... candidates exhausted", as
+    # for a forged certificate; the report names the mismatch and its fix instead.
     assert (
-        "signature verification failed: failed to build timestamp certificate chain" in result.out
-    )
+        "the signing certificate was not issued by a Fulcio CA of the trust root in use (a "
+        "trust-root mismatch: signed by another Sigstore instance)\n"
+        "                 expected: a certificate issued by a Fulcio CA of the trust root in use\n"
+        "                 got:      issued by CN=sigstore-intermediate,O=sigstore.dev\n"
+    ) in result.out
+    assert "hint: releases on PyPI are signed by Sigstore's production instance" in result.out
 
 
 def test_json_usage_error_document(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

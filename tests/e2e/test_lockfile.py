@@ -439,7 +439,7 @@ def test_the_default_report_is_one_line_per_package_and_details_of_the_failure(
         *("--cache-dir", str(tmp_path / "cache"), "--policy", str(allow), *SKIPS),
     )
     assert result.code == 1, result.out
-    body = result.out.split("\n\n", 1)[1].split("\nwarning:", 1)[0]
+    body = result.out.split("\n\n", 1)[1].split("\n\nverdict:", 1)[0]
     pin = "pinned hash is not one the index publishes for gitlab-oidc-project==0.0.3"
     assert body.splitlines() == [
         f"  FAILED       gitlab-oidc-project==0.0.3        lockfile: {pin}",

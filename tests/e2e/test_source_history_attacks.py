@@ -164,7 +164,7 @@ def test_control_a_release_without_the_signed_tag_fails(
     assert result.code == 1, result.out
 
 
-# -- attack 1: an index upload picks which forge object is "the previous release" -------------------
+# -- attack 1: an index upload picks which forge object is "the previous release"
 
 
 @pytest.mark.parametrize("stray", ["unsigned", "lightweight"])
@@ -202,7 +202,7 @@ def test_a_stolen_token_launders_lost_bundles_with_an_old_github_release(
     assert result.code == 1, (result.code, _outcomes(result))
 
 
-# -- attack 2: a one-page release listing passes over the previous release it does not hold ---------
+# -- attack 2: a one-page release listing passes over the previous release it does not hold
 
 DEC = "2025-12-01T10:00:00.000000Z"
 
@@ -242,7 +242,7 @@ def test_a_partial_release_listing_does_not_pass_over_the_previous_release(
     assert result.code != 0, (result.code, _outcomes(result))
 
 
-# -- attack 3: tags/releases under a name the tool does not guess are "never published" -------------
+# -- attack 3: tags/releases under a name the tool does not guess are "never published"
 
 
 def test_signed_tags_under_another_name_are_not_never_published(
@@ -264,7 +264,7 @@ def test_signed_tags_under_another_name_are_not_never_published(
     assert result.code != 0, (result.code, _outcomes(result))
 
 
-# -- attack 4: a local clone without the tags is "never published" -----------------------------------
+# -- attack 4: a local clone without the tags is "never published"
 
 
 def test_a_git_repo_without_tags_is_not_a_project_that_never_signed(
@@ -294,7 +294,7 @@ def test_a_git_repo_without_tags_is_not_a_project_that_never_signed(
     assert result.code != 0, (result.code, _outcomes(result))
 
 
-# -- attack 5: bundles the history cannot match by file name are "never published" ----------------
+# -- attack 5: bundles the history cannot match by file name are "never published"
 
 
 def test_a_release_carrying_bundles_under_other_names_did_carry_bundles(

@@ -513,7 +513,7 @@ def test_yanked_files_are_reported(
     route.body = json.dumps(page).encode()
     result = verify(capsys, index, tmp_path, "pypi-attestations==0.0.19", "--repository", REPO)
     assert result.code == 0
-    assert f"the index marks {SDIST} as yanked" in result.out
+    assert f"the index marks {SDIST} as yanked" in result.err
 
 
 def test_index_serving_html_instead_of_json_is_unverifiable(

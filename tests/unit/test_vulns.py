@@ -8,6 +8,7 @@ The pins are real files (their sha256 as PyPI publishes them); the advisories ar
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import textwrap
 from datetime import date
@@ -21,7 +22,7 @@ from tests.conftest import TOKEN_CANARY
 from tests.osv import FakeOSV
 from tests.servers import LoopbackServer
 from verifier.checks import vulns
-from verifier.checks.vulns import VulnIgnore, ignore_applies
+from verifier.checks.vulns import SERVICE_HINT, VulnIgnore, ignore_applies
 from verifier.errors import PolicyError, UsageError
 from verifier.judge import judge
 from verifier.lockfiles import Location, PinnedFile, PinnedPackage
@@ -272,10 +273,7 @@ def test_an_osv_server_error_is_unverifiable(osv: FakeOSV) -> None:
         today=TODAY,
     )
 
-    reason = (
-        "requests.exceptions.HTTPError: 500 Server Error: Internal Server Error "
-        f"for url: {osv.query_url}"
-    )
+    reason = f"the vulnerability service at {osv.query_url} answered HTTP 500"
     assert outcomes(findings) == [
         (label, Outcome.UNVERIFIABLE, f"could not audit for known vulnerabilities (osv): {reason}")
         for label in ("requests==2.31.0", "idna==3.10")
@@ -298,9 +296,25 @@ def test_a_stalling_osv_server_is_unverifiable(osv: FakeOSV) -> None:
     [finding] = findings
     assert finding.outcome is Outcome.UNVERIFIABLE
     assert finding.message == (
-        "could not audit for known vulnerabilities (osv): requests.exceptions.ReadTimeout: "
-        f"HTTPConnectionPool(host='127.0.0.1', port={osv.server.port}): "
-        "Read timed out. (read timeout=5)"
+        "could not audit for known vulnerabilities (osv): the vulnerability service at "
+        f"{osv.query_url} did not answer within 5 s"
+    )
+    assert finding.hint == SERVICE_HINT
+
+
+def test_an_unreachable_vulnerability_service_is_said_in_our_words() -> None:
+    # A port nothing listens on: pip-audit's traceback ends in a requests ConnectionError.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/v1/query"
+    [finding] = audit([pin("idna", "3.10", IDNA_3_10)], osv_url=url, today=TODAY)
+    assert (finding.outcome, finding.message, finding.hint) == (
+        Outcome.UNVERIFIABLE,
+        "could not audit for known vulnerabilities (osv): the vulnerability service at "
+        f"{url} could not be reached (connection refused)",
+        "check the network and the service's address (--osv-url), or use the other service "
+        "(--vuln-service osv|pypi); --skip vulnerabilities leaves the audit out, shown as "
+        "SKIPPED",
     )
 
 

@@ -16,12 +16,65 @@ class CheckFailure(Exception):
     """
 
     def __init__(
-        self, message: str, expected: str | None = None, actual: str | None = None
+        self,
+        message: str,
+        expected: str | None = None,
+        actual: str | None = None,
+        *,
+        hint: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.expected = expected
         self.actual = actual
+        self.hint = hint
+
+
+FOREIGN_ROOT = (
+    "the signing certificate was not issued by a Fulcio CA of the trust root in use "
+    "(a trust-root mismatch: signed by another Sigstore instance)"
+)
+FOREIGN_ROOT_HINT = (
+    "releases on PyPI are signed by Sigstore's production instance: drop --trusted-root; for a "
+    "private Sigstore deployment pass its trusted_root.json with --trusted-root"
+)
+
+
+def foreign_issuer(verifier: Any, certificate: Any) -> str | None:
+    """The issuer of ``certificate`` when no Fulcio CA of ``verifier``'s trust root issued it.
+
+    sigstore reports a certificate from another Sigstore instance as a failed chain ("validation
+    failed: candidates exhausted"), exactly as it reports a forged one. Which it is shows in
+    the key identifiers: a forged or damaged certificate still names one of the root's CAs
+    (its Authority Key Identifier is a CA's Subject Key Identifier); another instance's
+    certificate names a CA the root does not hold. Explanations only: None (nothing to say)
+    whenever the question cannot be answered.
+    """
+    from cryptography import x509
+
+    try:
+        cas = verifier._trusted_root.get_fulcio_certs()
+        issuer = certificate.issuer
+        try:
+            aki = certificate.extensions.get_extension_for_class(
+                x509.AuthorityKeyIdentifier
+            ).value.key_identifier
+        except x509.ExtensionNotFound:
+            aki = None
+        for ca in cas:
+            if aki is None:
+                if ca.subject == issuer:
+                    return None
+                continue
+            try:
+                ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+            except x509.ExtensionNotFound:
+                ski = x509.SubjectKeyIdentifier.from_public_key(ca.public_key()).digest
+            if ski == aki:
+                return None
+        return str(issuer.rfc4514_string()) or "(an unnamed CA)"
+    except Exception:
+        return None
 
 
 class AcceptAnyCertificate:

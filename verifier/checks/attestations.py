@@ -21,7 +21,14 @@ from verifier.certificates import (
     TrustedPublisherPolicy,
     evidence,
 )
-from verifier.checks import AcceptAnyCertificate, CheckFailure, signature_sound
+from verifier.checks import (
+    FOREIGN_ROOT,
+    FOREIGN_ROOT_HINT,
+    AcceptAnyCertificate,
+    CheckFailure,
+    foreign_issuer,
+    signature_sound,
+)
 from verifier.dists import same_distribution
 from verifier.errors import UsageError, one_line
 from verifier.models import (
@@ -99,7 +106,12 @@ def _record_key(publisher: Any) -> tuple[str, ...]:
 
 
 def _contradicted(
-    filename: str, message: str, expected: str | None = None, actual: str | None = None
+    filename: str,
+    message: str,
+    expected: str | None = None,
+    actual: str | None = None,
+    *,
+    hint: str | None = None,
 ) -> CheckResult:
     return CheckResult(
         check=Check.ATTESTATION,
@@ -109,6 +121,20 @@ def _contradicted(
         message=message,
         expected=expected,
         actual=actual,
+        hint=hint,
+    )
+
+
+def _foreign_root(verifier: Any, bundle: Any) -> CheckFailure | None:
+    """A refusal because the certificate comes from another Sigstore instance, said so."""
+    issuer = foreign_issuer(verifier, bundle.signing_certificate)
+    if issuer is None:
+        return None
+    return CheckFailure(
+        FOREIGN_ROOT,
+        expected="a certificate issued by a Fulcio CA of the trust root in use",
+        actual=f"issued by {issuer}",
+        hint=FOREIGN_ROOT_HINT,
     )
 
 
@@ -248,7 +274,11 @@ class AttestationChecker:
                 )
             except CheckFailure as failure:
                 return _contradicted(
-                    filename, prefix + failure.message, failure.expected, failure.actual
+                    filename,
+                    prefix + failure.message,
+                    failure.expected,
+                    failure.actual,
+                    hint=failure.hint,
                 )
         first = results[0]
         cert = first.certificate
@@ -293,6 +323,7 @@ class AttestationChecker:
         signer is); the identity is not taken from the provenance under test.
         """
         signers: list[str] = []
+        issuers: list[str | None] = []
         for index, (_record, attestation) in enumerate(pairs, start=1):
             prefix = f"attestation {index} of {len(pairs)}: " if len(pairs) > 1 else ""
             try:
@@ -321,10 +352,20 @@ class AttestationChecker:
                         f"{prefix}signed by Sigstore's *staging* instance, which is test "
                         "infrastructure, not production; refusing it",
                     )
+                foreign = _foreign_root(self._verifier, bundle)
+                if foreign is not None:
+                    return _contradicted(
+                        filename,
+                        prefix + foreign.message,
+                        foreign.expected,
+                        foreign.actual,
+                        hint=foreign.hint,
+                    )
                 return _contradicted(
                     filename, f"{prefix}signature verification failed: {one_line(exc)}"
                 )
             signers.append(_describe_cert(cert))
+            issuers.append(cert.issuer)
         return CheckResult(
             check=Check.ATTESTATION,
             status=Status.UNPROVEN,
@@ -332,10 +373,9 @@ class AttestationChecker:
             subject=filename,
             message="the signature verifies, but nothing says who should have signed: the "
             "provenance's own publisher record is part of what is under test",
-            expected="a publisher you pin (--repository URL, a policy [publishers] entry)",
+            expected="a publisher you pin (a publisher flag, a policy [publishers] entry)",
             actual="; ".join(dict.fromkeys(signers)),
-            hint="pass --repository https://github.com/OWNER/REPO (and --workflow FILE) for the "
-            "expected Trusted Publisher",
+            hint=pin_hint(_ISSUER_KINDS.get(issuers[0] or "") if issuers else None),
         )
 
     def _verify_one(
@@ -447,7 +487,9 @@ class AttestationChecker:
                 expected="a certificate chaining to the production Fulcio root",
                 actual="a certificate chaining to the staging Fulcio root",
             )
-        return CheckFailure(f"signature verification failed: {detail}")
+        return _foreign_root(self._verifier, bundle) or CheckFailure(
+            f"signature verification failed: {detail}"
+        )
 
     def _identity_policy(
         self, expected: ExpectedPublisher | None, record: Any, cert: CertificateEvidence
@@ -468,7 +510,23 @@ class AttestationChecker:
                 "published by another kind of Trusted Publisher",
                 expected=f"{expected.kind} {expected.url}",
                 actual=f"{kind} {_describe_record(record)}",
+                hint=f"if {kind} is the project's publisher, {pin_hint(str(kind))}",
             )
+        if expected.kind == "Google":
+            # pypi-attestations' own policy for the kind: the certificate's identity is the
+            # service account, issued by Google's OIDC provider.
+            from pypi_attestations import GooglePublisher
+
+            want = f"Google service account {expected.email}"
+            return GooglePublisher(email=expected.email)._as_policy(), want
+        if expected.kind == "CircleCI":
+            # The Build Signer URI names the project and the pipeline definition; the issuer
+            # must be CircleCI's OIDC provider.
+            from pypi_attestations import CircleCIPublisher
+
+            project, pipeline = expected.circleci_ids
+            publisher = CircleCIPublisher(project_id=project, pipeline_definition_id=pipeline)
+            return publisher._as_policy(), f"CircleCI {expected.url}"
         workflow = expected.workflow
         if workflow is None and record is not None:
             workflow = getattr(record, "workflow", None) or getattr(
@@ -482,6 +540,35 @@ class AttestationChecker:
             return sp.AllOf([sp.OIDCIssuerV2(issuer), SourceRepositoryPolicy(expected.url)]), want
         want += f" workflow {workflow}"
         return TrustedPublisherPolicy(expected.kind, expected.url, workflow), want
+
+
+_ISSUER_KINDS = {
+    GITHUB_ACTIONS_ISSUER: "GitHub",
+    GITLAB_ISSUER: "GitLab",
+    "https://accounts.google.com": "Google",
+    "https://oidc.circleci.com": "CircleCI",
+}
+_PIN_FLAGS = {
+    "GitHub": "--repository OWNER/REPO (and --workflow FILE)",
+    "GitLab": "--repository https://gitlab.com/GROUP/PROJECT (and --workflow CI_FILE_PATH)",
+    "Google": "--google-service-account EMAIL",
+    "CircleCI": "--circleci-project ID --circleci-pipeline-definition ID",
+}
+
+
+def pin_hint(kind: str | None) -> str:
+    """How to pin a publisher of ``kind`` (from the certificate's issuer or PyPI's record).
+
+    A CircleCI or Google release pinned with ``--repository`` can only fail ("published by
+    another kind"), so the hint names the flags of the kind that signed; an unknown kind
+    gets every form.
+    """
+    if kind in _PIN_FLAGS:
+        return f"pass {_PIN_FLAGS[kind]} for the expected Trusted Publisher"
+    return (
+        "pin the expected Trusted Publisher: " + "; ".join(_PIN_FLAGS.values()) + " (or a "
+        "policy [publishers] entry)"
+    )
 
 
 def _describe_record(record: Any) -> str:

@@ -24,7 +24,13 @@ from verifier.certificates import (
     same_repository,
     same_workflow_uri,
 )
-from verifier.checks import CheckFailure, signature_sound
+from verifier.checks import (
+    FOREIGN_ROOT,
+    FOREIGN_ROOT_HINT,
+    CheckFailure,
+    foreign_issuer,
+    signature_sound,
+)
 from verifier.errors import (
     NetworkError,
     RefusedURL,
@@ -219,6 +225,14 @@ def _explain(
             expected="a certificate chaining to the production Fulcio root",
             actual="a certificate chaining to the staging Fulcio root",
         )
+    issuer = foreign_issuer(verifier, bundle.signing_certificate)
+    if issuer is not None:
+        return CheckFailure(
+            FOREIGN_ROOT,
+            expected="a certificate issued by a Fulcio CA of the trust root in use",
+            actual=f"issued by {issuer}",
+            hint=FOREIGN_ROOT_HINT,
+        )
     return CheckFailure(
         f"signature verification failed: {detail}", expected=f"a signature over sha256:{digest}"
     )
@@ -380,6 +394,7 @@ class BundleChecker:
                 message=f"{asset.name}: {failure.message}",
                 expected=failure.expected,
                 actual=failure.actual,
+                hint=failure.hint,
             )
         return CheckResult(
             check=Check.BUNDLE,

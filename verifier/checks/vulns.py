@@ -205,6 +205,56 @@ class _Report:
 class _AuditFailed(Exception):
     """pip-audit did not produce a usable report; the message is a one-line reason."""
 
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+SERVICE_HINT = (
+    "check the network and the service's address (--osv-url), or use the other service "
+    "(--vuln-service osv|pypi); --skip vulnerabilities leaves the audit out, shown as SKIPPED"
+)
+_REQUESTS_ERROR = re.compile(r"^requests\.exceptions\.(\w+): (.*)$")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+_HTTP_STATUS = re.compile(r"^(\d{3}) ")
+_READ_TIMEOUT = re.compile(r"read timeout=(\d+(?:\.\d+)?)")
+
+
+def _service_failure(reason: str, where: str) -> _AuditFailed | None:
+    """pip-audit's dump of a ``requests`` exception, in this tool's words, with a fix.
+
+    pip-audit lets the exception of an unreachable or failing vulnerability service escape as
+    a traceback; its last line (``requests.exceptions.ConnectionError: HTTPConnectionPool(...):
+    Max retries exceeded ... (Caused by NewConnectionError(...))``) says what happened only to
+    someone who reads urllib3. None when ``reason`` is not such an exception.
+    """
+    match = _REQUESTS_ERROR.match(reason)
+    if match is None:
+        return None
+    kind, detail = match.groups()
+    if kind == "ReadTimeout":
+        seconds = _READ_TIMEOUT.search(detail)
+        within = f" within {seconds.group(1)} s" if seconds else " in time"
+        message = f"the vulnerability service at {where} did not answer{within}"
+    elif kind in ("ConnectionError", "ConnectTimeout", "ProxyError", "SSLError"):
+        errno = _ERRNO.search(detail)
+        if kind == "ConnectTimeout" or "timed out" in detail:
+            cause = "the connection timed out"
+        elif "NameResolutionError" in detail or "Failed to resolve" in detail:
+            cause = "its host name does not resolve"
+        elif kind == "SSLError" or "SSLError" in detail:
+            cause = "its TLS certificate was refused"
+        elif errno is not None:
+            cause = errno.group(1).strip().lower()
+        else:
+            cause = "no connection"
+        message = f"the vulnerability service at {where} could not be reached ({cause})"
+    elif kind == "HTTPError" and (status := _HTTP_STATUS.match(detail)) is not None:
+        message = f"the vulnerability service at {where} answered HTTP {status.group(1)}"
+    else:
+        message = f"the vulnerability service at {where} could not be used ({kind})"
+    return _AuditFailed(message, hint=SERVICE_HINT)
+
 
 class _Runner:
     """Runs pip-audit once per batch, all runs within one time budget."""
@@ -248,7 +298,14 @@ class _Runner:
                 returncode, stdout, stderr = _run(argv, cwd=workdir, timeout=remaining)
                 return _interpret(returncode, stdout, stderr)
             except _AuditFailed as failure:
-                return failure
+                return _service_failure(str(failure), self.where) or failure
+
+    @property
+    def where(self) -> str:
+        """The service as the user would name it: the address pip-audit was sent to."""
+        if self.service == "osv":
+            return self.osv_url or "https://api.osv.dev"
+        return "https://pypi.org"
 
 
 def _environment() -> dict[str, str]:
@@ -436,7 +493,7 @@ def _findings(
     service: str,
 ) -> list[CheckResult]:
     if isinstance(outcome, _AuditFailed):
-        return [_unverifiable(package, service, str(outcome))]
+        return [_unverifiable(package, service, str(outcome), hint=outcome.hint)]
     if entry.name in outcome.skipped:
         return [
             _unverifiable(package, service, f"pip-audit skipped it: {outcome.skipped[entry.name]}")
@@ -486,7 +543,9 @@ def _vulnerable(package: PinnedPackage, vuln: _Vuln, service: str) -> CheckResul
     )
 
 
-def _unverifiable(package: PinnedPackage, service: str, reason: str) -> CheckResult:
+def _unverifiable(
+    package: PinnedPackage, service: str, reason: str, *, hint: str | None = None
+) -> CheckResult:
     return CheckResult(
         check=Check.VULNERABILITY,
         status=Status.UNREACHABLE,
@@ -495,6 +554,7 @@ def _unverifiable(package: PinnedPackage, service: str, reason: str) -> CheckRes
         expected=NO_VULNERABILITIES,
         details={"service": service, "reason": reason},
         location=str(package.location),
+        hint=hint,
     )
 
 

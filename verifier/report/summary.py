@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from verifier import __version__
 from verifier.models import Check, Finding, Outcome, Report
-from verifier.report.sarif import SEVERITY, packages, worst_outcome
+from verifier.report.sarif import SEVERITY, packages
+from verifier.report.text import package_outcome
 
 MAX_BYTES = 1024 * 1024
 """GitHub's limit for one step's summary."""
@@ -71,7 +72,7 @@ def _heading(report: Report, grouped: dict[str, list[Finding]]) -> list[str]:
     verdict = report.verdict
     statuses: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
     for findings in grouped.values():
-        worst = worst_outcome(findings)
+        worst = package_outcome(findings)
         if worst is not None:
             statuses[worst] += 1
     counts: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
@@ -111,10 +112,12 @@ def _table(report: Report, grouped: dict[str, list[Finding]]) -> list[str]:
     ]
     rows: list[tuple[int, str]] = []
     for label, findings in grouped.items():
-        worst = worst_outcome(findings)
+        # As the text report reads it: SKIPPED beside VERIFIED is allowed absence, so a fully
+        # verified package is "verified", not "skipped" (severity order would say skipped).
+        worst = package_outcome(findings)
         cells = [escape(label), _WORDS[worst] if worst else "-"]
         for check in kinds:
-            outcome = worst_outcome(f for f in findings if f.check is check)
+            outcome = package_outcome([f for f in findings if f.check is check])
             cells.append(_WORDS[outcome] if outcome else "-")
         rows.append((SEVERITY[worst] if worst else 0, _row(cells)))
     rows.sort(key=lambda row: -row[0])

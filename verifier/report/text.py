@@ -14,7 +14,7 @@ passes the terminal's width in, and only the subject column depends on it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from verifier import __version__
 from verifier.models import Check, Finding, Outcome, ReleaseReport, Report
@@ -187,16 +187,40 @@ def _worst(findings: Sequence[Finding]) -> Outcome | None:
     return None
 
 
+package_outcome = _worst
+"""The one rule for a package's shown outcome; the step summary's table uses it too."""
+
+
+def counted(findings: Iterable[Finding]) -> str:
+    """The outcomes of the lines a report shows, as "4 verified, 2 skipped; chain: 3 verified".
+
+    Chain links are counted apart from the checks, because they are shown apart. A skipped
+    link is never counted: it only says that one end is missing, and that end's own check
+    (a bundle or tag line, SKIPPED or worse) is already counted: a fully verified release
+    must not read as having "skipped" something it does not show.
+    """
+
+    def tally(items: Sequence[Finding]) -> str:
+        counts: dict[Outcome, int] = {}
+        for finding in items:
+            counts[finding.outcome] = counts.get(finding.outcome, 0) + 1
+        return ", ".join(f"{n:,} {o.value}" for o, n in counts.items())
+
+    shown = list(findings)  # Report.findings is a generator: read it once
+    checks = tally([f for f in shown if f.check is not Check.CROSS_LINK])
+    links = tally(
+        [f for f in shown if f.check is Check.CROSS_LINK and f.outcome is not Outcome.SKIPPED]
+    )
+    return "; ".join(part for part in (checks, f"chain: {links}" if links else "") if part)
+
+
 def _reason(findings: Sequence[Finding]) -> str:
     """Why a package has its outcome, in a few words: its worst finding, or the counts."""
     worst = _worst(findings)
     if worst is None:
         return "no findings"
     if worst not in _PROBLEMS:
-        counts: dict[Outcome, int] = {}
-        for finding in findings:
-            counts[finding.outcome] = counts.get(finding.outcome, 0) + 1
-        return ", ".join(f"{n:,} {o.value}" for o, n in counts.items())
+        return counted(findings)
     groups = _groups([f for f in findings if f.outcome is worst])
     first = groups[0]
     count = f"{_count(first)}: " if len(first) > 1 else ""
@@ -247,13 +271,7 @@ def render_text(report: Report, *, verbose: bool = False, columns: int = DEFAULT
         for release in report.releases:
             lines.extend(_release_lines(release, cap))
             lines.append("")
-    warnings = list(report.trust_root.warnings if report.trust_root else ()) + list(report.warnings)
-    for warning in warnings:
-        lines.append(f"warning: {warning}")
-    counts: dict[Outcome, int] = {}
-    for finding in report.findings:
-        counts[finding.outcome] = counts.get(finding.outcome, 0) + 1
-    summary = ", ".join(f"{n} {o.value}" for o, n in counts.items())
+    summary = counted(report.findings)
     lines.append(
         f"verdict: {report.verdict.value.upper()} (exit {report.verdict.exit_code})"
         + (f" - {summary}" if summary else "")
