@@ -8,6 +8,7 @@ imported only once a verification actually starts, so ``--help`` answers instant
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verifier import __version__
-from verifier.errors import UsageError, VerifierError
+from verifier import __version__, atomic
+from verifier.errors import FileNotWritten, UsageError, VerifierError
 from verifier.models import (
     EXIT_INTERNAL,
     EXIT_USAGE,
@@ -587,11 +588,10 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         _progress.finish()
     _emit(render(report, args.format, verbose=args.verbose, columns=_columns()), args.output)
     if args.sarif is not None:
-        args.sarif.write_text(render(report, "sarif"), encoding="utf-8")
+        atomic.write_text(args.sarif, render(report, "sarif"))
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-        with open(summary_path, "a", encoding="utf-8") as handle:
-            handle.write(render(report, "summary"))
+        atomic.append_text(Path(summary_path), render(report, "summary"))
     return report.verdict.exit_code
 
 
@@ -639,7 +639,7 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    output.write_text(text, encoding="utf-8")
+    atomic.write_text(output, text)
 
 
 def build_bundle_parser() -> argparse.ArgumentParser:
@@ -830,10 +830,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VerifierError as exc:
         # Usage errors mean the question could not be asked (3); anything else that stops a
         # run before a report exists (e.g. no usable trust root) means nothing was proven (2).
+        # A file that could not be written was left as it was; unless the path was the
+        # problem (3), that is an internal failure (4), never a verdict.
         code = EXIT_USAGE if isinstance(exc, UsageError) else Verdict.UNVERIFIABLE.exit_code
-        verdict = "error" if code == EXIT_USAGE else Verdict.UNVERIFIABLE.value
+        if isinstance(exc, FileNotWritten) and not isinstance(exc, UsageError):
+            code = EXIT_INTERNAL
+        verdict = "error" if code in (EXIT_USAGE, EXIT_INTERNAL) else Verdict.UNVERIFIABLE.value
         print(f"verify-release: error: {_diagnostics(exc)}", file=sys.stderr)
-        if args.format == "json":
+        unwritten = exc.path if isinstance(exc, FileNotWritten) else None
+        output = args.output if isinstance(args.output, Path) else None
+        if args.format == "json" and (output is None or output.resolve() != unwritten):
             document = {
                 "schema_version": 1,
                 "tool": {"name": "verify-release", "version": __version__},
@@ -844,8 +850,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "hint": None if exc.hint is None else redact_urls(exc.hint),
                 },
             }
-            output = args.output if isinstance(args.output, Path) else None
-            _emit(json.dumps(document, indent=2) + "\n", output)
+            with contextlib.suppress(FileNotWritten):  # already said: nothing more to add
+                _emit(json.dumps(document, indent=2) + "\n", output)
         return code
     except KeyboardInterrupt:
         from verifier import children

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from verifier import atomic
 from verifier.errors import PolicyError
 from verifier.models import Check, Outcome, ReleaseReport
 from verifier.policy import PIN_BEGIN, PIN_END, PolicyFile, parse_repository_url
@@ -116,7 +117,7 @@ def write_pins(
         text = head + managed + tail
     else:
         text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + managed
-    path.write_text(text, encoding="utf-8")
+    atomic.write_text(path, text)
     return changes
 
 
