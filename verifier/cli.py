@@ -67,7 +67,7 @@ exit codes:
 subcommands:
   verify-release fetch (NAME==VERSION | --lockfile FILE) --out DIR
                          store all evidence for a later air-gapped run (--evidence DIR)
-  verify-release pin --lockfile FILE [--policy FILE]
+  verify-release pin --lockfile FILE [--policy FILE] [--dry-run] [--unpin NAME]
                          record each package's publisher (trust on first use)
   verify-release bundle --bundle FILE --certificate-identity ID \
       --certificate-oidc-issuer URL [--trusted-root FILE] FILE_OR_DIGEST
@@ -320,7 +320,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "Trust on first use: verify every package of --lockfile against PyPI's own "
             "publisher record and write the observed publisher (repository, workflow, "
             "environment) into the policy file. Later runs FAIL when a package's publisher "
-            "changes or it stops being attested; run `pin` again to accept a change."
+            "changes or it stops being attested; run `pin` again to accept a change. Changes "
+            "are listed (+ added, ~ changed, - removed) before the file is written."
+        )
+        parser.add_argument(
+            "--unpin",
+            metavar="NAME",
+            action="append",
+            default=[],
+            help="remove the pin of package NAME (repeatable); a pin is never removed otherwise: "
+            "a pinned package that lost its attestations keeps its pin and pin exits 1",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="list the changes and write nothing",
         )
     parser.add_argument(
         "target",
@@ -765,34 +779,63 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _pin(args: argparse.Namespace) -> int:
-    """Record every package's observed publisher in the policy file."""
+    """Record every package's observed publisher in the policy file; 1 if a pin lost its proof."""
     import dataclasses
 
-    from verifier.pins import observed_publishers, write_pins
+    from packaging.utils import InvalidName, NormalizedName, canonicalize_name
+
+    from verifier.pins import apply_pins, checked_names, observed_publishers, plan_pins
     from verifier.policy import find_policy_file, load_policy_file
 
-    if args.lockfile is None:
+    if args.lockfile is None and not args.unpin:
         raise UsageError("pin needs --lockfile FILE")
+    unpin: set[NormalizedName] = set()
+    for name in args.unpin:
+        try:
+            unpin.add(canonicalize_name(name, validate=True))
+        except InvalidName:
+            raise UsageError(f"--unpin {name!r} is not a valid project name") from None
     path = args.policy or find_policy_file(Path.cwd()) or Path("verify-release.toml")
     existing = load_policy_file(path) if path.exists() else None
-    args.policy = path if path.exists() else None
-    from verifier.run import Session
+    if unpin:
+        # A misspelt --unpin is refused before a long verification, not after it.
+        plan_pins(path, path.read_text("utf-8") if existing else "", existing, {}, unpin=unpin)
+    observed = {}
+    checked: frozenset[NormalizedName] = frozenset()
+    if args.lockfile is not None:
+        args.policy = path if path.exists() else None
+        from verifier.run import Session
 
-    session = Session(args, progress=_progress)
-    if session.policy_file is not None:
-        # Observe afresh: PyPI's record, not the old pins, decides what verifies now.
-        session.pipeline.policy_file = dataclasses.replace(
-            session.policy_file, publishers={}, pinned=frozenset()
-        )
-    session.pipeline.identity_from_index = False
-    try:
-        reports = [report for report, _, _ in session.releases()]
-    finally:
-        session.close()
-    changes = write_pins(path, existing, observed_publishers(reports))
-    for line in changes:
+        session = Session(args, progress=_progress)
+        if session.policy_file is not None:
+            # Observe afresh: PyPI's record, not the old pins, decides what verifies now.
+            session.pipeline.policy_file = dataclasses.replace(
+                session.policy_file, publishers={}, pinned=frozenset()
+            )
+        session.pipeline.identity_from_index = False
+        try:
+            reports = [report for report, _, _ in session.releases()]
+        finally:
+            session.close()
+        observed = observed_publishers(reports)
+        checked = checked_names(reports)
+    plan = apply_pins(path, observed, checked=checked, unpin=unpin, dry_run=args.dry_run)
+    for line in plan.lines:
         print(safe_line(line))
-    print(f"verify-release pin: {len(changes)} change(s) written to {path}", file=sys.stderr)
+    if args.dry_run:
+        status = f"dry run: {plan.changes} change(s), nothing written to {path}"
+    elif plan.after == plan.before:
+        status = f"{path} is up to date"
+    else:
+        status = f"{plan.changes} change(s) written to {path}"
+    print(f"verify-release pin: {status}", file=sys.stderr)
+    if plan.lost:
+        print(
+            f"verify-release pin: {len(plan.lost)} pinned package(s) have no verified "
+            f"attestations this run and keep their pins: {', '.join(plan.lost)}",
+            file=sys.stderr,
+        )
+        return Verdict.FAILED.exit_code
     return 0
 
 
