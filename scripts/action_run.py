@@ -1,7 +1,9 @@
 """Run logic of the verify-release GitHub Action (``action.yml``); standard library only.
 
 The composite action installs verify-release into a virtual environment and runs this script
-with that environment's Python. Inputs arrive as environment variables only (``INPUT_*``, set
+with that environment's Python; besides the standard library it uses only verify-release's own
+writer (``verifier.atomic``), so the report, SARIF, summary and outputs are written whole or not
+at all. Inputs arrive as environment variables only (``INPUT_*``, set
 by the action's ``env:``), never through a shell: every value is data, and every command is an
 argv list.
 
@@ -21,6 +23,7 @@ worst verdict named in ``fail-on`` that occurred (1 failed, 2 unverifiable); oth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -33,6 +36,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from verifier import atomic
+from verifier.errors import FileNotWritten, UsageError
 
 FORMATS = ("text", "json", "sarif", "summary")
 SEVERITY = {"verified": 0, "unverifiable": 1, "failed": 2, "error": 3}
@@ -442,10 +448,11 @@ def set_outputs(env: Mapping[str, str], values: Mapping[str, str]) -> None:
     path = env.get("GITHUB_OUTPUT")
     if not path:
         return
-    with open(path, "a", encoding="utf-8") as handle:
-        for name, value in values.items():
-            delimiter = f"ghadelimiter_{uuid.uuid4()}"
-            handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    text = ""
+    for name, value in values.items():
+        delimiter = f"ghadelimiter_{uuid.uuid4()}"
+        text += f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
+    atomic.append_text(Path(path), text)
 
 
 def escape_command(text: str) -> str:
@@ -454,8 +461,10 @@ def escape_command(text: str) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    """Write a report whole or not at all; a folder that cannot be made fails in the write."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, text)
 
 
 def _emit_log(text: str) -> None:
@@ -481,8 +490,7 @@ def finish(
     summary = render_summary(results, document, fail_on, code)
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-        with open(summary_path, "a", encoding="utf-8") as handle:
-            handle.write(summary)
+        atomic.append_text(Path(summary_path), summary)
     set_outputs(env, {"verdict": verdict, "report-path": str(report_path.resolve())})
     if fmt == "json":
         _emit_log(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
@@ -564,4 +572,9 @@ def main(env: Mapping[str, str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except FileNotWritten as exc:
+        # The file was left as it was; the step must not look verified (3: the path, 4: a bug).
+        print(f"verify-release action: error: {exc.diagnostics()}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CODES["error"] if isinstance(exc, UsageError) else 4)
