@@ -114,6 +114,35 @@ def write_chunks(
     _sync_folder(target.parent)
 
 
+def create_exclusive(path: Path, data: bytes, *, new_mode: int = 0o600) -> bool:
+    """Create ``path`` holding ``data`` whole, unless it exists; False when it already did.
+
+    For a file the first writer wins (the cache key): the bytes are written and synced under a
+    temporary name, then hard-linked to ``path``, which fails if another run got there first.
+    A crash never leaves a short file at ``path``.
+    """
+    target = _target(path, follow_symlinks=False)
+    try:
+        fd, tmp, _ = _create_temp(target, new_mode)
+    except OSError as exc:
+        raise _unwritable(target, exc) from None
+    try:
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, target)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise _unwritable(target, exc) from None
+    finally:
+        _discard(tmp)
+    _sync_folder(target.parent)
+    return True
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock for read-modify-writing ``path`` (a ``.NAME.lock`` sidecar).

@@ -315,14 +315,10 @@ def cache_key(path: Path) -> bytes | None:
     secret = secrets.token_bytes(32)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        return _read_key(path)  # another run created it meanwhile
-    except OSError:
+        created = atomic.create_exclusive(path, secret.hex().encode("ascii"), new_mode=0o600)
+    except (OSError, UnwritableFile):
         return None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret.hex().encode("ascii"))
-    return secret
+    return secret if created else _read_key(path)  # else another run created it meanwhile
 
 
 def _read_key(path: Path) -> bytes | None:

@@ -190,9 +190,6 @@ ALLOWED = {
     # Streams a download into a temporary file and renames it into place (already atomic).
     ("verifier/http.py", "mkstemp"),
     ("verifier/http.py", "fdopen"),
-    # The cache key is created exclusively (O_EXCL): the first run's key wins, never replaced.
-    ("verifier/store.py", "os.open"),
-    ("verifier/store.py", "fdopen"),
 }
 """Writers outside ``verifier/atomic.py`` that are atomic by other means, with the reason."""
 
@@ -268,3 +265,22 @@ def test_the_scan_finds_each_kind_of_writer(tmp_path: Path) -> None:
         ("os.open", 6),
         ("write_text", 2),
     ]
+
+
+def test_create_exclusive_keeps_the_first_file_whole(tmp_path: Path) -> None:
+    key = tmp_path / "cache.key"
+    assert atomic.create_exclusive(key, b"first") is True
+    assert atomic.create_exclusive(key, b"second") is False
+    assert key.read_bytes() == b"first"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["cache.key"]
+
+
+def test_create_exclusive_leaves_nothing_when_the_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "cache.key"
+    monkeypatch.setattr(os, "write", _failing_write(10))
+    with pytest.raises(UnwritableFile):
+        atomic.create_exclusive(key, b"0123456789abcdef" * 4)
+    assert list(tmp_path.iterdir()) == []
