@@ -835,6 +835,13 @@ def _pin(args: argparse.Namespace) -> int:
             f"attestations this run and keep their pins: {', '.join(plan.lost)}",
             file=sys.stderr,
         )
+    if plan.refused:
+        print(
+            f"verify-release pin: {len(plan.refused)} package(s) not pinned: their publisher "
+            f"record cannot be written: {', '.join(plan.refused)}",
+            file=sys.stderr,
+        )
+    if plan.lost or plan.refused:
         return Verdict.FAILED.exit_code
     return 0
 

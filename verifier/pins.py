@@ -115,6 +115,8 @@ class PinPlan:
     """Pinned packages verified this run without verified attestations: their pins are kept."""
     before: str
     after: str
+    refused: tuple[NormalizedName, ...] = ()
+    """Packages whose observed publisher cannot be written (not valid Unicode): not pinned."""
 
 
 def render_block(entries: Mapping[NormalizedName, Pin], *, pyproject: bool) -> str:
@@ -213,6 +215,7 @@ def plan_pins(
     keep = dict(old)
     lines: list[str] = []
     lost: list[NormalizedName] = []
+    refused: list[NormalizedName] = []
     changes = 0
     for name in sorted(set(observed) | set(old) | set(unpin)):
         if name in unpin:
@@ -233,6 +236,14 @@ def plan_pins(
         if name in publishers and name not in managed:
             lines.append(f"= {name}: left alone (its publisher is written by hand in {path.name})")
             continue
+        if not _unicode(now):
+            refused.append(name)
+            lines.append(
+                f"! {name}: PyPI's publisher record holds text that is not valid Unicode (a lone "
+                "surrogate), which no policy file can hold; not pinned"
+                + ("; its pin is kept" if before is not None else "")
+            )
+            continue
         keep[name] = Pin(now)
         if before is None:
             lines.append(f"+ {name}: {_describe(now)}")
@@ -241,7 +252,7 @@ def plan_pins(
             lines.append(f"~ {name}: {_describe(before.observed)} -> {_describe(now)}")
             changes += 1
     after = replace_block(text, render_block(keep, pyproject=pyproject))
-    return PinPlan(path, tuple(lines), changes, tuple(lost), text, after)
+    return PinPlan(path, tuple(lines), changes, tuple(lost), text, after, tuple(refused))
 
 
 def apply_pins(
@@ -265,6 +276,17 @@ def apply_pins(
         if not dry_run and plan.after != plan.before:
             atomic.write_text(path, plan.after)
     return plan
+
+
+def _unicode(observed: Observed) -> bool:
+    """Whether every value can be written as UTF-8 (JSON can carry lone surrogates; TOML not)."""
+    values = (observed.repository, observed.workflow or "", observed.environment or "")
+    try:
+        for value in values:
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _describe(observed: Observed) -> str:

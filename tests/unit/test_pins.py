@@ -3,6 +3,7 @@ is dropped without ``--unpin``."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -222,3 +223,52 @@ def test_pyproject_pins_live_under_tool_verify_release(tmp_path: Path) -> None:
     apply_pins(path, {_name("one"): Observed(REPO, None, None)})
     assert "[tool.verify-release.publishers.one]" in path.read_text()
     assert load_policy_file(path).pinned == {"one"}
+
+
+def test_a_lone_surrogate_is_refused_not_written(tmp_path: Path) -> None:
+    """JSON can carry "\\ud800"; UTF-8 and TOML cannot: the package is named, the file kept."""
+    path = _pinned(tmp_path)
+    before = path.read_bytes()
+    plan = apply_pins(
+        path,
+        {
+            _name("one"): Observed(REPO, "release.yml", "bad\ud800"),
+            _name("new"): Observed(REPO, None, "\udfff"),
+        },
+        checked={_name("one"), _name("new")},
+    )
+    assert plan.refused == ("new", "one")
+    assert plan.lines == (
+        "! new: PyPI's publisher record holds text that is not valid Unicode (a lone surrogate), "
+        "which no policy file can hold; not pinned",
+        "! one: PyPI's publisher record holds text that is not valid Unicode (a lone surrogate), "
+        "which no policy file can hold; not pinned; its pin is kept",
+    )
+    assert path.read_bytes() == before
+
+
+_PINNER = """
+import subprocess
+import sys
+from pathlib import Path
+from packaging.utils import canonicalize_name
+from verifier.pins import Observed, apply_pins
+path, me = Path(sys.argv[1]), sys.argv[2]
+for n in range(15):
+    name = canonicalize_name(f"{me}-{n}")
+    apply_pins(path, {name: Observed("https://github.com/o/r", None, None)})
+"""
+
+
+def test_parallel_pin_runs_lose_no_pin(tmp_path: Path) -> None:
+    """Four ``pin`` writers at once: each reads, plans and writes under the lock."""
+    path = tmp_path / "verify-release.toml"
+    path.write_text("# mine\n")
+    root = Path(__file__).resolve().parents[2]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _PINNER, str(path), f"p{i}"], cwd=root)
+        for i in range(4)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    assert load_policy_file(path).pinned == {f"p{i}-{n}" for i in range(4) for n in range(15)}
+    assert path.read_text().startswith("# mine\n")
