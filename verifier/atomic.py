@@ -69,7 +69,15 @@ def append_text(path: Path, text: str) -> None:
             before = target.read_bytes() if target.exists() else b""
         except OSError as exc:
             raise _unwritable(target, exc) from None
-        write_text(target, before.decode("utf-8", "surrogateescape") + text)
+        try:
+            added = text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise FileNotWritten(
+                f"{path} was not changed: the text to write is not valid Unicode ({one_line(exc)})",
+                path=path,
+                hint="this is a bug in verify-release; please report it",
+            ) from None
+        write_bytes(target, before + added)  # bytes: what was there is kept even if not UTF-8
 
 
 def write_chunks(

@@ -284,3 +284,10 @@ def test_create_exclusive_leaves_nothing_when_the_write_fails(
     with pytest.raises(UnwritableFile):
         atomic.create_exclusive(key, b"0123456789abcdef" * 4)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_append_keeps_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    target = tmp_path / "summary.md"
+    target.write_bytes(b"earlier \xff\xfe step\r\n")
+    atomic.append_text(target, "ours \U0001f512\n")
+    assert target.read_bytes() == b"earlier \xff\xfe step\r\n" + "ours \U0001f512\n".encode()
