@@ -46,15 +46,7 @@ def write_bytes(
 
 def write_text(path: Path, text: str, *, follow_symlinks: bool = True) -> None:
     """Replace ``path`` with ``text`` as UTF-8, written as given (no newline translation)."""
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise FileNotWritten(
-            f"{path} was not changed: the text to write is not valid Unicode ({one_line(exc)})",
-            path=path,
-            hint="this is a bug in verify-release; please report it",
-        ) from None
-    write_bytes(path, data, follow_symlinks=follow_symlinks)
+    write_bytes(path, _encode(path, text), follow_symlinks=follow_symlinks)
 
 
 def append_text(path: Path, text: str) -> None:
@@ -69,15 +61,8 @@ def append_text(path: Path, text: str) -> None:
             before = target.read_bytes() if target.exists() else b""
         except OSError as exc:
             raise _unwritable(target, exc) from None
-        try:
-            added = text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise FileNotWritten(
-                f"{path} was not changed: the text to write is not valid Unicode ({one_line(exc)})",
-                path=path,
-                hint="this is a bug in verify-release; please report it",
-            ) from None
-        write_bytes(target, before + added)  # bytes: what was there is kept even if not UTF-8
+        # Bytes, not text: what was there is kept even where it is not UTF-8.
+        write_bytes(target, before + _encode(path, text))
 
 
 def write_chunks(
@@ -168,6 +153,17 @@ def locked(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _encode(path: Path, text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FileNotWritten(
+            f"{path} was not changed: the text to write is not valid Unicode ({one_line(exc)})",
+            path=path,
+            hint="this is a bug in verify-release; please report it",
+        ) from None
 
 
 def _target(path: Path, *, follow_symlinks: bool) -> Path:
