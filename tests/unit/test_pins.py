@@ -272,3 +272,15 @@ def test_parallel_pin_runs_lose_no_pin(tmp_path: Path) -> None:
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
     assert load_policy_file(path).pinned == {f"p{i}-{n}" for i in range(4) for n in range(15)}
     assert path.read_text().startswith("# mine\n")
+
+
+def test_unpin_wins_over_a_fresh_observation(tmp_path: Path) -> None:
+    path = _pinned(tmp_path)
+    plan = apply_pins(
+        path,
+        {_name("one"): Observed(REPO, "release.yml", None)},
+        checked={_name("one")},
+        unpin={_name("one")},
+    )
+    assert plan.lines == ("- one",)
+    assert load_policy_file(path).pinned == {"two"}
