@@ -1,7 +1,9 @@
 """Run logic of the verify-release GitHub Action (``action.yml``); standard library only.
 
 The composite action installs verify-release into a virtual environment and runs this script
-with that environment's Python. Inputs arrive as environment variables only (``INPUT_*``, set
+with that environment's Python; besides the standard library it uses only verify-release's own
+writer (``verifier.atomic``), so the report, SARIF, summary and outputs are written whole or not
+at all. Inputs arrive as environment variables only (``INPUT_*``, set
 by the action's ``env:``), never through a shell: every value is data, and every command is an
 argv list.
 
@@ -18,6 +20,7 @@ code if ``fail-on`` names its verdict (1 failed, 2 unverifiable); otherwise 0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,6 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from verifier import atomic
+from verifier.errors import FileNotWritten, UsageError
 
 FORMATS = ("text", "json", "sarif", "summary")
 EXIT_CODES = {"verified": 0, "failed": 1, "unverifiable": 2, "error": 3}
@@ -246,10 +252,11 @@ def set_outputs(env: Mapping[str, str], values: Mapping[str, str]) -> None:
     path = env.get("GITHUB_OUTPUT")
     if not path:
         return
-    with open(path, "a", encoding="utf-8") as handle:
-        for name, value in values.items():
-            delimiter = f"ghadelimiter_{uuid.uuid4()}"
-            handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    text = ""
+    for name, value in values.items():
+        delimiter = f"ghadelimiter_{uuid.uuid4()}"
+        text += f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
+    atomic.append_text(Path(path), text)
 
 
 def escape_command(text: str) -> str:
@@ -258,8 +265,10 @@ def escape_command(text: str) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    """Write a report whole or not at all; a folder that cannot be made fails in the write."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, text)
 
 
 def _emit_log(text: str) -> None:
@@ -290,8 +299,7 @@ def finish(
             _write(sarif_path, json.dumps(error_sarif(error), indent=2) + "\n")
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-        with open(summary_path, "a", encoding="utf-8") as handle:
-            handle.write(closing_line(verdict, fail_on, code, error))
+        atomic.append_text(Path(summary_path), closing_line(verdict, fail_on, code, error))
     set_outputs(env, {"verdict": verdict, "report-path": str(report_path.resolve())})
     return code
 
@@ -312,7 +320,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
         return finish(env, document, "error", fail_on, sarif_path, report_path)
     # Reports quote the index, certificates and upstream errors: while they are printed, the
     # runner must not read any line as a workflow command.
-    inputs.sarif.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # a folder that cannot be made fails in the write
+        inputs.sarif.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     if in_actions:
         _emit_log(f"::stop-commands::{token}\n")
@@ -350,4 +359,9 @@ def not_verified(document: Mapping[str, Any] | None) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except FileNotWritten as exc:
+        # The file was left as it was; the step must not look verified (3: the path, 4: a bug).
+        print(f"verify-release action: error: {exc.diagnostics()}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CODES["error"] if isinstance(exc, UsageError) else 4)

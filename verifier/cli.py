@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verifier import __version__
-from verifier.errors import UsageError, VerifierError
+from verifier import __version__, atomic
+from verifier.errors import FileNotWritten, UsageError, VerifierError
 from verifier.models import (
     EXIT_INTERNAL,
     EXIT_USAGE,
@@ -80,7 +80,7 @@ exit codes:
 subcommands:
   verify-release fetch (NAME==VERSION | --lockfile FILE) --out DIR
                          store all evidence for a later air-gapped run (--evidence DIR)
-  verify-release pin --lockfile FILE [--policy FILE]
+  verify-release pin --lockfile FILE [--policy FILE] [--dry-run] [--unpin NAME]
                          record each package's publisher (trust on first use)
   verify-release bundle --bundle FILE --certificate-identity ID \\
       --certificate-oidc-issuer URL [--trusted-root FILE] FILE_OR_DIGEST
@@ -433,7 +433,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "Trust on first use: verify every package of --lockfile against PyPI's own "
             "publisher record and write the observed publisher (repository, workflow, "
             "environment) into the policy file. Later runs FAIL when a package's publisher "
-            "changes or it stops being attested; run `pin` again to accept a change."
+            "changes or it stops being attested; run `pin` again to accept a change. Changes "
+            "are listed (+ added, ~ changed, - removed) before the file is written."
+        )
+        parser.add_argument(
+            "--unpin",
+            metavar="NAME",
+            action="append",
+            default=[],
+            help="remove the pin of package NAME (repeatable); a pin is never removed otherwise: "
+            "a pinned package that lost its attestations keeps its pin and pin exits 1",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="list the changes and write nothing",
         )
     parser.add_argument(
         "targets",
@@ -759,13 +773,12 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
     for warning in (*root_warnings, *report.warnings):
         print(safe_line(f"warning: {warning}"), file=sys.stderr, flush=True)
     if args.sarif is not None:
-        args.sarif.write_text(render(report, "sarif"), encoding="utf-8")
+        atomic.write_text(args.sarif, render(report, "sarif"))
     if args.json is not None:
-        args.json.write_text(render(report, "json"), encoding="utf-8")
+        atomic.write_text(args.json, render(report, "json"))
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-        with open(summary_path, "a", encoding="utf-8") as handle:
-            handle.write(render(report, "summary"))
+        atomic.append_text(Path(summary_path), render(report, "summary"))
     return report.verdict.exit_code
 
 
@@ -813,7 +826,7 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    output.write_text(text, encoding="utf-8")
+    atomic.write_text(output, text)
 
 
 def build_bundle_parser() -> argparse.ArgumentParser:
@@ -941,34 +954,70 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _pin(args: argparse.Namespace) -> int:
-    """Record every package's observed publisher in the policy file."""
+    """Record every package's observed publisher in the policy file; 1 if a pin lost its proof."""
     import dataclasses
 
-    from verifier.pins import observed_publishers, write_pins
+    from packaging.utils import InvalidName, NormalizedName, canonicalize_name
+
+    from verifier.pins import apply_pins, checked_names, observed_publishers, plan_pins
     from verifier.policy import find_policy_file, load_policy_file
 
-    if not args.lockfiles:
+    if not args.lockfiles and not args.unpin:
         raise UsageError("pin needs --lockfile FILE")
+    unpin: set[NormalizedName] = set()
+    for name in args.unpin:
+        try:
+            unpin.add(canonicalize_name(name, validate=True))
+        except InvalidName:
+            raise UsageError(f"--unpin {name!r} is not a valid project name") from None
     path = args.policy or find_policy_file(Path.cwd()) or Path("verify-release.toml")
     existing = load_policy_file(path) if path.exists() else None
-    args.policy = path if path.exists() else None
-    from verifier.run import Session
+    if unpin:
+        # A misspelt --unpin is refused before a long verification, not after it.
+        plan_pins(path, path.read_text("utf-8") if existing else "", existing, {}, unpin=unpin)
+    observed = {}
+    checked: frozenset[NormalizedName] = frozenset()
+    if args.lockfiles:
+        args.policy = path if path.exists() else None
+        from verifier.run import Session
 
-    session = Session(args, progress=_progress)
-    if session.policy_file is not None:
-        # Observe afresh: PyPI's record, not the old pins, decides what verifies now.
-        session.pipeline.policy_file = dataclasses.replace(
-            session.policy_file, publishers={}, pinned=frozenset()
-        )
-    session.pipeline.identity_from_index = False
-    try:
-        reports = [report for report, _, _ in session.releases()]
-    finally:
-        session.close()
-    changes = write_pins(path, existing, observed_publishers(reports))
-    for line in changes:
+        session = Session(args, progress=_progress)
+        if session.policy_file is not None:
+            # Observe afresh: PyPI's record, not the old pins, decides what verifies now.
+            session.pipeline.policy_file = dataclasses.replace(
+                session.policy_file, publishers={}, pinned=frozenset()
+            )
+        session.pipeline.identity_from_index = False
+        try:
+            reports = [report for report, _, _ in session.releases()]
+        finally:
+            session.close()
+        observed = observed_publishers(reports)
+        checked = checked_names(reports)
+    plan = apply_pins(path, observed, checked=checked, unpin=unpin, dry_run=args.dry_run)
+    for line in plan.lines:
         print(safe_line(line))
-    print(f"verify-release pin: {len(changes)} change(s) written to {path}", file=sys.stderr)
+    if args.dry_run:
+        status = f"dry run: {plan.changes} change(s), nothing written to {path}"
+    elif plan.after == plan.before:
+        status = f"{path} is up to date"
+    else:
+        status = f"{plan.changes} change(s) written to {path}"
+    print(f"verify-release pin: {status}", file=sys.stderr)
+    if plan.lost:
+        print(
+            f"verify-release pin: {len(plan.lost)} pinned package(s) have no verified "
+            f"attestations this run and keep their pins: {', '.join(plan.lost)}",
+            file=sys.stderr,
+        )
+    if plan.refused:
+        print(
+            f"verify-release pin: {len(plan.refused)} package(s) not pinned: their publisher "
+            f"record cannot be written: {', '.join(plan.refused)}",
+            file=sys.stderr,
+        )
+    if plan.lost or plan.refused:
+        return Verdict.FAILED.exit_code
     return 0
 
 
@@ -1028,11 +1077,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VerifierError as exc:
         # Usage errors mean the question could not be asked (3); anything else that stops a
         # run before a report exists (e.g. no usable trust root) means nothing was proven (2).
+        # A file that could not be written was left as it was; unless the path was the
+        # problem (3), that is an internal failure (4), never a verdict.
         code = EXIT_USAGE if isinstance(exc, UsageError) else Verdict.UNVERIFIABLE.exit_code
-        verdict = "error" if code == EXIT_USAGE else Verdict.UNVERIFIABLE.value
+        if isinstance(exc, FileNotWritten) and not isinstance(exc, UsageError):
+            code = EXIT_INTERNAL
+        verdict = "error" if code in (EXIT_USAGE, EXIT_INTERNAL) else Verdict.UNVERIFIABLE.value
         print(f"verify-release: error: {_diagnostics(exc)}", file=sys.stderr)
         json_file = getattr(args, "json", None)
-        if args.format == "json" or isinstance(json_file, Path):
+        unwritten = exc.path if isinstance(exc, FileNotWritten) else None
+        output = args.output if isinstance(args.output, Path) else None
+        to_stdout = args.format == "json" and (output is None or output.resolve() != unwritten)
+        to_file = isinstance(json_file, Path) and json_file.resolve() != unwritten
+        if to_stdout or to_file:
             document = {
                 "schema_version": 1,
                 "tool": {"name": "verify-release", "version": __version__},
@@ -1044,14 +1101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 },
             }
             text = json.dumps(document, indent=2) + "\n"
-            if args.format == "json":
-                output = args.output if isinstance(args.output, Path) else None
-                _emit(text, output)
-            if isinstance(json_file, Path):
+            if to_stdout:
+                with contextlib.suppress(FileNotWritten):  # already said: nothing more to add
+                    _emit(text, output)
+            if to_file and isinstance(json_file, Path):
                 # The error was already printed; a FILE that cannot be written leaves the
                 # caller with no report, which it must read as "nothing was verified".
-                with contextlib.suppress(OSError):
-                    json_file.write_text(text, encoding="utf-8")
+                with contextlib.suppress(FileNotWritten):
+                    atomic.write_text(json_file, text)
         return code
     except KeyboardInterrupt:
         from verifier import children

@@ -6,6 +6,8 @@ what to do about it. Only ``cli.py`` turns them into exit codes; everything else
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class VerifierError(Exception):
     """Base of every error this project raises on purpose."""
@@ -29,6 +31,25 @@ class UsageError(VerifierError):
 
 class PolicyError(UsageError):
     """A policy (command line or file) is malformed or self-contradictory."""
+
+
+class FileNotWritten(VerifierError):
+    """A file the tool writes could not be written, and was left exactly as it was (exit 4).
+
+    Raised by ``verifier.atomic`` only, for failures that are not the path's or the disk's
+    fault; ``UnwritableFile`` is the usage-side one.
+    """
+
+    def __init__(self, message: str, *, path: Path, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class UnwritableFile(FileNotWritten, UsageError):
+    """The target's folder is missing or read-only, the disk is full, a size limit hit (exit 3).
+
+    The file was not changed: the user fixes the path or makes room and runs again.
+    """
 
 
 class RefusedURL(VerifierError):

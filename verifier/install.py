@@ -13,11 +13,9 @@ verified), never from a second look at the index. Nothing is written unless the 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
+from verifier import atomic
 from verifier.errors import UsageError, VerifierError
 from verifier.models import Report, RequirementsOutcome, Verdict
 
@@ -129,18 +127,7 @@ def write_requirements(report: Report, path: Path) -> RequirementsOutcome:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all (a reader sees the old file or the new).
 
-    A temporary file in the same directory, flushed to disk, then renamed over ``path``.
-    Replaces a symbolic link at ``path`` rather than writing through it.
+    Replaces a symbolic link at ``path`` rather than writing through it: the file pip reads
+    must be the one written here.
     """
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    atomic.write_text(path, text, follow_symlinks=False)

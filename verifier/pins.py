@@ -5,21 +5,40 @@ publisher record, then writes what the certificates showed (repository, workflow
 environment into a managed block of the policy file. Later runs require exactly that publisher:
 another repository, workflow or environment FAILS, and so does a package that stops being
 attested. Re-running ``pin`` is how a change is accepted deliberately; the command prints every
-change it records.
+change as a diff-like list (``+ name: publisher``, ``- name``, ``~ name: old -> new``) before it
+writes, and ``--dry-run`` prints them only.
+
+A pin is never dropped by observation: a pinned package that this run found without verified
+attestations keeps its pin and ``pin`` exits 1 naming it (the run that should raise the alarm must
+not erase the evidence of it); only ``--unpin NAME`` removes one. The block is written with a TOML
+writer (``tomli_w``), so every value reads back as it was observed, whatever its characters, and
+everything outside the block stays byte for byte as the user wrote it. The file is read, changed
+and written under a lock and replaced atomically (``verifier.atomic``).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+import contextlib
+import os
+import sys
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomli_w
 from packaging.utils import NormalizedName, canonicalize_name
 
-from verifier.errors import PolicyError
+from verifier import atomic
+from verifier.errors import PolicyError, UsageError
 from verifier.models import Check, Outcome, ReleaseReport
-from verifier.policy import PIN_BEGIN, PIN_END, PolicyFile, parse_repository_url
+from verifier.policy import (
+    PIN_BEGIN,
+    PIN_END,
+    PolicyFile,
+    _read_policy_text,
+    load_policy_file,
+    parse_repository_url,
+)
 
 
 @dataclass(frozen=True)
@@ -60,64 +79,214 @@ def _pinnable(repository: str) -> bool:
     return True
 
 
-def _table(prefix: str, name: str, observed: Observed) -> str:
-    lines = [
-        f"[{prefix}publishers.{json.dumps(name)}]",
-        f"repository = {json.dumps(observed.repository)}",
-    ]
-    if observed.workflow:
-        lines.append(f"workflow = {json.dumps(observed.workflow)}")
-    if observed.environment:
-        lines.append(f"environment = {json.dumps(observed.environment)}")
-    lines.append("pinned = true")
-    return "\n".join(lines)
+def checked_names(reports: Sequence[ReleaseReport]) -> frozenset[NormalizedName]:
+    """Every package this run verified, attested or not: a pin of one of them is up for review."""
+    return frozenset(canonicalize_name(r.label.split("==", 1)[0]) for r in reports)
 
 
-def write_pins(
-    path: Path, existing: PolicyFile | None, observed: Mapping[NormalizedName, Observed]
-) -> list[str]:
-    """Rewrite the managed pin block of ``path``; return one line per change, for people."""
-    text = path.read_text("utf-8") if path.exists() else ""
-    hand_written = set(existing.publishers) - set(existing.pinned) if existing else set()
-    old = {
-        n: p
-        for n, p in (existing.publishers.items() if existing else ())
-        if existing is not None and n in existing.pinned
+@dataclass(frozen=True)
+class Pin:
+    """One entry of the managed block."""
+
+    observed: Observed
+    pinned: bool = True
+
+    def table(self) -> dict[str, str | bool]:
+        """The entry as a TOML table (absent values are left out, never written empty)."""
+        entry: dict[str, str | bool] = {"repository": self.observed.repository}
+        if self.observed.workflow:
+            entry["workflow"] = self.observed.workflow
+        if self.observed.environment:
+            entry["environment"] = self.observed.environment
+        entry["pinned"] = self.pinned
+        return entry
+
+
+@dataclass(frozen=True)
+class PinPlan:
+    """What ``pin`` changes in a policy file, before it writes anything."""
+
+    path: Path
+    lines: tuple[str, ...]
+    """The diff-like list for people, one line per package."""
+    changes: int
+    """How many pins are added, changed or removed."""
+    lost: tuple[NormalizedName, ...]
+    """Pinned packages verified this run without verified attestations: their pins are kept."""
+    before: str
+    after: str
+    refused: tuple[NormalizedName, ...] = ()
+    """Packages whose observed publisher cannot be written (not valid Unicode): not pinned."""
+
+
+def render_block(entries: Mapping[NormalizedName, Pin], *, pyproject: bool) -> str:
+    """The managed block (markers included), or "" when nothing is pinned."""
+    if not entries:
+        return ""
+    document: dict[str, object] = {
+        "publishers": {name: entries[name].table() for name in sorted(entries)}
     }
-    changes: list[str] = []
-    keep: dict[NormalizedName, Observed] = {}
-    for name in sorted(observed):
-        if name in hand_written:
-            changes.append(f"{name}: left alone (its publisher is written by hand in {path.name})")
-            continue
-        now = observed[name]
-        keep[name] = now
-        before = old.get(name)
-        if before is None:
-            changes.append(f"{name}: pinned to {_describe(now)}")
-        elif (before.url, before.workflow, before.environment) != (
-            now.repository,
-            now.workflow,
-            now.environment,
-        ):
-            changes.append(
-                f"{name}: CHANGED from {before.url} {before.workflow or ''} "
-                f"{before.environment or ''}".rstrip()
-                + f" to {_describe(now)}"
+    if pyproject:
+        document = {"tool": {"verify-release": document}}
+    return f"{PIN_BEGIN}\n{tomli_w.dumps(document).rstrip(chr(10))}\n{PIN_END}\n"
+
+
+def replace_block(text: str, managed: str) -> str:
+    """``text`` with its managed block replaced by ``managed`` (appended when it has none).
+
+    Everything before the begin marker and after the end marker's line is kept byte for byte;
+    a new block is separated from the file's last line by one blank line.
+    """
+    begin = text.find(PIN_BEGIN)
+    end = text.find(PIN_END, begin) if begin != -1 else -1
+    if end != -1:
+        stop = end + len(PIN_END)
+        for newline in ("\r\n", "\n"):
+            if text.startswith(newline, stop):
+                stop += len(newline)
+                break
+        return text[:begin] + managed + text[stop:]
+    if not managed or not text:
+        return text + managed
+    return text + ("\n" if text.endswith("\n") else "\n\n") + managed
+
+
+def managed_names(text: str, existing: PolicyFile | None, *, pyproject: bool) -> set[str]:
+    """The publisher entries written inside the managed block (pinned or edited there)."""
+    begin = text.find(PIN_BEGIN)
+    end = text.find(PIN_END, begin) if begin != -1 else -1
+    if existing is None or end == -1:
+        return set(existing.pinned) if existing else set()
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    try:
+        fragment = tomllib.loads(text[begin:end])
+    except tomllib.TOMLDecodeError:
+        return set(existing.pinned)
+    table: object = fragment
+    for key in ("tool", "verify-release") if pyproject else ():
+        table = table.get(key, {}) if isinstance(table, dict) else {}
+    if not isinstance(table, dict) or set(table) - {"publishers"}:
+        raise PolicyError(
+            f"{existing.path}: the block managed by verify-release pin holds more than "
+            "publisher pins",
+            hint="move everything else outside the block's marker lines, then run pin again",
+        )
+    publishers = table.get("publishers", {})
+    return (
+        {str(canonicalize_name(n)) for n in publishers} if isinstance(publishers, dict) else set()
+    )
+
+
+def plan_pins(
+    path: Path,
+    text: str,
+    existing: PolicyFile | None,
+    observed: Mapping[NormalizedName, Observed],
+    *,
+    checked: Collection[NormalizedName] = (),
+    unpin: Collection[NormalizedName] = (),
+) -> PinPlan:
+    """The new text of ``path`` and the list of changes, without writing anything.
+
+    ``checked``: the packages this run verified; a pin of one of them that ``observed`` lacks
+    has lost its verified attestations and is kept. ``unpin``: pins to remove; each must exist.
+    """
+    pyproject = path.name == "pyproject.toml"
+    managed = managed_names(text, existing, pyproject=pyproject)
+    publishers = existing.publishers if existing else {}
+    pinned = existing.pinned if existing else frozenset()
+    old: dict[NormalizedName, Pin] = {
+        name: Pin(Observed(p.url, p.workflow, p.environment), name in pinned)
+        for name, p in publishers.items()
+        if name in managed
+    }
+    for name in unpin:
+        if name not in old:
+            where = "written by hand" if name in publishers else "not pinned"
+            raise UsageError(
+                f"--unpin {name}: the package is {where} in {path}",
+                hint="name a package of the block `verify-release pin` manages; edit "
+                "hand-written entries by hand",
             )
-    for name in sorted(set(old) - set(observed)):
-        changes.append(f"{name}: pin removed (no verified attestations this time)")
-    prefix = "tool.verify-release." if path.name == "pyproject.toml" else ""
-    block = "\n\n".join(_table(prefix, name, keep[name]) for name in sorted(keep))
-    managed = f"{PIN_BEGIN}\n{block}\n{PIN_END}\n" if block else ""
-    if PIN_BEGIN in text and PIN_END in text:
-        head, rest = text.split(PIN_BEGIN, 1)
-        tail = rest.split(PIN_END, 1)[1].lstrip("\n")
-        text = head + managed + tail
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + managed
-    path.write_text(text, encoding="utf-8")
-    return changes
+    keep = dict(old)
+    lines: list[str] = []
+    lost: list[NormalizedName] = []
+    refused: list[NormalizedName] = []
+    changes = 0
+    for name in sorted(set(observed) | set(old) | set(unpin)):
+        if name in unpin:
+            del keep[name]
+            lines.append(f"- {name}")
+            changes += 1
+            continue
+        before = old.get(name)
+        now = observed.get(name)
+        if now is None:
+            if before is not None and before.pinned and name in checked:
+                lost.append(name)
+                lines.append(
+                    f"! {name}: no verified attestations this run; its pin is kept (remove it "
+                    f"with `verify-release pin --unpin {name}`)"
+                )
+            continue
+        if name in publishers and name not in managed:
+            lines.append(f"= {name}: left alone (its publisher is written by hand in {path.name})")
+            continue
+        if not _unicode(now):
+            refused.append(name)
+            lines.append(
+                f"! {name}: PyPI's publisher record holds text that is not valid Unicode (a lone "
+                "surrogate), which no policy file can hold; not pinned"
+                + ("; its pin is kept" if before is not None else "")
+            )
+            continue
+        keep[name] = Pin(now)
+        if before is None:
+            lines.append(f"+ {name}: {_describe(now)}")
+            changes += 1
+        elif before != Pin(now):
+            lines.append(f"~ {name}: {_describe(before.observed)} -> {_describe(now)}")
+            changes += 1
+    after = replace_block(text, render_block(keep, pyproject=pyproject))
+    return PinPlan(path, tuple(lines), changes, tuple(lost), text, after, tuple(refused))
+
+
+def apply_pins(
+    path: Path,
+    observed: Mapping[NormalizedName, Observed],
+    *,
+    checked: Collection[NormalizedName] = (),
+    unpin: Collection[NormalizedName] = (),
+    dry_run: bool = False,
+) -> PinPlan:
+    """Plan against the file as it is now and, unless ``dry_run``, write the result whole.
+
+    The read, the plan and the write happen under the file's lock, so a second ``pin`` run
+    waits and then plans against the first one's result instead of overwriting it.
+    """
+    with atomic.locked(path) if not dry_run else contextlib.nullcontext():
+        exists = os.path.lexists(path)
+        existing = load_policy_file(path) if exists else None
+        text = _read_policy_text(path) if exists else ""
+        plan = plan_pins(path, text, existing, observed, checked=checked, unpin=unpin)
+        if not dry_run and plan.after != plan.before:
+            atomic.write_text(path, plan.after)
+    return plan
+
+
+def _unicode(observed: Observed) -> bool:
+    """Whether every value can be written as UTF-8 (JSON can carry lone surrogates; TOML not)."""
+    values = (observed.repository, observed.workflow or "", observed.environment or "")
+    try:
+        for value in values:
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _describe(observed: Observed) -> str:

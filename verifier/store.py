@@ -28,14 +28,14 @@ import math
 import os
 import secrets
 import stat
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from verifier.errors import UsageError
+from verifier import atomic
+from verifier.errors import UnwritableFile, UsageError
 from verifier.urls import MASK, redact_url
 
 MAX_METADATA_BYTES = 64 * 1024
@@ -70,6 +70,8 @@ class Stored:
     max_age: int | None
     stored_at: float
     body_path: Path
+    body_sha256: str | None = None
+    """The digest the entry was stored with (the cache): ``body`` returns only that body."""
 
     def fresh(self, now: float | None = None) -> bool:
         """Within its Cache-Control max-age, capped at ``MAX_FRESH_SECONDS``.
@@ -84,10 +86,17 @@ class Stored:
         return 0 <= age < min(self.max_age, MAX_FRESH_SECONDS)
 
     def body(self) -> bytes:
-        """The stored body; ``UnreadableEntry`` when it is missing, a symlink or not a file."""
+        """The stored body; ``UnreadableEntry`` when it is missing, a symlink or not a file.
+
+        A cache entry's body is checked against its digest again as it is read: another run may
+        have replaced the entry since its metadata was read, and its body then belongs to other
+        metadata (another ETag). That is a miss, never a mix.
+        """
         with self.open_body() as handle:
             data: bytes = handle.read()
-            return data
+        if self.body_sha256 is not None and hashlib.sha256(data).hexdigest() != self.body_sha256:
+            raise UnreadableEntry("its body was replaced by another run since it was read")
+        return data
 
     def open_body(self) -> contextlib.AbstractContextManager[BinaryIO]:
         """The stored body as an open file, for streaming large bodies (downloads)."""
@@ -205,6 +214,7 @@ class ResponseStore:
             max_age=_optional(meta, "max_age", int),
             stored_at=_timestamp(meta),
             body_path=body_path,
+            body_sha256=meta.get("body_sha256") if self.mac_key is not None else None,
         )
         with _open_regular(body_path, "body"):
             pass
@@ -232,20 +242,30 @@ class ResponseStore:
             "max_age": max_age(cache_control),
             "stored_at": time.time(),
         }
+        # Under the entry's lock, body and metadata are one writer's pair: parallel runs sharing
+        # a cache (a CI matrix) cannot leave one run's metadata over another run's body, and the
+        # digest is of the bytes this writer wrote, not of whatever the file holds by then.
         try:
             meta_path.parent.mkdir(parents=True, exist_ok=True)
-            if body_file is not None:
-                _atomic_copy(body_file, body_path)
-            else:
-                _atomic_write(body_path, body or b"")
-            if self.mac_key is not None:
-                meta["body_sha256"] = regular_file_sha256(body_path)
-                meta["mac"] = self._mac(meta)
-            _atomic_write(meta_path, json.dumps(meta).encode())
-        except OSError as exc:
+            with atomic.locked(meta_path):
+                digest = hashlib.sha256()
+                if body_file is not None:
+                    _clear(body_path)
+                    with body_file.open("rb") as source:
+                        chunks = iter(lambda: source.read(1024 * 1024), b"")
+                        atomic.write_chunks(body_path, _hashed(chunks, digest), **_PRIVATE)
+                else:
+                    _clear(body_path)
+                    atomic.write_chunks(body_path, _hashed([body or b""], digest), **_PRIVATE)
+                if self.mac_key is not None:
+                    meta["body_sha256"] = digest.hexdigest()
+                    meta["mac"] = self._mac(meta)
+                _clear(meta_path)
+                atomic.write_bytes(meta_path, json.dumps(meta).encode(), **_PRIVATE)
+        except (OSError, UnwritableFile) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else exc.message
             raise UnwritableStore(
-                f"cannot write a stored response under {self.root}: "
-                f"{exc.strerror or type(exc).__name__}",
+                f"cannot write a stored response under {self.root}: {reason or type(exc).__name__}",
                 hint="check that the directory is writable and holds only verify-release's "
                 "files, or choose another directory",
             ) from None
@@ -253,18 +273,18 @@ class ResponseStore:
     def touch(self, key: str) -> None:
         """Mark a revalidated (304) entry fresh again."""
         meta_path, _ = self._paths(key)
-        try:
-            with _open_regular(meta_path, "metadata") as handle:
-                meta = json.loads(handle.read(MAX_METADATA_BYTES + 1).decode("utf-8"))
-        except (UnreadableEntry, ValueError, RecursionError):
-            return
-        if not isinstance(meta, dict):
-            return
-        meta["stored_at"] = time.time()
-        if self.mac_key is not None:
-            meta["mac"] = self._mac(meta)
-        with contextlib.suppress(OSError):
-            _atomic_write(meta_path, json.dumps(meta).encode())
+        with contextlib.suppress(OSError, UnwritableFile), atomic.locked(meta_path):
+            try:
+                with _open_regular(meta_path, "metadata") as handle:
+                    meta = json.loads(handle.read(MAX_METADATA_BYTES + 1).decode("utf-8"))
+            except (UnreadableEntry, ValueError, RecursionError):
+                return
+            if not isinstance(meta, dict):
+                return
+            meta["stored_at"] = time.time()
+            if self.mac_key is not None:
+                meta["mac"] = self._mac(meta)
+            atomic.write_bytes(meta_path, json.dumps(meta).encode(), **_PRIVATE)
 
 
 def regular_file_sha256(path: Path) -> str | None:
@@ -295,14 +315,10 @@ def cache_key(path: Path) -> bytes | None:
     secret = secrets.token_bytes(32)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        return _read_key(path)  # another run created it meanwhile
-    except OSError:
+        created = atomic.create_exclusive(path, secret.hex().encode("ascii"), new_mode=0o600)
+    except (OSError, UnwritableFile):
         return None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret.hex().encode("ascii"))
-    return secret
+    return secret if created else _read_key(path)  # else another run created it meanwhile
 
 
 def _read_key(path: Path) -> bytes | None:
@@ -369,26 +385,13 @@ def _clear(path: Path) -> None:
         path.rmdir()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    _clear(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+_PRIVATE: dict[str, Any] = {"new_mode": 0o600, "follow_symlinks": False}
+"""Stored entries are this user's alone, and a symlink planted in the directory is replaced,
+never written through."""
 
 
-def _atomic_copy(source: Path, path: Path) -> None:
-    _clear(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle, source.open("rb") as src:
-            for block in iter(lambda: src.read(1024 * 1024), b""):
-                handle.write(block)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _hashed(chunks: Iterable[bytes], digest: Any) -> Iterator[bytes]:
+    """``chunks`` unchanged, each added to ``digest`` as it is written."""
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk

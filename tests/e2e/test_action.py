@@ -130,7 +130,7 @@ def action(
         code=done.returncode,
         out=done.stdout,
         err=done.stderr,
-        outputs=read_outputs(tmp_path / "github-output"),
+        outputs=read_outputs(output) if (output := tmp_path / "github-output").exists() else {},
         summary=summary.read_text() if summary.exists() else "",
         sarif_path=Path(env["INPUT_SARIF_OUTPUT"]),
     )
@@ -466,3 +466,21 @@ def test_a_tampered_restored_cache_never_yields_a_pass(
     assert again.code == 2, again.out
     assert again.outputs["verdict"] == "unverifiable"
     assert index.server.paths_requested().count(page) == before + 1
+
+
+def test_a_sarif_path_that_cannot_be_written_is_an_error_that_changes_nothing(
+    index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    serve_sdist(index, material)
+    (tmp_path / "not-a-folder").write_text("a file where the SARIF folder belongs")
+    sarif = tmp_path / "not-a-folder" / "verify-release.sarif"
+    args = shlex.join([*transport(index, tmp_path), "--repository", REPO])
+    result = action(tmp_path, packages=PIN, args=args, sarif_output=str(sarif))
+    assert result.code == 3, result.err
+    assert result.err.endswith(
+        f"verify-release action: error: cannot write {sarif} (Not a directory); the file was "
+        "not changed\nhint: check that the folder exists and is writable and that the disk has "
+        "room (and no file-size limit stops the write), then run again\n"
+    ), result.err
+    assert (tmp_path / "not-a-folder").read_text() == "a file where the SARIF folder belongs"
+    assert result.outputs == {}

@@ -187,11 +187,11 @@ def test_pin_records_publishers_and_a_change_then_fails(
     )
     assert pinned.code == 0, pinned.err
     assert (
-        "gitlab-oidc-project: pinned to https://gitlab.com/facutuesca/gitlab-oidc-project "
+        "+ gitlab-oidc-project: https://gitlab.com/facutuesca/gitlab-oidc-project "
         "workflow .gitlab-ci.yml"
     ) in pinned.out
     policy = (tmp_path / "verify-release.toml").read_text()
-    assert '[publishers."pypi-attestations"]' in policy
+    assert "[publishers.pypi-attestations]" in policy
     pins = tmp_path / "verify-release.toml"
     pins.write_text(pins.read_text() + "\n" + ALLOW_LOCAL)
     again = lock_run(capsys, index, tmp_path, lock, "--policy", str(pins), *SKIPS)

@@ -26,6 +26,8 @@ MESSAGE_CALLS = {
     "RateLimitedError",
     "LockfileError",
     "TrustRootError",
+    "UnwritableFile",
+    "FileNotWritten",
     "_link",
     "missing_tag",
     "unavailable",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from verifier import atomic
 from verifier.childenv import child_environment
 from verifier.errors import NetworkError, UpstreamError, UsageError
 from verifier.git import GitRepo, TagSignature
@@ -93,7 +94,7 @@ def user_trust(
         env["GNUPGHOME"] = str(empty)
     if allowed_signers is None:
         config.append(f"gpg.ssh.allowedSignersFile={workdir / 'no-allowed-signers'}")
-        (workdir / "no-allowed-signers").write_text("")
+        atomic.write_text(workdir / "no-allowed-signers", "")
     return TagTrust(source=", ".join(sources), env=env, config=tuple(config))
 
 
@@ -102,12 +103,13 @@ def forge_trust(
 ) -> TagTrust:
     """Trust the keys ``login`` publishes on GitHub (weaker: the forge account vouches)."""
     signers = workdir / "forge-allowed-signers"
-    signers.write_text(
+    atomic.write_text(
+        signers,
         "".join(
             f'{login} namespaces="git" {key.strip()}\n'
             for key in ssh_keys
             if key.strip() and "\n" not in key.strip()
-        )
+        ),
     )
     home = Path(tempfile.mkdtemp(prefix="gnupg-", dir=workdir))
     home.chmod(0o700)

@@ -32,6 +32,7 @@ from typing import IO, Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from verifier import atomic
 from verifier.childenv import child_environment
 from verifier.children import tracked
 from verifier.dists import is_sha256
@@ -292,7 +293,7 @@ class _Runner:
         with tempfile.TemporaryDirectory(prefix="verify-release-audit-") as tmp:
             workdir = Path(tmp)
             requirements = workdir / "requirements.txt"
-            requirements.write_text("".join(f"{entry.line}\n" for entry in batch))
+            atomic.write_text(requirements, "".join(f"{entry.line}\n" for entry in batch))
             argv = self.argv(requirements, workdir / "cache", hashed=hashed)
             try:
                 returncode, stdout, stderr = _run(argv, cwd=workdir, timeout=remaining)
