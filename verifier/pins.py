@@ -30,12 +30,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from verifier import atomic
 from verifier.errors import PolicyError, UsageError
-from verifier.models import Check, Outcome, ReleaseReport
+from verifier.models import Check, Outcome, PublisherRecord, ReleaseReport
 from verifier.policy import (
     PIN_BEGIN,
     PIN_END,
     PolicyFile,
     _read_policy_text,
+    circleci_publisher,
+    google_publisher,
     load_policy_file,
     parse_repository_url,
 )
@@ -43,32 +45,68 @@ from verifier.policy import (
 
 @dataclass(frozen=True)
 class Observed:
-    """A publisher seen on verified attestations."""
+    """A publisher seen on verified attestations.
+
+    ``kind`` None: a GitHub/GitLab publisher, ``repository`` its URL. ``Google``:
+    ``repository`` is the service account's email; ``CircleCI``: ``PROJECT/PIPELINE`` ids.
+    """
 
     repository: str
     workflow: str | None
     environment: str | None
+    kind: str | None = None
 
 
 def observed_publishers(reports: Sequence[ReleaseReport]) -> dict[NormalizedName, Observed]:
-    """Publishers of every package whose attestations all verified (GitHub/GitLab only)."""
+    """Publishers of every package whose attestations all verified, of every publisher kind.
+
+    GitHub/GitLab: the repository from the verified certificate, the workflow and environment
+    from PyPI's record. Google and CircleCI name no repository: their identity (the service
+    account; the project and pipeline definition) is PyPI's record, which the attestation was
+    just verified against (pypi-attestations checks the certificate for exactly those
+    values), so it is what the certificate says too.
+    """
     found: dict[NormalizedName, Observed] = {}
     for report in reports:
         attestations = [f for f in report.findings if f.check is Check.ATTESTATION]
         if not attestations or any(f.outcome is not Outcome.VERIFIED for f in attestations):
             continue
         first = attestations[0]
-        repository = first.certificate.repository if first.certificate else None
-        if not repository:
-            continue
-        if not _pinnable(repository):
-            continue  # Google/CircleCI publishers name no GitHub/GitLab repository
         record = first.publisher
-        workflow = (record.get("workflow") or record.get("workflow_filepath")) if record else None
-        environment = record.get("environment") if record else None
         name = canonicalize_name(report.label.split("==", 1)[0])
-        found[name] = Observed(repository, workflow, environment)
+        repository = first.certificate.repository if first.certificate else None
+        if repository and _pinnable(repository):
+            workflow = (
+                (record.get("workflow") or record.get("workflow_filepath")) if record else None
+            )
+            environment = record.get("environment") if record else None
+            found[name] = Observed(repository, workflow, environment)
+            continue
+        other = _other_kind(record)
+        if other is not None:
+            found[name] = other
     return found
+
+
+def _other_kind(record: PublisherRecord | None) -> Observed | None:
+    """A Google or CircleCI publisher from its (verified) record; None if it is malformed."""
+    if record is None:
+        return None
+    try:
+        if record.kind == "Google":
+            email = google_publisher(record.get("email") or "", source="pin", where="email")
+            return Observed(email.repository, None, None, "Google")
+        if record.kind == "CircleCI":
+            ids = circleci_publisher(
+                record.get("project_id") or "",
+                record.get("pipeline_definition_id") or "",
+                source="pin",
+                where=("project_id", "pipeline_definition_id"),
+            )
+            return Observed(ids.repository, None, None, "CircleCI")
+    except PolicyError:
+        return None
+    return None
 
 
 def _pinnable(repository: str) -> bool:
@@ -93,6 +131,15 @@ class Pin:
 
     def table(self) -> dict[str, str | bool]:
         """The entry as a TOML table (absent values are left out, never written empty)."""
+        if self.observed.kind == "Google":
+            return {"google-service-account": self.observed.repository, "pinned": self.pinned}
+        if self.observed.kind == "CircleCI":
+            project, _, pipeline = self.observed.repository.partition("/")
+            return {
+                "circleci-project": project,
+                "circleci-pipeline-definition": pipeline,
+                "pinned": self.pinned,
+            }
         entry: dict[str, str | bool] = {"repository": self.observed.repository}
         if self.observed.workflow:
             entry["workflow"] = self.observed.workflow
@@ -200,7 +247,12 @@ def plan_pins(
     publishers = existing.publishers if existing else {}
     pinned = existing.pinned if existing else frozenset()
     old: dict[NormalizedName, Pin] = {
-        name: Pin(Observed(p.url, p.workflow, p.environment), name in pinned)
+        name: Pin(
+            Observed(p.url, p.workflow, p.environment)
+            if p.forge
+            else Observed(p.repository, None, None, p.kind),
+            name in pinned,
+        )
         for name, p in publishers.items()
         if name in managed
     }
@@ -290,6 +342,11 @@ def _unicode(observed: Observed) -> bool:
 
 
 def _describe(observed: Observed) -> str:
+    if observed.kind == "Google":
+        return f"Google service account {observed.repository}"
+    if observed.kind == "CircleCI":
+        project, _, pipeline = observed.repository.partition("/")
+        return f"CircleCI project {project} pipeline definition {pipeline}"
     parts = [observed.repository]
     if observed.workflow:
         parts.append(f"workflow {observed.workflow}")

@@ -287,3 +287,71 @@ def test_policy_file_publisher_entries_are_strict(tmp_path: Path, entry: str, me
     with pytest.raises(PolicyError) as error:
         load_policy_file(policy)
     assert error.value.message == f"{policy}: {message}"
+
+
+def test_pin_records_google_and_circleci_publishers_and_the_next_run_holds_to_them(
+    capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    import hashlib
+
+    import tomllib
+
+    _serve(index, material)
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(
+        "".join(
+            f"{pin} --hash=sha256:{hashlib.sha256(material.read(name)).hexdigest()}\n"
+            for pin, name in ((CIRCLE_PIN, CIRCLE), (GOOGLE_PIN, GOOGLE))
+        )
+    )
+    policy = tmp_path / "verify-release.toml"
+    pinned = run(
+        capsys,
+        "pin",
+        "--lockfile",
+        str(lock),
+        "--policy",
+        str(policy),
+        *base_args(index.url, tmp_path / "cache"),
+    )
+    assert pinned.code == 0, pinned.out + pinned.err
+    assert f"+ gcb-attestation-test: Google service account {ACCOUNT}" in pinned.out
+    assert (
+        f"+ circleci-sign-publish-example: CircleCI project {PROJECT} pipeline definition "
+        f"{PIPELINE}" in pinned.out
+    )
+    publishers = tomllib.loads(policy.read_text())["publishers"]
+    assert publishers == {
+        "circleci-sign-publish-example": {
+            "circleci-project": PROJECT,
+            "circleci-pipeline-definition": PIPELINE,
+            "pinned": True,
+        },
+        "gcb-attestation-test": {"google-service-account": ACCOUNT, "pinned": True},
+    }
+    again = run(
+        capsys,
+        "--lockfile",
+        str(lock),
+        "--policy",
+        str(policy),
+        "--format",
+        "json",
+        *base_args(index.url, tmp_path / "cache"),
+    )
+    assert again.code == 0, again.out
+    sources = [r["identity_source"] for r in again.json()["releases"]]
+    assert sources == [f"policy {policy.name} (pinned: a change of publisher fails)"] * 2
+    # A second pin run sees the same publishers: nothing to change.
+    repeat = run(
+        capsys,
+        "pin",
+        "--lockfile",
+        str(lock),
+        "--policy",
+        str(policy),
+        *base_args(index.url, tmp_path / "cache"),
+    )
+    assert repeat.code == 0, repeat.out + repeat.err
+    assert "+ " not in repeat.out
+    assert "~ " not in repeat.out
