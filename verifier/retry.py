@@ -222,7 +222,9 @@ def _give_up(
             f"{what}: rate limited by {_host(url)} (HTTP {status}, {attempts}); the limit "
             f"resets at {when}",
             status=status,
-            hint="set GITHUB_TOKEN for a higher GitHub API rate limit, or try again later",
+            # The host may be any index or service: only the GitHub client, which knows it
+            # talks to GitHub, suggests a token.
+            hint="the server limits how often it may be asked; run again after the reset",
         )
     return UpstreamError(
         f"{what}: HTTP {status} from {redact_url(url)} ({attempts})",

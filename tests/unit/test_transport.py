@@ -332,3 +332,17 @@ def test_replay_without_an_evidence_directory_finds_nothing() -> None:
     with pytest.raises(NetworkError) as info:
         fetch(Replaying(None), request())
     assert str(info.value) == f"{WHAT}: not in the evidence directory ({URL})"
+
+
+def test_a_rate_limit_given_up_on_names_no_github_token_for_another_host(
+    sleeps: list[float],
+) -> None:
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW) + 3600)}
+    fake = FakeTransport((429, headers, b""), ok())
+    with pytest.raises(UpstreamError) as info:
+        fetch(retrying(fake, sleeps, max_retry_after=60.0), request())
+    assert "rate limited by index.example (HTTP 429, after 1 attempt)" in str(info.value)
+    assert info.value.hint == (
+        "the server limits how often it may be asked; run again after the reset"
+    )
+    assert "GITHUB_TOKEN" not in (info.value.hint or "")
