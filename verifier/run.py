@@ -140,6 +140,7 @@ class Session:
         from verifier.pypi import IndexClient
         from verifier.store import ResponseStore, cache_key
         from verifier.trust import StagingDetector, load_custom, load_production
+        from verifier.verdicts import VerdictCache
 
         if args.timeout <= 0:
             raise UsageError("--timeout must be a positive number of seconds")
@@ -177,10 +178,19 @@ class Session:
         cache_root = args.cache_dir or default_cache_dir()
         evidence_dir = record or args.evidence
         response_cache = None
+        verdicts = None
         if not (args.no_cache or args.evidence):
             # Entries are authenticated with a key outside the cache (see ResponseStore).
             key = cache_key(default_data_dir() / "cache.key")
             response_cache = ResponseStore(cache_root / "http", mac_key=key) if key else None
+            if key:
+                # Earlier verdicts, keyed by everything they depend on (verifier.verdicts).
+                verdicts = VerdictCache.for_run(
+                    cache_root / "verdicts",
+                    mac_key=key,
+                    verifier=self.root.verifier,
+                    staging=staging is not None,
+                )
         self.http = HttpClient(
             # The wall-clock deadline per request scales with --timeout, so a server dripping
             # one byte at a time cannot hold a request much longer than the user asked for.
@@ -224,6 +234,7 @@ class Session:
                     name: f"--allow-unindexed {name}" for name in args.allow_unindexed or ()
                 },
                 download_dir=download_dir(args),
+                verdicts=verdicts,
             )
         except BaseException:
             self.close()

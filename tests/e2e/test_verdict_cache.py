@@ -1,0 +1,295 @@
+"""A warm run reuses earlier verdicts only when every input is identical (``verifier.verdicts``).
+
+Verifications are counted by wrapping sigstore's real ``Verifier.verify_dsse`` (it still runs:
+nothing is mocked); the runs are in-process, so the verification stays in this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sigstore.verify import Verifier
+
+from tests.e2e.helpers import Run, base_args, run
+from tests.servers import DistFile, FakeIndex
+from tests.sigstore_local import GitHubClaims, LocalSigstore
+from verifier.models import CheckResult
+from verifier.policy import ExpectedPublisher, Policy
+from verifier.verdicts import VerdictCache
+
+NAMES = ("alpha", "beta")
+
+
+@pytest.fixture(scope="module")
+def stack() -> LocalSigstore:
+    return LocalSigstore()
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every ``verify_dsse`` call of the run (the real one runs)."""
+    calls: list[str] = []
+    real = Verifier.verify_dsse
+
+    def counting(self: Verifier, *args: Any, **kwargs: Any) -> Any:
+        calls.append("verify_dsse")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Verifier, "verify_dsse", counting)
+    return calls
+
+
+class Setup:
+    def __init__(self, stack: LocalSigstore, index: FakeIndex, tmp_path: Path) -> None:
+        self.stack = stack
+        self.index = index
+        self.tmp = tmp_path
+        self.root = stack.write_trusted_root(tmp_path / "trusted_root.json")
+        self.cache = tmp_path / "cache"
+        self.contents: dict[str, bytes] = {}
+        lines = []
+        for name in NAMES:
+            content = f"{name}: a wheel for the verdict cache tests\n".encode()
+            self.contents[name] = content
+            self.serve(name)
+            lines.append(f"{name}==1.0 --hash=sha256:{hashlib.sha256(content).hexdigest()}")
+        self.lock = tmp_path / "requirements.txt"
+        self.lock.write_text("\n".join(lines) + "\n")
+
+    def filename(self, name: str) -> str:
+        return f"{name}-1.0-py3-none-any.whl"
+
+    def serve(self, name: str) -> None:
+        """(Re)publish ``name`` with freshly signed provenance (new bytes, same meaning)."""
+        claims = GitHubClaims(repository=f"acme/{name}", workflow="release.yml", ref="refs/tags/v1")
+        content = self.contents[name]
+        provenance = self.stack.provenance(self.filename(name), content, claims)
+        self.index.add_release(
+            name,
+            "1.0",
+            [DistFile(self.filename(name), content, provenance=provenance)],
+            project_urls={"Source": f"https://github.com/acme/{name}"},
+        )
+
+    def verify(
+        self, capsys: pytest.CaptureFixture[str], *extra: str, root: Path | None = None
+    ) -> Run:
+        args = base_args(self.index.url, self.cache)
+        done = run(
+            capsys,
+            *("--lockfile", str(self.lock), *args, "--format", "json"),
+            *("--trusted-root", str(root or self.root), "--verify-processes", "0", *extra),
+        )
+        assert done.code == 0, done.out + done.err
+        return done
+
+    def entries(self) -> list[Path]:
+        return sorted((self.cache / "verdicts").glob("*/*.json"))
+
+
+@pytest.fixture
+def setup(stack: LocalSigstore, index: FakeIndex, tmp_path: Path) -> Setup:
+    return Setup(stack, index, tmp_path)
+
+
+def _attestations(done: Run) -> list[dict[str, Any]]:
+    return [f for f in done.findings() if f["check"] == "attestation"]
+
+
+def test_a_warm_run_reuses_every_verdict_and_reports_the_same(
+    setup: Setup, verifications: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cold = setup.verify(capsys)
+    assert len(verifications) == 2
+    assert len(setup.entries()) == 2
+    before = len(setup.index.server.requests)
+    warm = setup.verify(capsys)
+    assert len(verifications) == 2  # nothing verified again
+    assert warm.json() == cold.json()
+    assert [f["outcome"] for f in _attestations(warm)] == ["verified", "verified"]
+    # The provenance itself still comes from the (HTTP) cache: only the simple pages are asked.
+    paths = [r.path for r in setup.index.server.requests[before:]]
+    assert not any("provenance" in p for p in paths), paths
+
+
+def test_no_cache_neither_reads_nor_writes_verdicts(
+    setup: Setup, verifications: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup.verify(capsys)
+    setup.serve("alpha")  # re-signed: the same statement, other bytes
+    setup.verify(capsys, "--no-cache")
+    assert len(verifications) == 4
+    assert len(setup.entries()) == 2  # --no-cache wrote no verdict for the new bytes
+
+
+def test_new_provenance_bytes_are_verified_again(
+    setup: Setup, verifications: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup.verify(capsys)
+    for entry in (setup.cache / "http").rglob("*"):
+        if entry.is_file():
+            entry.unlink()  # the next run fetches every response again ...
+    setup.serve("alpha")  # ... and alpha's provenance has other bytes now
+    setup.verify(capsys)
+    assert len(verifications) == 3  # alpha verified again, beta reused
+
+
+def test_another_trust_root_verifies_again(
+    setup: Setup,
+    stack: LocalSigstore,
+    verifications: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup.verify(capsys)
+    # Same keys plus another transparency log: still verifies, but it is another root.
+    root = stack.trusted_root()
+    root["tlogs"] = [*root["tlogs"], *LocalSigstore().trusted_root()["tlogs"]]
+    other = setup.tmp / "other_root.json"
+    other.write_text(json.dumps(root))
+    setup.verify(capsys, root=other)
+    assert len(verifications) == 4
+    # The same root written with other whitespace is the same root: reused.
+    (setup.tmp / "spaced_root.json").write_text(json.dumps(stack.trusted_root(), indent=4))
+    setup.verify(capsys, root=setup.tmp / "spaced_root.json")
+    assert len(verifications) == 4
+
+
+def test_another_policy_verifies_again(
+    setup: Setup, verifications: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup.verify(capsys)
+    setup.verify(capsys, "--allow-missing", "bundles")
+    assert len(verifications) == 4
+    setup.verify(capsys, "--allow-missing", "bundles")
+    assert len(verifications) == 4
+
+
+def test_another_tool_version_verifies_again(
+    setup: Setup,
+    verifications: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup.verify(capsys)
+    monkeypatch.setattr("verifier.__version__", "999.0")
+    setup.verify(capsys)
+    assert len(verifications) == 4
+
+
+def test_another_data_directory_key_verifies_again(
+    setup: Setup,
+    verifications: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup.verify(capsys)
+    monkeypatch.setenv("XDG_DATA_HOME", str(setup.tmp / "other-data"))  # another cache key
+    setup.verify(capsys)
+    assert len(verifications) == 4
+
+
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_a_tampered_entry_is_verified_again_with_the_same_result(
+    setup: Setup, verifications: list[str], capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    cold = setup.verify(capsys)
+    for entry in setup.entries():
+        data = bytearray(entry.read_bytes())
+        at = {"start": 0, "middle": len(data) // 2, "end": len(data) - 2}[where]
+        data[at] ^= 0x01
+        entry.write_bytes(bytes(data))
+    warm = setup.verify(capsys)
+    assert len(verifications) == 4
+    assert warm.json() == cold.json()
+
+
+def test_a_forged_verdict_is_never_trusted(
+    setup: Setup, verifications: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An entry edited to say something else (its MAC left as it was) is verified again."""
+    cold = setup.verify(capsys)
+    for entry in setup.entries():
+        data = json.loads(entry.read_text())
+        data["result"]["message"] = "forged"
+        data["result"]["status"] = "contradicted"
+        entry.write_text(json.dumps(data))
+    warm = setup.verify(capsys)
+    assert len(verifications) == 4
+    assert warm.json() == cold.json()
+
+
+def test_an_entry_moved_under_another_key_is_never_trusted(
+    setup: Setup, verifications: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """alpha's verdict copied over beta's (both valid entries): the MAC covers the key."""
+    cold = setup.verify(capsys)
+    first, second = setup.entries()
+    second.write_bytes(first.read_bytes())
+    warm = setup.verify(capsys)
+    assert len(verifications) == 3
+    assert warm.json() == cold.json()
+
+
+# -- every input of the key, one at a time ----------------------------------------------------
+
+
+def _key(cache: VerdictCache, **change: Any) -> str | None:
+    inputs: dict[str, Any] = {
+        "raw": b"provenance",
+        "filename": "alpha-1.0-py3-none-any.whl",
+        "digest": "a" * 64,
+        "expected": ExpectedPublisher(kind="GitHub", repository="acme/alpha"),
+        "record_trusted": True,
+        "policy": Policy(),
+    }
+    inputs.update(change)
+    raw = inputs.pop("raw")
+    return cache.key(raw, **inputs)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"raw": b"provenance!"},
+        {"filename": "alpha-1.0.tar.gz"},
+        {"digest": "b" * 64},
+        {"expected": None},
+        {"expected": ExpectedPublisher(kind="GitHub", repository="acme/other")},
+        {"expected": ExpectedPublisher(kind="GitHub", repository="acme/alpha", workflow="x.yml")},
+        {"expected": ExpectedPublisher(kind="GitHub", repository="acme/alpha", source="pin")},
+        {"record_trusted": False},
+        {"policy": Policy(allow_missing=frozenset({"bundles"}))},
+        {"policy": Policy(pinned=True)},
+    ],
+)
+def test_every_input_is_in_the_key(tmp_path: Path, change: dict[str, Any]) -> None:
+    cache = VerdictCache(tmp_path, mac_key=b"k" * 32, context="c")
+    assert _key(cache) is not None
+    assert _key(cache, **change) != _key(cache)
+
+
+def test_the_context_is_in_the_key(tmp_path: Path) -> None:
+    one = VerdictCache(tmp_path, mac_key=b"k" * 32, context="trust=1")
+    two = VerdictCache(tmp_path, mac_key=b"k" * 32, context="trust=2")
+    assert _key(one) != _key(two)
+
+
+def test_a_policy_digest_does_not_depend_on_set_order(tmp_path: Path) -> None:
+    cache = VerdictCache(tmp_path, mac_key=b"k" * 32, context="c")
+    one = Policy(allow_missing=frozenset({"bundles", "tags", "vulnerabilities"}))
+    two = Policy(allow_missing=frozenset({"vulnerabilities", "tags", "bundles"}))
+    assert _key(cache, policy=one) == _key(cache, policy=two)
+
+
+def test_only_results_a_verification_reached_are_kept(tmp_path: Path) -> None:
+    from verifier.workers import _lost
+
+    cache = VerdictCache(tmp_path, mac_key=b"k" * 32, context="c")
+    lost: CheckResult = _lost("alpha-1.0-py3-none-any.whl")
+    cache.put("ab" + "0" * 62, lost)
+    assert cache.get("ab" + "0" * 62) is None
+    assert list(tmp_path.rglob("*.json")) == []
