@@ -188,7 +188,7 @@ class Session:
                 verdicts = VerdictCache.for_run(
                     cache_root / "verdicts",
                     mac_key=key,
-                    verifier=self.root.verifier,
+                    trust=self.root,
                     staging=staging is not None,
                 )
         self.http = HttpClient(
@@ -246,7 +246,26 @@ class Session:
         self._workdir.cleanup()
 
     def releases(self) -> list[tuple[ReleaseReport, PinnedPackage | None, Policy]]:
-        """Every subject through the one pipeline: (report, package to audit, its policy)."""
+        """Every subject through the one pipeline: (report, package to audit, its policy).
+
+        The trust root is built on first use (``verifier.trust.DeferredVerifier``); one that
+        turns out unusable there stops the run as the usage error it is. A run that neither
+        verified nor reused anything still builds it, so a bad ``--trusted-root`` never goes
+        unnoticed; one that verified (here or in a worker) built it, and one that reused earlier
+        verdicts reused what these very bytes verified.
+        """
+        from verifier.trust import TrustRootUnusable
+
+        try:
+            releases = self._releases()
+        except TrustRootUnusable as exc:
+            raise exc.error from None
+        verdicts = self.pipeline.verdicts
+        if verdicts is None or not (verdicts.reused or verdicts.verified):
+            self.root.load()
+        return releases
+
+    def _releases(self) -> list[tuple[ReleaseReport, PinnedPackage | None, Policy]]:
         from verifier.pypi import parse_pin_specifier
 
         args = self.args

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from sigstore.verify import Verifier
 
     from verifier.policy import ExpectedPublisher, Policy
+    from verifier.trust import TrustRoot
 
 MAX_ENTRY_BYTES = 256 * 1024
 """One entry is a few kilobytes (a result and its certificates); anything larger is not ours."""
@@ -149,13 +150,19 @@ class VerdictCache:
 
     @classmethod
     def for_run(
-        cls, root: Path, *, mac_key: bytes, verifier: Verifier, staging: bool
+        cls, root: Path, *, mac_key: bytes, trust: TrustRoot, staging: bool
     ) -> VerdictCache | None:
-        """The cache for a run with this verifier; None when the trust root has no digest."""
-        trust = root_digest(verifier)
-        if trust is None:
+        """The cache for a run with this trust root; None when the root has no digest.
+
+        A root read from a file has the digest of its bytes; one built otherwise (TUF) the
+        digest of the root its verifier holds.
+        """
+        digest = trust.digest
+        if digest is None and trust.loaded:
+            digest = root_digest(trust.verifier)
+        if digest is None:
             return None
-        context = f"format={FORMAT};trust={trust};staging={staging};{versions()}"
+        context = f"format={FORMAT};trust={digest};staging={staging};{versions()}"
         return cls(root, mac_key=mac_key, context=context)
 
     def key(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -152,10 +154,12 @@ def test_another_trust_root_verifies_again(
     other.write_text(json.dumps(root))
     setup.verify(capsys, root=other)
     assert len(verifications) == 4
-    # The same root written with other whitespace is the same root: reused.
+    # The digest is of the file's bytes: the same root written another way is verified again.
     (setup.tmp / "spaced_root.json").write_text(json.dumps(stack.trusted_root(), indent=4))
     setup.verify(capsys, root=setup.tmp / "spaced_root.json")
-    assert len(verifications) == 4
+    assert len(verifications) == 6
+    setup.verify(capsys, root=setup.tmp / "spaced_root.json")
+    assert len(verifications) == 6
 
 
 def test_another_policy_verifies_again(
@@ -293,3 +297,68 @@ def test_only_results_a_verification_reached_are_kept(tmp_path: Path) -> None:
     cache.put("ab" + "0" * 62, lost)
     assert cache.get("ab" + "0" * 62) is None
     assert list(tmp_path.rglob("*.json")) == []
+
+
+# -- the trust root is built only when something is verified ----------------------------------
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every time a ``--trusted-root`` file is parsed into a verifier (the real parse runs)."""
+    import verifier.trust
+
+    calls: list[Path] = []
+    real = verifier.trust._parse_custom
+
+    def counting(path: Path, raw: bytes) -> Any:
+        calls.append(path)
+        return real(path, raw)
+
+    monkeypatch.setattr(verifier.trust, "_parse_custom", counting)
+    return calls
+
+
+def test_a_warm_run_never_builds_the_trust_root(
+    setup: Setup, builds: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup.verify(capsys)
+    assert builds == [setup.root]
+    setup.verify(capsys)
+    assert builds == [setup.root]  # every verdict reused: sigstore never asked
+
+
+def _bad_root(tmp_path: Path) -> Path:
+    bad = tmp_path / "bad_root.json"
+    bad.write_text('{"mediaType": "nope"}')
+    return bad
+
+
+def test_an_unusable_root_found_at_the_first_verification_is_a_usage_error(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Never a "signature verification failed" verdict (and never one kept in the cache)."""
+    bad = _bad_root(setup.tmp)
+    args = base_args(setup.index.url, setup.cache)
+    done = run(
+        capsys,
+        *("--lockfile", str(setup.lock), *args, "--format", "json"),
+        *("--trusted-root", str(bad), "--verify-processes", "0"),
+    )
+    assert done.code == 3
+    assert f"--trusted-root {bad}: not a usable Sigstore trusted root" in done.err
+    assert setup.entries() == []
+
+
+def test_an_unusable_root_stops_a_run_with_worker_processes(setup: Setup) -> None:
+    """The run's own process builds the root before handing work to a worker."""
+    bad = _bad_root(setup.tmp)
+    argv = [
+        *(sys.executable, "-m", "verifier", "--lockfile", str(setup.lock)),
+        *base_args(setup.index.url, setup.cache),
+        *("--trusted-root", str(bad), "--verify-processes", "1"),
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 3, done.stderr
+    assert f"--trusted-root {bad}: not a usable Sigstore trusted root" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert setup.entries() == []
