@@ -362,3 +362,23 @@ def test_an_unusable_root_stops_a_run_with_worker_processes(setup: Setup) -> Non
     assert f"--trusted-root {bad}: not a usable Sigstore trusted root" in done.stderr
     assert "Traceback" not in done.stderr
     assert setup.entries() == []
+
+
+def test_the_bundle_subcommand_refuses_an_unusable_root_before_verifying(
+    stack: LocalSigstore, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Never "FAILED: signature verification failed" for a root that could not be used."""
+    claims = GitHubClaims(repository="acme/widget")
+    data = b"an artifact\n"
+    bundle = tmp_path / "w.sigstore.json"
+    bundle.write_text(stack.sign_artifact(data, claims))
+    bad = _bad_root(tmp_path)
+    done = run(
+        capsys,
+        *("bundle", "--bundle", str(bundle), "--certificate-oidc-issuer", claims.issuer),
+        *("--trusted-root", str(bad), "--certificate-identity", claims.identity),
+        f"sha256:{hashlib.sha256(data).hexdigest()}",
+    )
+    assert done.code == 3
+    assert f"--trusted-root {bad}: not a usable Sigstore trusted root" in done.err
+    assert "FAILED" not in done.out
