@@ -120,9 +120,9 @@ def canonical(value: Any) -> Any:
         }
     if isinstance(value, Mapping):
         pairs = [[canonical(k), canonical(v)] for k, v in value.items()]
-        return sorted(pairs, key=lambda pair: json.dumps(pair, sort_keys=True))
+        return sorted(pairs, key=repr)
     if isinstance(value, (frozenset, set)):
-        return sorted((canonical(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+        return sorted((canonical(v) for v in value), key=repr)
     if isinstance(value, (tuple, list)):
         return [canonical(v) for v in value]
     raise TypeError(f"no canonical form for {type(value).__name__}")
@@ -191,14 +191,17 @@ class VerdictCache:
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
     def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+        return self.root / key[:2] / f"{key}.verdict"
 
-    def _mac(self, key: str, result: Any) -> str:
-        text = json.dumps({"key": key, "result": result}, sort_keys=True)
-        return hmac.new(self._mac_key, text.encode(), hashlib.sha256).hexdigest()
+    def _mac(self, key: str, text: bytes) -> bytes:
+        message = key.encode("ascii") + b"\n" + text
+        return hmac.new(self._mac_key, message, hashlib.sha256).hexdigest().encode("ascii")
 
     def get(self, key: str) -> CheckResult | None:
-        """The stored result for ``key``; None when absent or unusable in any way (a miss)."""
+        """The stored result for ``key``; None when absent or unusable in any way (a miss).
+
+        The MAC is checked over the stored bytes before anything in them is parsed.
+        """
         try:
             with _open_regular(self._path(key), "verdict") as handle:
                 raw = handle.read(MAX_ENTRY_BYTES + 1)
@@ -206,12 +209,11 @@ class VerdictCache:
             return None
         if len(raw) > MAX_ENTRY_BYTES:
             return None
+        mac, newline, text = raw.partition(b"\n")
+        if not newline or not hmac.compare_digest(mac, self._mac(key, text)):
+            return None
         try:
-            entry = json.loads(raw.decode("utf-8"))
-            mac, result = entry["mac"], entry["result"]
-            if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(key, result)):
-                return None
-            loaded = _result_from(result)
+            loaded = _result_from(json.loads(text.decode("utf-8")))
         except (ValueError, RecursionError, KeyError, TypeError):
             return None
         with self._lock:
@@ -219,17 +221,19 @@ class VerdictCache:
         return loaded
 
     def put(self, key: str, result: CheckResult) -> None:
-        """Keep ``result`` when a verification reached it; a write that fails is only slower."""
+        """Keep ``result`` when a verification reached it; a write that fails is only slower.
+
+        An entry is the hex HMAC of (key, result), a line feed, then the result as JSON.
+        """
         with self._lock:
             self.verified += 1
         if result.status not in _CACHED or result.tag is not None:
             return
-        data = _result_to(result)
-        entry = json.dumps({"mac": self._mac(key, data), "result": data}).encode()
+        text = json.dumps(_result_to(result), sort_keys=True).encode()
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, entry)
+            _atomic_write(path, self._mac(key, text) + b"\n" + text)
         except OSError:
             return
 

@@ -90,7 +90,7 @@ class Setup:
         return done
 
     def entries(self) -> list[Path]:
-        return sorted((self.cache / "verdicts").glob("*/*.json"))
+        return sorted((self.cache / "verdicts").glob("*/*.verdict"))
 
 
 @pytest.fixture
@@ -217,10 +217,11 @@ def test_a_forged_verdict_is_never_trusted(
     """An entry edited to say something else (its MAC left as it was) is verified again."""
     cold = setup.verify(capsys)
     for entry in setup.entries():
-        data = json.loads(entry.read_text())
-        data["result"]["message"] = "forged"
-        data["result"]["status"] = "contradicted"
-        entry.write_text(json.dumps(data))
+        mac, result = entry.read_text().split("\n", 1)
+        data = json.loads(result)
+        data["message"] = "forged"
+        data["status"] = "contradicted"
+        entry.write_text(f"{mac}\n{json.dumps(data, sort_keys=True)}")
     warm = setup.verify(capsys)
     assert len(verifications) == 4
     assert warm.json() == cold.json()
@@ -296,7 +297,7 @@ def test_only_results_a_verification_reached_are_kept(tmp_path: Path) -> None:
     lost: CheckResult = _lost("alpha-1.0-py3-none-any.whl")
     cache.put("ab" + "0" * 62, lost)
     assert cache.get("ab" + "0" * 62) is None
-    assert list(tmp_path.rglob("*.json")) == []
+    assert list(tmp_path.rglob("*")) == []
 
 
 # -- the trust root is built only when something is verified ----------------------------------
