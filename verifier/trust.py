@@ -104,6 +104,8 @@ class DeferredVerifier:
             return self._verifier
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy, pickle and friends probe these: never build for them
+            raise AttributeError(name)
         return getattr(self.get(), name)
 
 

@@ -383,3 +383,24 @@ def test_the_bundle_subcommand_refuses_an_unusable_root_before_verifying(
     assert done.code == 3
     assert f"--trusted-root {bad}: not a usable Sigstore trusted root" in done.err
     assert "FAILED" not in done.out
+
+
+def test_a_deferred_root_is_built_once_whatever_asks(setup: Setup, builds: list[Path]) -> None:
+    import copy
+    import threading
+
+    from verifier.trust import DeferredVerifier, load_custom
+
+    root = load_custom(setup.root)
+    assert not root.loaded
+    copy.copy(root.verifier)  # probing dunders (copy, pickle) builds nothing
+    assert builds == []
+    deferred = root.verifier
+    assert isinstance(deferred, DeferredVerifier)
+    threads = [threading.Thread(target=deferred.get) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert builds == [setup.root]
+    assert root.loaded
