@@ -427,9 +427,16 @@ class FakeIndex:
                     "home_page": None,
                 }
             }
+            info_body = json.dumps(info).encode()
+            # As PyPI serves its JSON API: warehouse's legacy/api/json.py caches a release's
+            # answer with cache_control(15 * 60), and every answer carries an ETag.
+            json_headers = {
+                "ETag": f'"{hashlib.sha256(info_body).hexdigest()[:16]}"',
+                "Cache-Control": "max-age=900, public",
+            }
             self.server.route(
                 f"/pypi/{project}/{version}/json",
-                Route(body=json.dumps(info).encode(), content_type="application/json"),
+                Route(body=info_body, content_type="application/json", headers=json_headers),
             )
 
 

@@ -903,6 +903,7 @@ def _bundle_main(argv: Sequence[str]) -> int:
             raise UsageError(f"--bundle {args.bundle}: cannot read: {exc.strerror}") from None
         custom = args.trusted_root is not None
         root = load_custom(args.trusted_root) if custom else load_production(offline=args.offline)
+        root.load()  # a deferred --trusted-root: an unusable one is a usage error here
         identity = BundleIdentity(
             identity=args.certificate_identity,
             issuer=args.certificate_oidc_issuer,

@@ -87,6 +87,7 @@ from verifier.policy import (
     publisher_from_project_urls,
 )
 from verifier.pypi import IndexClient, normalize_index_url
+from verifier.verdicts import VerdictCache
 
 MAX_LOCAL_PROVENANCE_BYTES = 2 * 1024 * 1024
 
@@ -174,9 +175,12 @@ class Pipeline:
         policy_file: PolicyFile | None = None,
         allow_unindexed: Mapping[NormalizedName, str] | None = None,
         download_dir: Path | None = None,
+        verdicts: VerdictCache | None = None,
     ) -> None:
         self.download_dir = download_dir
         """``--download DIR``: where verified files are kept; None: no file is downloaded."""
+        self.verdicts = verdicts
+        """Earlier provenance verdicts to reuse when every input is identical (None: off)."""
         self.sources = sources or SourceOptions()
         self.identity_from_index = True
         self.index = index
@@ -647,8 +651,8 @@ class Pipeline:
             return self.index.provenance_at(file.provenance, file.filename)
 
         def verify(raw: bytes, file: ReleaseFile, digest: str) -> CheckResult:
-            return self.attestations.check_provenance(
-                raw, filename=file.filename, digest=digest, expected=None
+            return self._check_provenance(
+                raw, filename=file.filename, digest=digest, expected=None, policy=policy
             )
 
         return check_history(
@@ -705,9 +709,48 @@ class Pipeline:
             return _unreachable(
                 Check.ATTESTATION, file.filename, exc, None, EvidenceKind.ATTESTATIONS
             )
-        return self.attestations.check_provenance(
-            raw, filename=file.filename, digest=file.sha256, expected=expected
+        return self._check_provenance(
+            raw,
+            filename=file.filename,
+            digest=file.sha256,
+            expected=expected,
+            policy=subject.policy,
         )
+
+    def _check_provenance(
+        self,
+        raw: bytes,
+        *,
+        filename: str,
+        digest: str,
+        expected: ExpectedPublisher | None,
+        policy: Policy,
+    ) -> CheckResult:
+        """Verify index provenance, or reuse the verdict of an identical earlier verification.
+
+        Everything the result depends on is in the key (``verifier.verdicts``); a missing,
+        damaged or forged entry is a miss, and the provenance is verified again.
+        """
+        cache = self.verdicts
+        key = None
+        if cache is not None:
+            key = cache.key(
+                raw,
+                filename=filename,
+                digest=digest,
+                expected=expected,
+                record_trusted=True,
+                policy=policy,
+            )
+            earlier = cache.get(key) if key is not None else None
+            if earlier is not None:
+                return earlier
+        result = self.attestations.check_provenance(
+            raw, filename=filename, digest=digest, expected=expected
+        )
+        if cache is not None and key is not None:
+            cache.put(key, result)
+        return result
 
     # -- bundles, tags and the links between all evidence -------------------------------------
 

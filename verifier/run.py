@@ -168,6 +168,7 @@ class Session:
         from verifier.pypi import IndexClient
         from verifier.store import ResponseStore, cache_key
         from verifier.trust import StagingDetector, load_custom, load_production
+        from verifier.verdicts import VerdictCache
 
         if args.timeout <= 0:
             raise UsageError("--timeout must be a positive number of seconds")
@@ -205,10 +206,19 @@ class Session:
         cache_root = args.cache_dir or default_cache_dir()
         evidence_dir = record or args.evidence
         response_cache = None
+        verdicts = None
         if not (args.no_cache or args.evidence):
             # Entries are authenticated with a key outside the cache (see ResponseStore).
             key = cache_key(default_data_dir() / "cache.key")
             response_cache = ResponseStore(cache_root / "http", mac_key=key) if key else None
+            if key:
+                # Earlier verdicts, keyed by everything they depend on (verifier.verdicts).
+                verdicts = VerdictCache.for_run(
+                    cache_root / "verdicts",
+                    mac_key=key,
+                    trust=self.root,
+                    staging=staging is not None,
+                )
         self.http = HttpClient(
             # The wall-clock deadline per request scales with --timeout, so a server dripping
             # one byte at a time cannot hold a request much longer than the user asked for.
@@ -252,6 +262,7 @@ class Session:
                     name: f"--allow-unindexed {name}" for name in args.allow_unindexed or ()
                 },
                 download_dir=download_dir(args),
+                verdicts=verdicts,
             )
         except BaseException:
             self.close()
@@ -265,7 +276,25 @@ class Session:
     def releases(self) -> list[tuple[ReleaseReport, PinnedPackage | None, Policy]]:
         """Every subject through the one pipeline: (report, package to audit, its policy).
 
-        Each ``--lockfile`` in the order given, then each target: one list, so one report and
+        The trust root is built on first use (``verifier.trust.DeferredVerifier``); one that
+        turns out unusable there stops the run as the usage error it is. A run that neither
+        verified nor reused anything still builds it, so a bad ``--trusted-root`` never goes
+        unnoticed; one that verified (here or in a worker) built it, and one that reused earlier
+        verdicts reused what these very bytes verified.
+        """
+        from verifier.trust import TrustRootUnusable
+
+        try:
+            releases = self._releases()
+        except TrustRootUnusable as exc:
+            raise exc.error from None
+        verdicts = self.pipeline.verdicts
+        if verdicts is None or not (verdicts.reused or verdicts.verified):
+            self.root.load()
+        return releases
+
+    def _releases(self) -> list[tuple[ReleaseReport, PinnedPackage | None, Policy]]:
+        """Each ``--lockfile`` in the order given, then each target: one list, so one report and
         one verdict cover everything the command line named.
         """
         from verifier.pypi import parse_pin_specifier

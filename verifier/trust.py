@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from verifier.errors import UsageError
@@ -37,6 +39,74 @@ class TrustRoot:
 
     verifier: Verifier
     info: TrustRootInfo
+    digest: str | None = None
+    """The sha256 of the bytes the root was parsed from, when known (the verdict cache's key)."""
+
+    def load(self) -> None:
+        """Build a deferred verifier now: a root that cannot be used raises its ``UsageError``."""
+        try:
+            build_now(self.verifier)
+        except TrustRootUnusable as exc:
+            raise exc.error from None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the verifier was built in this process (always, unless deferred)."""
+        return not isinstance(self.verifier, DeferredVerifier) or self.verifier.loaded
+
+
+class TrustRootUnusable(BaseException):
+    """A deferred trust root turned out unusable at its first use.
+
+    A ``BaseException`` on purpose: the checks catch ``Exception`` around sigstore calls and
+    would turn it into "signature verification failed" (a verdict, and a cached one). This
+    passes through them and the thread pools; ``verifier.run`` raises ``error`` (exit 3).
+    """
+
+    def __init__(self, error: UsageError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def build_now(verifier: Verifier) -> None:
+    """Build ``verifier`` if it is deferred, outside any check (see ``TrustRootUnusable``)."""
+    if isinstance(verifier, DeferredVerifier):
+        verifier.get()
+
+
+class DeferredVerifier:
+    """A sigstore ``Verifier`` built on first use, so a run that verifies nothing imports nothing.
+
+    Importing sigstore and parsing a trust root cost more than a warm lockfile run's whole
+    network work; when every verdict comes from ``verifier.verdicts`` nothing is verified and
+    the verifier is never built. Every attribute is the real verifier's (built under a lock, once
+    per process: a forked worker builds its own from the same bytes).
+    """
+
+    def __init__(self, build: Callable[[], Verifier]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._verifier: Verifier | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether this process built the verifier already."""
+        return self._verifier is not None
+
+    def get(self) -> Verifier:
+        """The real verifier, built now if it was not yet (``TrustRootUnusable`` for a bad root)."""
+        with self._lock:
+            if self._verifier is None:
+                try:
+                    self._verifier = self._build()
+                except UsageError as exc:
+                    raise TrustRootUnusable(exc) from None
+            return self._verifier
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy, pickle and friends probe these: never build for them
+            raise AttributeError(name)
+        return getattr(self.get(), name)
 
 
 def _embedded(url: str, name: str) -> Path:
@@ -113,22 +183,21 @@ def load_embedded(
 
 
 def load_custom(path: Path) -> TrustRoot:
-    """A trust root file for a private Sigstore deployment (``--trusted-root``)."""
-    from sigstore.models import TrustedRoot
-    from sigstore.verify import Verifier
+    """A trust root file for a private Sigstore deployment (``--trusted-root``).
 
+    The file is read (and its digest taken) now; it is parsed, and sigstore imported, only when
+    something is verified (``DeferredVerifier``), from these same bytes. A file that cannot be
+    read is a usage error at once; one that is not a usable root, at the first verification
+    (``TrustRoot.load`` makes it immediate where a caller needs that).
+    """
     try:
-        root = TrustedRoot.from_file(str(path))
-        verifier = Verifier(trusted_root=root)
+        raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"--trusted-root {path}: cannot read: {exc.strerror}") from None
-    except Exception as exc:  # sigstore/pydantic raise many types for a malformed root
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"--trusted-root {path}: not a usable Sigstore trusted root: {first}",
-            hint="pass a trusted_root.json (media type "
-            "application/vnd.dev.sigstore.trustedroot+json;version=0.1)",
-        ) from None
+
+    def build() -> Verifier:
+        return _parse_custom(path, raw)
+
     info = TrustRootInfo(
         source="custom",
         description=f"custom trust root from {path}",
@@ -136,7 +205,24 @@ def load_custom(path: Path) -> TrustRoot:
         expires=None,
         expired=False,
     )
-    return TrustRoot(verifier=verifier, info=info)
+    deferred = cast("Verifier", DeferredVerifier(build))
+    return TrustRoot(verifier=deferred, info=info, digest=hashlib.sha256(raw).hexdigest())
+
+
+def _parse_custom(path: Path, raw: bytes) -> Verifier:
+    from sigstore.models import TrustedRoot
+    from sigstore.verify import Verifier
+    from sigstore_models.trustroot import v1 as trustroot_v1
+
+    try:
+        return Verifier(trusted_root=TrustedRoot(trustroot_v1.TrustedRoot.from_json(raw)))
+    except Exception as exc:  # sigstore/pydantic raise many types for a malformed root
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"--trusted-root {path}: not a usable Sigstore trusted root: {first}",
+            hint="pass a trusted_root.json (media type "
+            "application/vnd.dev.sigstore.trustedroot+json;version=0.1)",
+        ) from None
 
 
 def load_production(*, offline: bool, now: datetime | None = None) -> TrustRoot:

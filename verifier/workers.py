@@ -30,7 +30,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 from verifier.checks.attestations import AttestationChecker
+from verifier.errors import UsageError
 from verifier.models import Check, CheckResult, EvidenceKind, Status
+from verifier.trust import TrustRootUnusable
 
 if TYPE_CHECKING:
     from verifier.policy import ExpectedPublisher
@@ -83,12 +85,17 @@ def _check_in_worker(
     digest: str,
     expected: ExpectedPublisher | None,
     record_trusted: bool,
-) -> CheckResult:
+) -> CheckResult | UsageError:
     if _worker_checker is None:  # pragma: no cover - _install always runs first
         raise RuntimeError("verification worker started without a checker")
-    return _worker_checker.check_provenance(
-        raw, filename=filename, digest=digest, expected=expected, record_trusted=record_trusted
-    )
+    try:
+        return _worker_checker.check_provenance(
+            raw, filename=filename, digest=digest, expected=expected, record_trusted=record_trusted
+        )
+    except TrustRootUnusable as exc:
+        # A deferred trust root is built in each worker, on its first file (overlapping the
+        # parent's requests); an unusable one travels back as the usage error it is.
+        return UsageError(exc.error.message, hint=exc.error.hint)
 
 
 class PooledAttestationChecker(AttestationChecker):
@@ -120,10 +127,13 @@ class PooledAttestationChecker(AttestationChecker):
             future = self._executor.submit(
                 _check_in_worker, raw, filename, digest, expected, record_trusted
             )
-            return future.result()
+            result = future.result()
         except BrokenProcessPool:
             self._broken = True
             return _lost(filename)
+        if isinstance(result, UsageError):
+            raise TrustRootUnusable(result)
+        return result
 
 
 def _lost(filename: str) -> CheckResult:

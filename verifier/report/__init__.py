@@ -125,9 +125,17 @@ def sanitize_report(report: Report, fmt: str) -> Report:
     terminal = fmt in _TERMINAL_FORMATS
     keep_newlines = fmt == "summary"
 
+    cleaned: dict[str, str] = {}
+
     def clean(text: str) -> str:
-        text = redact_urls(text)
-        return terminal_safe(text, keep_newlines=keep_newlines) if terminal else text
+        # A lockfile report repeats the same strings (rules, sources, publishers) thousands
+        # of times: each distinct one is cleaned once.
+        done = cleaned.get(text)
+        if done is None:
+            done = redact_urls(text)
+            done = terminal_safe(done, keep_newlines=keep_newlines) if terminal else done
+            cleaned[text] = done
+        return done
 
     scrubbed: Report = _scrub(report, clean)
     return scrubbed
