@@ -294,8 +294,9 @@ class Session:
         return releases
 
     def _releases(self) -> list[tuple[ReleaseReport, PinnedPackage | None, Policy]]:
-        """Each ``--lockfile`` in the order given, then each target: one list, so one report and
-        one verdict cover everything the command line named.
+        """Each ``--lockfile`` in the order given, then each target, in one list.
+
+        One report and one verdict cover everything the command line named.
         """
         from verifier.pypi import parse_pin_specifier
 

@@ -44,6 +44,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from verifier import atomic
+from verifier.errors import FileNotWritten
 from verifier.models import (
     CertificateEvidence,
     Check,
@@ -53,7 +55,7 @@ from verifier.models import (
     PublisherRecord,
     Status,
 )
-from verifier.store import UnreadableEntry, _atomic_write, _open_regular
+from verifier.store import UnreadableEntry, _open_regular
 
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
@@ -233,8 +235,10 @@ class VerdictCache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, self._mac(key, text) + b"\n" + text)
-        except OSError:
+            atomic.write_bytes(
+                path, self._mac(key, text) + b"\n" + text, new_mode=0o600, follow_symlinks=False
+            )
+        except (OSError, FileNotWritten):
             return
 
 
