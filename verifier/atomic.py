@@ -13,7 +13,12 @@ Files that are read, changed and written back (``pin``'s policy file, the step s
 entry's metadata) are changed under ``locked``: an exclusive ``flock`` on a sidecar lock file, so
 two runs (a CI matrix sharing a cache, two ``pin`` runs) take turns instead of one silently
 undoing the other. The lock is on a sidecar because the target's own inode is replaced by every
-write.
+write; it is named ``.NAME.lock`` beside the file (``.verify-release.toml.lock``) so one
+``.gitignore`` line (``.*.lock``) covers it.
+
+The temporary file is private (0600) while it is written and gets its final mode just before
+the rename. A SIGTERM (a cancelled CI job, a timeout) is turned into ``Terminated`` by
+``terminate_as_exception`` (the CLI installs it), so the temporary file is removed as on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ import contextlib
 import fcntl
 import os
 import secrets
+import signal
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import FrameType
 
 from verifier.errors import FileNotWritten, UnwritableFile, one_line
 
@@ -35,6 +42,27 @@ UNWRITABLE_HINT = (
     "check that the folder exists and is writable and that the disk has room (and no file-size "
     "limit stops the write), then run again"
 )
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like ``KeyboardInterrupt`` so every cleanup runs on the way out.
+
+    A ``BaseException`` so that no ``except Exception`` on the way turns it into a result.
+    """
+
+
+def terminate_as_exception() -> None:
+    """Make SIGTERM raise ``Terminated`` (main thread only; a no-op where that is impossible).
+
+    Python's default for SIGTERM is to die on the spot, which leaves a temporary file beside
+    the user's file for good; raising instead lets ``write_chunks`` remove it.
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    with contextlib.suppress(ValueError):  # not the main thread: leave the default alone
+        signal.signal(signal.SIGTERM, handler)
 
 
 def write_bytes(
@@ -71,6 +99,8 @@ def write_chunks(
     """Stream ``chunks`` into a temporary file beside ``path``, then rename it over ``path``.
 
     An existing target keeps its permission bits; a new one gets ``new_mode`` less the umask.
+    Until the rename the temporary file is 0600: nobody reads the new content through a
+    wider mode, not even for the moment before a ``chmod``.
     ``follow_symlinks=False`` is for directories the tool owns but others may have tampered with
     (cache, evidence): a symlink there is replaced, never written through.
     """
@@ -81,11 +111,10 @@ def write_chunks(
         raise _unwritable(target, exc) from None
     try:
         try:
-            if mode is not None:
-                os.fchmod(fd, mode)
             for chunk in chunks:
                 _write_all(fd, chunk)
             os.fsync(fd)
+            os.fchmod(fd, mode)
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -116,13 +145,14 @@ def create_exclusive(path: Path, data: bytes, *, new_mode: int = 0o600) -> bool:
     """
     target = _target(path, follow_symlinks=False)
     try:
-        fd, tmp, _ = _create_temp(target, new_mode)
+        fd, tmp, mode = _create_temp(target, new_mode)
     except OSError as exc:
         raise _unwritable(target, exc) from None
     try:
         try:
             _write_all(fd, data)
             os.fsync(fd)
+            os.fchmod(fd, mode)
         finally:
             os.close(fd)
         os.link(tmp, target)
@@ -147,7 +177,8 @@ def locked(path: Path) -> Iterator[None]:
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise _unwritable(path, exc) from None
+        # The lock file is the one that could not be opened (a symlink planted there: ELOOP).
+        raise _unwritable(lock, exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -170,19 +201,41 @@ def _target(path: Path, *, follow_symlinks: bool) -> Path:
     return Path(os.path.realpath(path)) if follow_symlinks else path
 
 
-def _create_temp(target: Path, new_mode: int) -> tuple[int, Path, int | None]:
-    """An exclusive new file beside ``target``; the mode to give it when ``target`` exists."""
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would, for every thread)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return _IMPORT_UMASK
+
+
+def _read_umask_once() -> int:
+    old = os.umask(0o077)
+    os.umask(old)
+    return old
+
+
+_IMPORT_UMASK = _read_umask_once()
+"""Where /proc is missing: the umask at import (set and restored before any writer thread)."""
+
+
+def _create_temp(target: Path, new_mode: int) -> tuple[int, Path, int]:
+    """An exclusive new 0600 file beside ``target``, and the mode to give it before the rename.
+
+    That mode is the existing target's, or ``new_mode`` less the umask for a new file.
+    """
     try:
         info = os.stat(target, follow_symlinks=False)
     except FileNotFoundError:
         info = None
     regular = info is not None and stat.S_ISREG(info.st_mode)
-    existing = stat.S_IMODE(info.st_mode) if info is not None and regular else None
+    final = stat.S_IMODE(info.st_mode) if info is not None and regular else new_mode & ~_umask()
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     for attempt in range(_ATTEMPTS):
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
         try:
-            return os.open(tmp, flags, new_mode), tmp, existing
+            return os.open(tmp, flags, 0o600), tmp, final
         except FileExistsError:
             if attempt == _ATTEMPTS - 1:
                 raise

@@ -80,7 +80,7 @@ exit codes:
 subcommands:
   verify-release fetch (NAME==VERSION | --lockfile FILE) --out DIR
                          store all evidence for a later air-gapped run (--evidence DIR)
-  verify-release pin --lockfile FILE [--policy FILE] [--dry-run] [--unpin NAME]
+  verify-release pin --lockfile FILE [--policy FILE] [--dry-run] [--unpin NAME] [--accept NAME]
                          record each package's publisher (trust on first use)
   verify-release bundle --bundle FILE --certificate-identity ID \\
       --certificate-oidc-issuer URL [--trusted-root FILE] FILE_OR_DIGEST
@@ -433,8 +433,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "Trust on first use: verify every package of --lockfile against PyPI's own "
             "publisher record and write the observed publisher (repository, workflow, "
             "environment) into the policy file. Later runs FAIL when a package's publisher "
-            "changes or it stops being attested; run `pin` again to accept a change. Changes "
-            "are listed (+ added, ~ changed, - removed) before the file is written."
+            "changes or it stops being attested. New pins are written as observed; a changed "
+            "publisher keeps its old pin and pin exits 1 naming it, until `--accept NAME` "
+            "accepts the change. Changes are listed (+ added, ~ changed, - removed, ! kept) "
+            "before the file is written."
         )
         parser.add_argument(
             "--unpin",
@@ -443,6 +445,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             default=[],
             help="remove the pin of package NAME (repeatable); a pin is never removed otherwise: "
             "a pinned package that lost its attestations keeps its pin and pin exits 1",
+        )
+        parser.add_argument(
+            "--accept",
+            metavar="NAME",
+            action="append",
+            default=[],
+            help="accept the changed publisher of package NAME (repeatable): its pin is "
+            "rewritten to what this run observed; without it a changed publisher keeps its old "
+            "pin and pin exits 1",
         )
         parser.add_argument(
             "--dry-run",
@@ -966,11 +977,13 @@ def _pin(args: argparse.Namespace) -> int:
     if not args.lockfiles and not args.unpin:
         raise UsageError("pin needs --lockfile FILE")
     unpin: set[NormalizedName] = set()
-    for name in args.unpin:
-        try:
-            unpin.add(canonicalize_name(name, validate=True))
-        except InvalidName:
-            raise UsageError(f"--unpin {name!r} is not a valid project name") from None
+    accept: set[NormalizedName] = set()
+    for flag, names, into in (("--unpin", args.unpin, unpin), ("--accept", args.accept, accept)):
+        for name in names:
+            try:
+                into.add(canonicalize_name(name, validate=True))
+            except InvalidName:
+                raise UsageError(f"{flag} {name!r} is not a valid project name") from None
     path = args.policy or find_policy_file(Path.cwd()) or Path("verify-release.toml")
     existing = load_policy_file(path) if path.exists() else None
     if unpin:
@@ -995,7 +1008,9 @@ def _pin(args: argparse.Namespace) -> int:
             session.close()
         observed = observed_publishers(reports)
         checked = checked_names(reports)
-    plan = apply_pins(path, observed, checked=checked, unpin=unpin, dry_run=args.dry_run)
+    plan = apply_pins(
+        path, observed, checked=checked, unpin=unpin, accept=accept, dry_run=args.dry_run
+    )
     for line in plan.lines:
         print(safe_line(line))
     if args.dry_run:
@@ -1017,7 +1032,14 @@ def _pin(args: argparse.Namespace) -> int:
             f"record cannot be written: {', '.join(plan.refused)}",
             file=sys.stderr,
         )
-    if plan.lost or plan.refused:
+    if plan.changed:
+        print(
+            f"verify-release pin: {len(plan.changed)} pinned package(s) have another publisher "
+            f"this run and keep their pins: {', '.join(plan.changed)} (accept a change with "
+            "--accept NAME)",
+            file=sys.stderr,
+        )
+    if plan.lost or plan.refused or plan.changed:
         return Verdict.FAILED.exit_code
     return 0
 
@@ -1111,13 +1133,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with contextlib.suppress(FileNotWritten):
                     atomic.write_text(json_file, text)
         return code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, atomic.Terminated) as exc:
         from verifier import children
 
         children.stop()
         _interrupted.set()
+        if isinstance(exc, atomic.Terminated):
+            print(TERMINATED_MESSAGE, file=sys.stderr)
+            return EXIT_TERMINATED
         print("verify-release: interrupted; nothing was verified", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+EXIT_TERMINATED = 128 + 15
+"""SIGTERM's exit code as a shell reports it: CI reads the run as cancelled, never as a verdict."""
+TERMINATED_MESSAGE = (
+    "verify-release: terminated; nothing was verified, and a file being written was left as it was"
+)
 
 
 _interrupted = threading.Event()
@@ -1131,8 +1163,14 @@ def entry() -> None:
     is 1, which here means FAILED. Anything unexpected exits 4 instead, says nothing was
     verified, and keeps the traceback for the bug report.
     """
+    # A cancelled CI job or a timeout sends SIGTERM: unwind like Ctrl-C, so a file being
+    # written keeps its old content and its temporary file is removed.
+    atomic.terminate_as_exception()
     try:
         code = main()
+    except atomic.Terminated:  # before main's own handler took over
+        print(TERMINATED_MESSAGE, file=sys.stderr)
+        code = EXIT_TERMINATED
     except Exception:
         import traceback
 

@@ -4,7 +4,9 @@
 publisher record, then writes what the certificates showed (repository, workflow) and PyPI's
 environment into a managed block of the policy file. Later runs require exactly that publisher:
 another repository, workflow or environment FAILS, and so does a package that stops being
-attested. Re-running ``pin`` is how a change is accepted deliberately; the command prints every
+attested. A new pin is written by ``pin`` as observed; a CHANGED publisher is not (accepting it
+silently would erase the evidence the normal run fails on): its old pin is kept and ``pin`` exits
+1 naming it, until ``--accept NAME`` accepts that change deliberately. The command prints every
 change as a diff-like list (``+ name: publisher``, ``- name``, ``~ name: old -> new``) before it
 writes, and ``--dry-run`` prints them only.
 
@@ -13,13 +15,16 @@ attestations keeps its pin and ``pin`` exits 1 naming it (the run that should ra
 not erase the evidence of it); only ``--unpin NAME`` removes one. The block is written with a TOML
 writer (``tomli_w``), so every value reads back as it was observed, whatever its characters, and
 everything outside the block stays byte for byte as the user wrote it. The file is read, changed
-and written under a lock and replaced atomically (``verifier.atomic``).
+and written under a lock and replaced atomically (``verifier.atomic``); the new text is loaded
+with the same rules as any policy file before it is written, so ``pin`` never leaves a file the
+next run cannot read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +39,7 @@ from verifier.models import Check, Outcome, PublisherRecord, ReleaseReport
 from verifier.policy import (
     PIN_BEGIN,
     PIN_END,
+    ExpectedPublisher,
     PolicyFile,
     _read_policy_text,
     circleci_publisher,
@@ -41,6 +47,11 @@ from verifier.policy import (
     load_policy_file,
     parse_repository_url,
 )
+
+_BEGIN_LINE = re.compile(rf"^{re.escape(PIN_BEGIN)}\r?$", re.MULTILINE)
+_END_LINE = re.compile(rf"^{re.escape(PIN_END)}\r?$", re.MULTILINE)
+"""A marker counts only as a whole line: PyPI's unsigned publisher record may carry the marker
+text inside a value, which the TOML writer keeps inside a quoted string on its entry's line."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +175,10 @@ class PinPlan:
     after: str
     refused: tuple[NormalizedName, ...] = ()
     """Packages whose observed publisher cannot be written (not valid Unicode): not pinned."""
+    changed: tuple[NormalizedName, ...] = ()
+    """Pinned packages observed with another publisher and not ``--accept``ed: pins kept."""
+    pins: Mapping[NormalizedName, Pin] | None = None
+    """Every entry of the new managed block: what the new text must read back as."""
 
 
 def render_block(entries: Mapping[NormalizedName, Pin], *, pyproject: bool) -> str:
@@ -184,15 +199,15 @@ def replace_block(text: str, managed: str) -> str:
     Everything before the begin marker and after the end marker's line is kept byte for byte;
     a new block is separated from the file's last line by one blank line.
     """
-    begin = text.find(PIN_BEGIN)
-    end = text.find(PIN_END, begin) if begin != -1 else -1
-    if end != -1:
-        stop = end + len(PIN_END)
-        for newline in ("\r\n", "\n"):
-            if text.startswith(newline, stop):
-                stop += len(newline)
-                break
-        return text[:begin] + managed + text[stop:]
+    span = _block_span(text)
+    if span is not None:
+        begin, end = span
+        stop = _END_LINE.match(text, end)
+        assert stop is not None  # noqa: S101 - _block_span found it there
+        after = stop.end()
+        if text.startswith("\n", after):
+            after += 1
+        return text[:begin] + managed + text[after:]
     if not managed or not text:
         return text + managed
     return text + ("\n" if text.endswith("\n") else "\n\n") + managed
@@ -200,10 +215,10 @@ def replace_block(text: str, managed: str) -> str:
 
 def managed_names(text: str, existing: PolicyFile | None, *, pyproject: bool) -> set[str]:
     """The publisher entries written inside the managed block (pinned or edited there)."""
-    begin = text.find(PIN_BEGIN)
-    end = text.find(PIN_END, begin) if begin != -1 else -1
-    if existing is None or end == -1:
+    span = _block_span(text)
+    if existing is None or span is None:
         return set(existing.pinned) if existing else set()
+    begin, end = span
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
@@ -228,6 +243,33 @@ def managed_names(text: str, existing: PolicyFile | None, *, pyproject: bool) ->
     )
 
 
+def _block_span(text: str, path: Path | None = None) -> tuple[int, int] | None:
+    """Where the managed block starts and where its end marker line starts, if it has one.
+
+    Only whole marker lines count. A block that lost one of its markers (a merge, a hand edit)
+    or has several is refused: appending a second block beside it would redeclare its tables.
+    """
+    begins = list(_BEGIN_LINE.finditer(text))
+    ends = list(_END_LINE.finditer(text))
+    if not begins and not ends:
+        return None
+    if len(begins) == 1 and len(ends) == 1 and begins[0].start() < ends[0].start():
+        return begins[0].start(), ends[0].start()
+    raise PolicyError(
+        f"{path or 'the policy file'} was not changed: the block managed by verify-release pin "
+        "has lost a marker line or has several",
+        hint=f"keep exactly one line `{PIN_BEGIN}` before the pins and one line `{PIN_END}` "
+        "after them, then run pin again",
+    )
+
+
+def _as_observed(publisher: ExpectedPublisher) -> Observed:
+    """An expected publisher as ``pin`` would observe it, so old and new pins compare."""
+    if publisher.forge:
+        return Observed(publisher.url, publisher.workflow, publisher.environment)
+    return Observed(publisher.repository, None, None, publisher.kind)
+
+
 def plan_pins(
     path: Path,
     text: str,
@@ -236,23 +278,22 @@ def plan_pins(
     *,
     checked: Collection[NormalizedName] = (),
     unpin: Collection[NormalizedName] = (),
+    accept: Collection[NormalizedName] = (),
 ) -> PinPlan:
     """The new text of ``path`` and the list of changes, without writing anything.
 
     ``checked``: the packages this run verified; a pin of one of them that ``observed`` lacks
     has lost its verified attestations and is kept. ``unpin``: pins to remove; each must exist.
+    ``accept``: packages whose changed publisher replaces their pin; any other change keeps
+    the old pin and is reported in ``changed``.
     """
     pyproject = path.name == "pyproject.toml"
+    _block_span(text, path)
     managed = managed_names(text, existing, pyproject=pyproject)
     publishers = existing.publishers if existing else {}
     pinned = existing.pinned if existing else frozenset()
     old: dict[NormalizedName, Pin] = {
-        name: Pin(
-            Observed(p.url, p.workflow, p.environment)
-            if p.forge
-            else Observed(p.repository, None, None, p.kind),
-            name in pinned,
-        )
+        name: Pin(_as_observed(p), name in pinned)
         for name, p in publishers.items()
         if name in managed
     }
@@ -268,6 +309,7 @@ def plan_pins(
     lines: list[str] = []
     lost: list[NormalizedName] = []
     refused: list[NormalizedName] = []
+    changed: list[NormalizedName] = []
     changes = 0
     for name in sorted(set(observed) | set(old) | set(unpin)):
         if name in unpin:
@@ -296,15 +338,32 @@ def plan_pins(
                 + ("; its pin is kept" if before is not None else "")
             )
             continue
-        keep[name] = Pin(now)
         if before is None:
+            keep[name] = Pin(now)
             lines.append(f"+ {name}: {_describe(now)}")
             changes += 1
+        elif before != Pin(now) and name not in accept:
+            changed.append(name)
+            lines.append(
+                f"! {name}: publisher changed: {_describe(before.observed)} -> {_describe(now)}; "
+                f"its pin is kept (accept the change with `verify-release pin --accept {name}`)"
+            )
         elif before != Pin(now):
+            keep[name] = Pin(now)
             lines.append(f"~ {name}: {_describe(before.observed)} -> {_describe(now)}")
             changes += 1
     after = replace_block(text, render_block(keep, pyproject=pyproject))
-    return PinPlan(path, tuple(lines), changes, tuple(lost), text, after, tuple(refused))
+    return PinPlan(
+        path,
+        tuple(lines),
+        changes,
+        tuple(lost),
+        text,
+        after,
+        tuple(refused),
+        tuple(changed),
+        keep,
+    )
 
 
 def apply_pins(
@@ -313,21 +372,60 @@ def apply_pins(
     *,
     checked: Collection[NormalizedName] = (),
     unpin: Collection[NormalizedName] = (),
+    accept: Collection[NormalizedName] = (),
     dry_run: bool = False,
 ) -> PinPlan:
     """Plan against the file as it is now and, unless ``dry_run``, write the result whole.
 
-    The read, the plan and the write happen under the file's lock, so a second ``pin`` run
-    waits and then plans against the first one's result instead of overwriting it.
+    The path is resolved once: a symlink and its target are one file, so they share one lock
+    and the file locked is the file written. The read, the plan and the write happen under
+    that lock, so a second ``pin`` run waits and then plans against the first one's result
+    instead of overwriting it. The new text is checked (``check_new_text``) before it is
+    written, in a dry run too.
     """
-    with atomic.locked(path) if not dry_run else contextlib.nullcontext():
-        exists = os.path.lexists(path)
-        existing = load_policy_file(path) if exists else None
-        text = _read_policy_text(path) if exists else ""
-        plan = plan_pins(path, text, existing, observed, checked=checked, unpin=unpin)
-        if not dry_run and plan.after != plan.before:
-            atomic.write_text(path, plan.after)
+    real = Path(os.path.realpath(path))
+    with atomic.locked(real) if not dry_run else contextlib.nullcontext():
+        exists = os.path.lexists(real)
+        text = _read_policy_text(real) if exists else ""
+        # The name decides the format (pyproject.toml or not): the one the user gave.
+        existing = load_policy_file(path, text=text) if exists else None
+        plan = plan_pins(
+            path, text, existing, observed, checked=checked, unpin=unpin, accept=accept
+        )
+        if plan.after != plan.before:
+            check_new_text(plan)
+            if not dry_run:
+                atomic.write_text(real, plan.after)
     return plan
+
+
+def check_new_text(plan: PinPlan) -> None:
+    """Refuse (``PolicyError``, the file unchanged) new text that would not load as written.
+
+    The same rules as every run's ``load_policy_file`` (``MAX_POLICY_BYTES``, TOML, keys,
+    values), exactly one managed block, and every pin reading back as the publisher it
+    records: whatever the
+    hand-written part holds (an inline ``publishers = {...}`` table, a lost marker line) or
+    PyPI's unsigned record carries, ``pin`` never writes a file the next run cannot read.
+    """
+    path = plan.path
+    try:
+        _block_span(plan.after, path)
+        loaded = load_policy_file(path, text=plan.after)
+        for name, pin in (plan.pins or {}).items():
+            publisher = loaded.publishers.get(name)
+            if (
+                publisher is None
+                or _as_observed(publisher) != pin.observed
+                or (name in loaded.pinned) != pin.pinned
+            ):
+                raise PolicyError(f"the pin of {name} would not read back as observed")
+    except PolicyError as exc:
+        raise PolicyError(
+            f"{path} was not changed: the text pin would write does not load ({exc.message})",
+            hint="fix the hand-written part of the file (an inline `publishers = {...}` table, "
+            "a lost or repeated marker line) or pin fewer packages, then run pin again",
+        ) from None
 
 
 def _unicode(observed: Observed) -> bool:

@@ -584,14 +584,23 @@ def _read_policy_text(path: Path) -> str:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _parse_toml(path: Path) -> dict[str, object]:
-    """The policy file's TOML; every failure, deep nesting included, is a ``PolicyError``."""
+def _parse_toml(path: Path, text: str | None = None) -> dict[str, object]:
+    """The policy file's TOML; every failure, deep nesting included, is a ``PolicyError``.
+
+    ``text``: already read (or about to be written) text, checked under ``path``'s name.
+    """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
 
-    text = _read_policy_text(path)
+    if text is None:
+        text = _read_policy_text(path)
+    elif len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
+        raise PolicyError(
+            f"{path}: the policy file is larger than {MAX_POLICY_BYTES} bytes",
+            hint="check that you passed the policy file",
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -605,13 +614,15 @@ def _parse_toml(path: Path) -> dict[str, object]:
         ) from None
 
 
-def load_policy_file(path: Path) -> PolicyFile:
+def load_policy_file(path: Path, *, text: str | None = None) -> PolicyFile:
     """Read and strictly validate a policy file; every error names the file and key path.
 
+    ``text``: validate this text as ``path``'s content instead of reading it (``pin`` checks
+    what it would write before writing it, under the lock it read it under).
     ``pyproject.toml`` is read from its ``[tool.verify-release]`` table (absent: an empty
     policy); any other file is the policy itself.
     """
-    data = _parse_toml(path)
+    data = _parse_toml(path, text)
     keys: list[str] = []
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})

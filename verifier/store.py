@@ -21,6 +21,7 @@ keeps finding its entry. The reader restores the credentials from the URL it ask
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import hmac
 import json
@@ -169,6 +170,31 @@ class ResponseStore:
         base = self.root / key[:2]
         return base / f"{key}.json", base / f"{key}.body"
 
+    def _shard(self, key: str, *, create: bool) -> None:
+        """Check (and with ``create``, make) the entry's shard folder: a real folder, no symlink.
+
+        The last component of an entry is never followed (``O_NOFOLLOW``); the folder above it
+        must not be either, or a symlink planted as ``ROOT/ab`` (a poisoned CI cache tarball)
+        would have every entry of that shard, and its lock file, written outside the
+        directory. A symlinked shard raises ``OSError`` (ELOOP), a file there EEXIST: a miss when
+        reading, an ``UnwritableStore`` when saving.
+        """
+        shard = self.root / key[:2]
+        if create:
+            try:
+                shard.mkdir(mode=0o700)
+            except FileNotFoundError:
+                self.root.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileExistsError):
+                    shard.mkdir(mode=0o700)
+            except FileExistsError:
+                pass
+        mode = os.lstat(shard).st_mode
+        if stat.S_ISLNK(mode):
+            raise OSError(errno.ELOOP, "a shard folder in it is a symlink")
+        if not stat.S_ISDIR(mode):
+            raise OSError(errno.EEXIST, os.strerror(errno.EEXIST))
+
     def load(self, key: str) -> Stored | None:
         """The stored response for ``key``, or None when it is absent or unusable (a miss)."""
         try:
@@ -184,6 +210,7 @@ class ResponseStore:
         """
         meta_path, body_path = self._paths(key)
         try:
+            self._shard(key, create=False)
             os.lstat(meta_path)
         except FileNotFoundError:
             return None
@@ -246,7 +273,7 @@ class ResponseStore:
         # a cache (a CI matrix) cannot leave one run's metadata over another run's body, and the
         # digest is of the bytes this writer wrote, not of whatever the file holds by then.
         try:
-            meta_path.parent.mkdir(parents=True, exist_ok=True)
+            self._shard(key, create=True)
             with atomic.locked(meta_path):
                 digest = hashlib.sha256()
                 if body_file is not None:
@@ -273,6 +300,10 @@ class ResponseStore:
     def touch(self, key: str) -> None:
         """Mark a revalidated (304) entry fresh again."""
         meta_path, _ = self._paths(key)
+        try:
+            self._shard(key, create=False)
+        except OSError:
+            return
         with contextlib.suppress(OSError, UnwritableFile), atomic.locked(meta_path):
             try:
                 with _open_regular(meta_path, "metadata") as handle:

@@ -300,7 +300,10 @@ def test_pin_records_google_and_circleci_publishers_and_the_next_run_holds_to_th
 ) -> None:
     import hashlib
 
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
 
     _serve(index, material)
     lock = tmp_path / "requirements.txt"

@@ -76,6 +76,8 @@ OUTSIDE = (
 @settings(max_examples=300, deadline=None)
 @given(OUTSIDE, OUTSIDE, st.booleans())
 def test_text_outside_the_block_stays_byte_for_byte(head: str, tail: str, remove: bool) -> None:
+    # A marker counts only as a whole line, so the block starts a line.
+    head = head if not head or head.endswith("\n") else head + "\n"
     old = render_block({_name("a"): Pin(Observed(REPO, "release.yml", None))}, pyproject=False)
     new = (
         ""
@@ -130,6 +132,7 @@ def test_changes_are_listed_as_a_diff(tmp_path: Path) -> None:
         },
         checked={_name("two"), _name("three")},
         unpin={_name("one")},
+        accept={_name("two")},
     )
     assert plan.lines == (
         "- one",
@@ -142,6 +145,38 @@ def test_changes_are_listed_as_a_diff(tmp_path: Path) -> None:
     loaded = load_policy_file(path)
     assert loaded.pinned == {"two", "three"}
     assert loaded.publishers[_name("two")].workflow == "publish.yml"
+
+
+def test_a_changed_publisher_keeps_its_pin_unless_accepted(tmp_path: Path) -> None:
+    """Accepting a change silently would erase the evidence the normal run fails on."""
+    path = _pinned(tmp_path)
+    before = path.read_bytes()
+    moved = {
+        _name("one"): Observed("https://github.com/other/r", "release.yml", None),
+        _name("two"): Observed(REPO, "release.yml", None),
+        _name("new"): Observed(REPO, None, None),
+    }
+    plan = apply_pins(path, moved, checked=set(moved))
+    assert plan.lines == (
+        f"+ new: {REPO}",
+        f"! one: publisher changed: {REPO} workflow release.yml -> https://github.com/other/r "
+        "workflow release.yml; its pin is kept (accept the change with "
+        "`verify-release pin --accept one`)",
+        f"! two: publisher changed: {REPO} workflow release.yml environment pypi -> {REPO} "
+        "workflow release.yml; its pin is kept (accept the change with "
+        "`verify-release pin --accept two`)",
+    )
+    assert plan.changed == ("one", "two")
+    assert plan.changes == 1
+    loaded = load_policy_file(path)
+    assert loaded.pinned == {"one", "two", "new"}
+    assert loaded.publishers[_name("one")].url == REPO
+    assert loaded.publishers[_name("two")].environment == "pypi"
+    assert path.read_bytes() != before
+    accepted = apply_pins(path, moved, checked=set(moved), accept={_name("two")})
+    assert accepted.changed == ("one",)
+    assert load_policy_file(path).publishers[_name("two")].environment is None
+    assert load_policy_file(path).publishers[_name("one")].url == REPO
 
 
 def test_a_pin_that_lost_its_attestations_is_kept_and_named(tmp_path: Path) -> None:
