@@ -293,8 +293,12 @@ def test_pin_records_google_and_circleci_publishers_and_the_next_run_holds_to_th
     capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
 ) -> None:
     import hashlib
+    import sys
 
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
 
     _serve(index, material)
     lock = tmp_path / "requirements.txt"
