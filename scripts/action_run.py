@@ -143,8 +143,11 @@ def command(python: str, inputs: Inputs, report: Path) -> list[str]:
     """The argv of the one verify-release run: options, the lockfile, then ``--`` and the pins.
 
     ``--`` ends the options, so a pin can never be read as a flag. Duplicate pins go once.
+    ``-I`` (isolated mode) keeps the working directory, the workspace, off ``sys.path`` and
+    ignores ``PYTHON*`` variables: a checked-out repository with a ``verifier/`` package must
+    not replace verify-release.
     """
-    argv = [python, "-m", "verifier", "--format", inputs.format, "--json", str(report)]
+    argv = [python, "-I", "-m", "verifier", "--format", inputs.format, "--json", str(report)]
     argv += ["--sarif", str(inputs.sarif)]
     if inputs.policy is not None:
         argv.append(f"--policy={inputs.policy}")

@@ -769,14 +769,15 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
         report = verify(args, record=record, progress=_progress)
     finally:
         _progress.finish()
+    plan = None
     if requirements is not None:
         import dataclasses
 
-        from verifier.install import write_requirements
+        from verifier.install import plan_requirements
 
-        outcome = write_requirements(report, requirements)
-        report = dataclasses.replace(report, requirements=outcome)
-        print(safe_line(f"verify-release: {outcome.message}"), file=sys.stderr)
+        # Decided now (the reports say what happens to the file), written last (below).
+        plan = plan_requirements(report, requirements)
+        report = dataclasses.replace(report, requirements=plan.outcome)
     _emit(render(report, args.format, verbose=args.verbose, columns=_columns()), args.output)
     # Warnings never change the verdict: like progress they go to standard error (the JSON and
     # SARIF reports keep them as data), so the report on standard output is the report alone.
@@ -790,6 +791,14 @@ def _run(args: argparse.Namespace, *, record: Path | None = None) -> int:
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         atomic.append_text(Path(summary_path), render(report, "summary"))
+    if plan is not None and requirements is not None:
+        # Last of all, once every other output is out and the exit code is known to be 0: a
+        # run that stops non-zero (an output that could not be written) writes no requirements.
+        from verifier.install import commit_requirements
+
+        if report.verdict.exit_code == 0:
+            commit_requirements(plan, requirements)
+        print(safe_line(f"verify-release: {plan.outcome.message}"), file=sys.stderr)
     return report.verdict.exit_code
 
 

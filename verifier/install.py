@@ -13,6 +13,7 @@ verified), never from a second look at the index. Nothing is written unless the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from verifier import atomic
@@ -91,37 +92,70 @@ def requirements_text(report: Report) -> tuple[str, int, int]:
     return "\n".join(lines) + "\n", len(hashes), count
 
 
-def write_requirements(report: Report, path: Path) -> RequirementsOutcome:
-    """Write ``path`` for a report that exits 0; otherwise leave it alone and say why.
+@dataclass(frozen=True)
+class RequirementsPlan:
+    """What ``--write-requirements`` will do, decided before any output is written.
 
-    An existing file at ``path`` is replaced whole (never truncated first) and only by a run
-    that verified; a run that did not leaves it as it was, so a script's next step cannot
-    install from a half-written file.
+    The reports describe the outcome, so it is decided first; the file itself is written last
+    (``commit_requirements``), after every other output, so a run that ends non-zero (a report
+    that could not be written) never leaves a fresh requirements file behind.
     """
+
+    outcome: RequirementsOutcome
+    text: str | None
+    """The file's text; ``None`` when nothing is to be written."""
+
+
+def plan_requirements(report: Report, path: Path) -> RequirementsPlan:
+    """Decide the file for ``report``: its text for a VERIFIED run, else why it is not written."""
     if report.verdict is not Verdict.VERIFIED:
         verdict = report.verdict
-        return RequirementsOutcome(
-            path=str(path),
-            written=False,
-            message=f"{path} was not written: the verdict is {verdict.value.upper()} "
-            f"(exit {verdict.exit_code}); only a VERIFIED run (exit 0) writes requirements",
+        return RequirementsPlan(
+            RequirementsOutcome(
+                path=str(path),
+                written=False,
+                message=f"{path} was not written: the verdict is {verdict.value.upper()} "
+                f"(exit {verdict.exit_code}); only a VERIFIED run (exit 0) writes requirements",
+            ),
+            None,
         )
     text, packages, hashes = requirements_text(report)
+    return RequirementsPlan(
+        RequirementsOutcome(
+            path=str(path),
+            written=True,
+            message=f"wrote {packages} requirement(s) with {hashes} hash(es) to {path}; install "
+            f"exactly the verified files with `{INSTALL_COMMAND} {path}`",
+            packages=packages,
+            hashes=hashes,
+        ),
+        text,
+    )
+
+
+def commit_requirements(plan: RequirementsPlan, path: Path) -> None:
+    """Write the planned file (if any); the caller does so last, and only for exit 0."""
+    if plan.text is None:
+        return
     try:
-        write_atomic(path, text)
+        write_atomic(path, plan.text)
     except OSError as exc:
         raise UsageError(
             f"--write-requirements {path}: cannot write: {exc.strerror}",
             hint="check the directory's permissions and free space",
         ) from None
-    return RequirementsOutcome(
-        path=str(path),
-        written=True,
-        message=f"wrote {packages} requirement(s) with {hashes} hash(es) to {path}; install "
-        f"exactly the verified files with `{INSTALL_COMMAND} {path}`",
-        packages=packages,
-        hashes=hashes,
-    )
+
+
+def write_requirements(report: Report, path: Path) -> RequirementsOutcome:
+    """Write ``path`` for a report that exits 0; otherwise leave it alone and say why.
+
+    An existing file at ``path`` is replaced whole (never truncated first) and only by a run
+    that verified; a run that did not leaves it as it was, so a script's next step cannot
+    install from a half-written file. (The CLI plans and commits separately, to write last.)
+    """
+    plan = plan_requirements(report, path)
+    commit_requirements(plan, path)
+    return plan.outcome
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from tests.conftest import TOKEN_CANARY, Material
 from tests.e2e.test_spine import REPO, SDIST, serve_sdist
@@ -114,7 +116,7 @@ def action(
         env["GITHUB_ACTIONS"] = "true"
     (tmp_path / "runner-temp").mkdir(exist_ok=True)
     done = subprocess.run(
-        [sys.executable, str(SCRIPT)],
+        [sys.executable, "-I", str(SCRIPT)],  # as action.yml's verify step runs it
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -363,6 +365,7 @@ def test_one_run_gets_an_argv_list_with_the_pins_after_the_options() -> None:
     )
     assert script.command("py", inputs, Path("r.json")) == [
         "py",
+        "-I",
         "-m",
         "verifier",
         "--format",
@@ -484,3 +487,152 @@ def test_a_sarif_path_that_cannot_be_written_is_an_error_that_changes_nothing(
     ), result.err
     assert (tmp_path / "not-a-folder").read_text() == "a file where the SARIF folder belongs"
     assert result.outputs == {}
+
+
+# -- nothing from the workspace runs (red team i13) ----------------------------------------------
+
+SHADOW = """
+import json, sys
+argv = sys.argv
+report = argv[argv.index("--json") + 1]
+open(report, "w").write(json.dumps({"schema_version": 1, "verdict": "verified", "exit_code": 0}))
+print("verify-release (shadowed): everything VERIFIED")
+sys.exit(0)
+"""
+
+
+def _steps() -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
+    return steps
+
+
+def _step(step_id: str) -> dict[str, Any]:
+    [step] = [s for s in _steps() if s.get("id") == step_id]
+    return step
+
+
+def test_the_action_never_runs_a_verifier_package_from_the_workspace(tmp_path: Path) -> None:
+    """`python -m verifier` in GITHUB_WORKSPACE would put the working directory first on
+    sys.path: a checked-out pull request with a `verifier/` package would replace verify-release
+    and pass the step. The run is isolated (`python -I`), so the installed one runs."""
+    shadow = tmp_path / "verifier"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("")
+    (shadow / "__main__.py").write_text(SHADOW)
+    # Nothing can be verified: the index does not answer.
+    args = shlex.join(
+        ["--index-url", "http://127.0.0.1:9", "-q", "--cache-dir", str(tmp_path / "c")]
+    )
+    result = action(tmp_path, packages=PIN, args=args)
+    assert "shadowed" not in result.out, "the workspace's verifier package ran"
+    assert result.code != 0
+    assert result.outputs["verdict"] != "verified"
+
+
+def test_every_python_the_action_runs_is_isolated() -> None:
+    """Every `python -m` (and the run logic's script) in action.yml and the script runs with
+    `-I`: no working directory on sys.path, no PYTHON* variables."""
+    runs = "\n".join(str(step.get("run", "")) for step in _steps())
+    modules = re.findall(r"(\S+) (-\S+ )?-m (\w+)", runs)
+    assert [(m[1], m[2]) for m in modules] == [("-I ", "venv"), ("-I ", "pip"), ("-I ", "pip")]
+    assert '"${VERIFY_RELEASE_PYTHON}" -I "${GITHUB_ACTION_PATH}/scripts/action_run.py"' in runs
+    source = SCRIPT.read_text(encoding="utf-8")
+    assert re.findall(r'.{6}"-m"', source) == ['"-I", "-m"']
+    assert _step("install")["working-directory"] == "${{ runner.temp }}"
+
+
+def test_the_action_install_step_never_runs_modules_from_the_workspace(tmp_path: Path) -> None:
+    """The install step runs `python3 -m venv` (then `-m pip`) before anything is verified, with
+    the job's token in reach: a workspace `venv/` (or `pip/`) package must never run there."""
+    script = _step("install")["run"]
+    # Up to and including the venv creation: the rest needs the network.
+    lines = script.splitlines()
+    upto = next(i for i, line in enumerate(lines) if "-m venv" in line)
+    workspace = tmp_path / "workspace"
+    shadow = workspace / "venv"
+    shadow.mkdir(parents=True)
+    marker = tmp_path / "ran"
+    (shadow / "__init__.py").write_text("")
+    (shadow / "__main__.py").write_text(f"open({str(marker)!r}, 'w').write('pwned')\n")
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    env = {**os.environ, "RUNNER_TEMP": str(temp), "GITHUB_ACTION_PATH": str(ROOT)}
+    env["GITHUB_OUTPUT"] = str(tmp_path / "out")
+    # The shadow is in the working directory, whatever action.yml says it is.
+    for cwd in (
+        workspace,
+        Path(_step("install")["working-directory"].replace("${{ runner.temp }}", str(temp))),
+    ):
+        if cwd != workspace:
+            (cwd / "venv").mkdir(exist_ok=True)
+            shutil.copy(shadow / "__init__.py", cwd / "venv")
+            shutil.copy(shadow / "__main__.py", cwd / "venv")
+        done = subprocess.run(
+            ["bash", "-c", "\n".join(lines[: upto + 1])],
+            cwd=cwd,
+            env=env,
+            check=False,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert not marker.exists(), f"the venv package in {cwd} ran in the install step"
+        assert (temp / "verify-release-venv" / "bin" / "python").exists()
+        shutil.rmtree(temp / "verify-release-venv")
+
+
+def _decide_cache(tmp_path: Path, cache: str, event: str) -> tuple[int, str, dict[str, str]]:
+    output = tmp_path / f"output-{cache}-{event}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_"))}
+    env.update(INPUT_CACHE=cache, GITHUB_EVENT_NAME=event, GITHUB_OUTPUT=str(output))
+    done = subprocess.run(
+        ["bash", "-c", _step("cache")["run"]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    found = output.read_text() if output.exists() else ""
+    return done.returncode, done.stdout, dict(line.split("=", 1) for line in found.splitlines())
+
+
+WARNING = (
+    "::warning title=verify-release::cache: true in a pull_request_target workflow: a "
+    "contributor's code that runs in this job can write the base branch's cache entry (and its "
+    "key); use cache: false (or the default, auto) here\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("cache", "event", "enabled", "log"),
+    [
+        ("auto", "push", "true", ""),
+        ("auto", "pull_request", "true", ""),
+        ("auto", "pull_request_target", "false", ""),
+        ("", "pull_request_target", "false", ""),
+        ("false", "push", "false", ""),
+        ("true", "push", "true", ""),
+        ("true", "pull_request_target", "true", WARNING),
+    ],
+)
+def test_the_cache_is_off_by_default_under_pull_request_target(
+    tmp_path: Path, cache: str, event: str, enabled: str, log: str
+) -> None:
+    """Under pull_request_target a contributor's code could write the base branch's cache: the
+    default (auto) is off there, and an explicit `cache: true` warns, naming the risk."""
+    assert yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]["cache"]["default"] == (
+        "auto"
+    )
+    assert _decide_cache(tmp_path, cache, event) == (0, log, {"enabled": enabled})
+
+
+def test_a_cache_input_that_is_not_a_switch_fails_the_step(tmp_path: Path) -> None:
+    assert _decide_cache(tmp_path, "yes\n::error::x", "push") == (
+        3,
+        "::error title=verify-release::the cache input must be true, false or auto\n",
+        {},
+    )

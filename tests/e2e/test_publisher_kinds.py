@@ -299,6 +299,7 @@ def test_pin_records_google_and_circleci_publishers_and_the_next_run_holds_to_th
     capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
 ) -> None:
     import hashlib
+    import sys
 
     if sys.version_info >= (3, 11):
         import tomllib

@@ -187,3 +187,32 @@ def test_a_file_that_can_never_be_written_is_refused_before_any_request(
         "hint: create the directory first, or write the file elsewhere\n",
     )
     assert index.server.paths_requested() == []
+
+
+def test_write_requirements_only_when_the_run_exits_0(
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+    material: Material,
+    tmp_path: Path,
+    stack: LocalSigstore,
+) -> None:
+    """The requirements file is written last, and only once the run's exit code is 0: here the
+    verdict is VERIFIED but the SARIF log cannot be written, so the run exits non-zero and a
+    caller that reads non-zero as "do not trust the outputs" finds no fresh file (red team i13)."""
+    serve_wheel(index, material, stack)
+    out = tmp_path / "verified.txt"
+    root = stack.write_trusted_root(tmp_path / "trusted_root.json")
+    result = verify(
+        capsys,
+        index,
+        tmp_path,
+        "rfc8785==0.1.2",
+        "--trusted-root",
+        str(root),
+        "--write-requirements",
+        str(out),
+        "--sarif",
+        str(tmp_path / "no-such-dir" / "x.sarif"),
+    )
+    assert result.code != 0
+    assert not out.exists(), "a run that did not exit 0 wrote the requirements file"

@@ -104,8 +104,8 @@ def test_the_action_installs_from_the_file_with_hashes_and_itself_without_depend
     [install] = [s for s in action["runs"]["steps"] if s.get("id") == "install"]
     commands = [line.strip() for line in install["run"].splitlines() if " -m pip " in line]
     assert commands == [
-        '"${python}" -m pip install --quiet --disable-pip-version-check --require-hashes '
+        '"${python}" -I -m pip install --quiet --disable-pip-version-check --require-hashes '
         '--no-deps -r "${GITHUB_ACTION_PATH}/.github/action-requirements.txt"',
-        '"${python}" -m pip install --quiet --disable-pip-version-check --no-deps '
+        '"${python}" -I -m pip install --quiet --disable-pip-version-check --no-deps '
         '--no-build-isolation "${GITHUB_ACTION_PATH}"',
     ]

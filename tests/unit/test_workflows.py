@@ -739,7 +739,7 @@ def test_the_action_keeps_the_cache_and_its_key_together_only_when_asked() -> No
     steps = action["runs"]["steps"]
     [cache] = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
     assert re.fullmatch(r"actions/cache@[0-9a-f]{40}", cache["uses"])
-    assert cache["if"] == "inputs.cache == 'true'"
+    assert cache["if"] == "steps.cache.outputs.enabled == 'true'"
     state = "${{ runner.temp }}/verify-release-state"
     assert cache["with"]["path"] == state
     assert cache["with"]["restore-keys"] == "verify-release-${{ runner.os }}-${{ github.ref }}-"
