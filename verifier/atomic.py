@@ -66,10 +66,15 @@ def terminate_as_exception() -> None:
 
 
 def write_bytes(
-    path: Path, data: bytes, *, new_mode: int = 0o666, follow_symlinks: bool = True
+    path: Path,
+    data: bytes,
+    *,
+    new_mode: int = 0o666,
+    follow_symlinks: bool = True,
+    durable: bool = True,
 ) -> None:
     """Replace ``path`` with ``data`` whole, or raise and leave it untouched."""
-    write_chunks(path, (data,), new_mode=new_mode, follow_symlinks=follow_symlinks)
+    write_chunks(path, (data,), new_mode=new_mode, follow_symlinks=follow_symlinks, durable=durable)
 
 
 def write_text(path: Path, text: str, *, follow_symlinks: bool = True) -> None:
@@ -94,7 +99,12 @@ def append_text(path: Path, text: str) -> None:
 
 
 def write_chunks(
-    path: Path, chunks: Iterable[bytes], *, new_mode: int = 0o666, follow_symlinks: bool = True
+    path: Path,
+    chunks: Iterable[bytes],
+    *,
+    new_mode: int = 0o666,
+    follow_symlinks: bool = True,
+    durable: bool = True,
 ) -> None:
     """Stream ``chunks`` into a temporary file beside ``path``, then rename it over ``path``.
 
@@ -103,6 +113,12 @@ def write_chunks(
     wider mode, not even for the moment before a ``chmod``.
     ``follow_symlinks=False`` is for directories the tool owns but others may have tampered with
     (cache, evidence): a symlink there is replaced, never written through.
+
+    ``durable=False`` skips the ``fsync`` of the file and its folder. The rename is still atomic
+    for every reader (whole or not at all while the machine runs); only a power loss could leave
+    an empty or torn file. That is for files whose every read is authenticated (cache entries:
+    a MAC and a body digest), where a torn file is a miss, never a wrong answer, and where two
+    fsyncs per entry were most of a cold run's time. A user's own file is always durable.
     """
     target = _target(path, follow_symlinks=follow_symlinks)
     try:
@@ -113,7 +129,8 @@ def write_chunks(
         try:
             for chunk in chunks:
                 _write_all(fd, chunk)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
             os.fchmod(fd, mode)
         finally:
             os.close(fd)
@@ -133,7 +150,8 @@ def write_chunks(
     except BaseException:
         _discard(tmp)  # Ctrl-C: the target is intact, the interrupt goes on
         raise
-    _sync_folder(target.parent)
+    if durable:
+        _sync_folder(target.parent)
 
 
 def create_exclusive(path: Path, data: bytes, *, new_mode: int = 0o600) -> bool:
@@ -201,13 +219,22 @@ def _target(path: Path, *, follow_symlinks: bool) -> Path:
     return Path(os.path.realpath(path)) if follow_symlinks else path
 
 
+_UMASK: list[int] = []
+"""The umask once read: this tool never changes it after import, so one read per process."""
+
+
 def _umask() -> int:
     """The process umask, read without changing it (``os.umask`` would, for every thread)."""
+    if _UMASK:
+        return _UMASK[0]
+    value = _IMPORT_UMASK
     with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as f:
         for line in f:
             if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    return _IMPORT_UMASK
+                value = int(line.split()[1], 8)
+                break
+    _UMASK.append(value)
+    return value
 
 
 def _read_umask_once() -> int:

@@ -416,9 +416,10 @@ def _clear(path: Path) -> None:
         path.rmdir()
 
 
-_PRIVATE: dict[str, Any] = {"new_mode": 0o600, "follow_symlinks": False}
+_PRIVATE: dict[str, Any] = {"new_mode": 0o600, "follow_symlinks": False, "durable": False}
 """Stored entries are this user's alone, and a symlink planted in the directory is replaced,
-never written through."""
+never written through. Not fsynced: every read checks the entry's MAC and body digest, so a
+file a power loss tore is a miss, never a wrong answer (``atomic.write_chunks``)."""
 
 
 def _hashed(chunks: Iterable[bytes], digest: Any) -> Iterator[bytes]:

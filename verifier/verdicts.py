@@ -236,7 +236,11 @@ class VerdictCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic.write_bytes(
-                path, self._mac(key, text) + b"\n" + text, new_mode=0o600, follow_symlinks=False
+                path,
+                self._mac(key, text) + b"\n" + text,
+                new_mode=0o600,
+                follow_symlinks=False,
+                durable=False,  # authenticated on every read: a torn entry is a miss
             )
         except (OSError, FileNotWritten):
             return

@@ -186,10 +186,12 @@ def test_the_temporary_file_is_never_wider_than_the_target(
 
     monkeypatch.setattr(os, "fchmod", spy)
     old = os.umask(0o022)
+    atomic._UMASK.clear()  # the tool reads the umask once; this test changed it
     try:
         atomic.write_text(path, "new secret")
     finally:
         os.umask(old)
+        atomic._UMASK.clear()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert all(mode & 0o077 == 0 for mode in seen), f"temp file was {oct(seen[0])} before chmod"
 
@@ -198,10 +200,12 @@ def test_a_new_file_gets_new_mode_less_the_umask(tmp_path: Path) -> None:
     """A new file ends with ``new_mode`` less the umask, as ``open`` would have made it."""
     path = tmp_path / "report.json"
     old = os.umask(0o027)
+    atomic._UMASK.clear()  # the tool reads the umask once; this test changed it
     try:
         atomic.write_text(path, "{}")
     finally:
         os.umask(old)
+        atomic._UMASK.clear()
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
