@@ -359,35 +359,35 @@ class GitRepo:
             other._fetch_refs(self.remote, wanted)
         return other
 
-    def has_tag(self, tag: str) -> bool:
-        """Whether the repository has ``tag``: as the remote advertised it, or locally."""
+    def tag_names(self) -> set[str]:
+        """Every tag: as the remote advertised them, or the local repository's (one process)."""
         if self.advertised is not None:
-            return tag in self.advertised
-        return self.tag_exists(tag)
+            return set(self.advertised)
+        _, out, _ = self.run(["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"])
+        return {line for line in out.splitlines() if line}
 
-    def tag_time(self, tag: str) -> int | None:
-        """When ``tag`` was made (Unix time): the tagger's date, or a lightweight tag's commit's.
+    def tag_facts(self) -> dict[str, tuple[int | None, bool]]:
+        """Tag -> (when it was made, whether it is a signed tag object), in one ``git`` run.
 
-        None when git cannot say (a malformed object, an absent commit).
+        The date is the tagger's (a lightweight tag's: its commit's), None when git cannot say;
+        "signed" means a signature is present, not that it verifies. What the history compares.
         """
-        status, out, _ = self.run(
-            ["for-each-ref", "--format=%(creatordate:unix)", f"refs/tags/{tag}"], check=False
+        fmt = (
+            "%(refname:strip=2)%09%(creatordate:unix)%09%(objecttype)%09"
+            "%(if)%(contents:signature)%(then)signed%(else)unsigned%(end)"
         )
-        text = out.strip()
-        return int(text) if status == 0 and text.isdigit() else None
-
-    def signature_format(self, tag: str) -> str | None:
-        """``ssh``/``openpgp``/``x509`` when ``tag`` is a signed tag object, else None.
-
-        Whether a signature is *there*, not whether it verifies: what the history compares.
-        ``MalformedTagError``/``UpstreamError`` for an object git would not write.
-        """
-        ref = f"refs/tags/{tag}"
-        _, kind, _ = self.run(["cat-file", "-t", ref])
-        if kind.strip() != "tag":
-            return None
-        _, body = self._tag_object(ref)
-        return _signature_format(body)
+        _, out, _ = self.run(["for-each-ref", f"--format={fmt}", "refs/tags"])
+        facts: dict[str, tuple[int | None, bool]] = {}
+        for line in out.splitlines():
+            parts = line.split("\t")
+            if len(parts) != 4:
+                continue
+            name, moment, kind, signed = parts
+            facts[name] = (
+                int(moment) if moment.isdigit() else None,
+                kind == "tag" and signed == "signed",
+            )
+        return facts
 
     def _fetch_refs(self, url: str, tags: Sequence[str]) -> None:
         allow = ["-c", "protocol.http.allow=always"] if url.startswith("http://") else []

@@ -33,7 +33,6 @@ from verifier import children
 from verifier.certificates import GITHUB_ACTIONS_ISSUER
 from verifier.checks.attestations import AttestationChecker
 from verifier.checks.bundles import (
-    BUNDLE_SUFFIXES,
     BundleChecker,
     BundleIdentity,
     find_release,
@@ -832,12 +831,11 @@ class Pipeline:
             and slug is not None
             and bundles
             and all(r.status is Status.ABSENT for r in bundles)
+            # Bundles on this release (for other files or artifacts) are not "none": the rule
+            # for a missing bundle applies, not the history's.
+            and not (gh_release is not None and _has_sigstore_asset(gh_release))
         ):
-            out += self._compare(
-                self._bundle_baseline(slug, earlier, gh_release is not None),
-                release,
-                not_published,
-            )
+            out += self._compare(self._bundle_baseline(slug, earlier), release, not_published)
         answer: TagSignature | None = None
         if "tags" in policy.skip:
             out.append(_not_checked(EvidenceKind.TAGS, "tags not checked"))
@@ -845,11 +843,8 @@ class Pipeline:
             tag_result, answer, repo = self._tag(release, slug, tags)
             out.append(tag_result)
             if earlier is not None and repo is not None and tag_result.status is Status.ABSENT:
-                current = any(repo.has_tag(t) for t in tags)
                 out += self._compare(
-                    self._tag_baseline(repo, earlier, release.label, current),
-                    release,
-                    not_published,
+                    self._tag_baseline(repo, earlier, release.label), release, not_published
                 )
         if not {"bundles", "tags"} <= policy.skip:
             out += link_evidence([*results, *out], expected=expected, tag=answer)
@@ -947,23 +942,19 @@ class Pipeline:
             not_published[baseline.kind.value] = source
         return [lost] if lost is not None else []
 
-    def _bundle_baseline(
-        self, slug: str, earlier: list[Earlier], current: bool
-    ) -> SourceBaseline | None:
-        """Whether the previous GitHub Release of an earlier upload carried bundles.
+    def _bundle_baseline(self, slug: str, earlier: list[Earlier]) -> SourceBaseline | None:
+        """What the project's GitHub Releases show about bundles, for a release that has none.
 
         Read from the release listing already fetched for this repository (no request of its
-        own). Two baselines, either of which carrying bundles makes their absence a loss:
-        GitHub's newest release of an earlier upload (a stolen index token can upload an old
-        tagged version late but cannot reorder GitHub) and the newest earlier upload that has a
-        GitHub Release (a release made recently for an old version does not hide it). An
-        index-only upload has no GitHub Release and sets no standard. Carried = any Sigstore
-        bundle attached, whatever its file name.
+        own). Carried: ANY GitHub Release of an earlier upload has a Sigstore bundle attached
+        (the newest such, in GitHub's order, is named). Not "the previous one" only: a stolen
+        index token can upload the version of any existing release (an old one, a stray
+        pre-release) and so choose which release would be "previous"; an upload to the index
+        alone has no GitHub Release and counts for nothing.
 
-        "None published" only when the listing is whole and either names this release (the
-        project makes releases, and none before carried bundles) or is empty. Anything else
-        is unknown (None): one page of many, or releases under tag names that match no
-        version (``--tag-template``).
+        "None published" only from the whole listing (one page) in which no release at all
+        carries a Sigstore asset, whatever its name: a project that attaches bundles under
+        names no version matches is unknown (None), never "none".
         """
         github = self.sources.github
         if github is None:
@@ -976,98 +967,83 @@ class Pipeline:
         for release in earlier:
             for tag in tag_candidates(release.version, self.sources.tag_template):
                 by_tag.setdefault(tag, release)
-        bases: list[SourceBaseline] = []
-        # GitHub's order: the newest GitHub Release of an earlier upload.
-        for listed in listing.releases:
-            match = by_tag.get(listed.tag)
-            if match is not None:
-                bases.append(self._bundles_of(listed, match))
-                break
-        # The index's order too: the newest earlier upload with a GitHub Release. On one page
-        # of many, an upload whose release is not on the page may have one: unknown.
-        for release in earlier:
-            found = next(
-                (
-                    r
-                    for t in tag_candidates(release.version, self.sources.tag_template)
-                    if (r := listing.by_tag(t)) is not None
-                ),
-                None,
-            )
-            if found is not None:
-                bases.append(self._bundles_of(found, release))
-                break
-            if not listing.complete:
-                return None
-        if bases:
-            # Either order's baseline carrying bundles makes their absence a loss.
-            return next((b for b in bases if b.carried), bases[0])
-        if not listing.complete or (listing.releases and not current):
+        matched = [(r, by_tag[r.tag]) for r in listing.releases if r.tag in by_tag]
+        for found, release in matched:
+            if _has_sigstore_asset(found):
+                return SourceBaseline(
+                    EvidenceKind.BUNDLES, release, True, f"GitHub release {found.tag}"
+                )
+        if not listing.complete or any(_has_sigstore_asset(r) for r in listing.releases):
             return None
+        if matched:
+            found, release = matched[0]
+            return SourceBaseline(
+                EvidenceKind.BUNDLES, release, False, f"GitHub release {found.tag}"
+            )
         return SourceBaseline(EvidenceKind.BUNDLES, None, False, "")
 
-    @staticmethod
-    def _bundles_of(found: GitHubRelease, release: Earlier) -> SourceBaseline:
-        carried = any(a.name.endswith(BUNDLE_SUFFIXES) for a in found.assets)
-        return SourceBaseline(EvidenceKind.BUNDLES, release, carried, f"GitHub release {found.tag}")
-
     def _tag_baseline(
-        self, repo: GitRepo, earlier: list[Earlier], label: str, current: bool
+        self, repo: GitRepo, earlier: list[Earlier], label: str
     ) -> SourceBaseline | None:
-        """Whether the previous release's tag was signed.
+        """What the repository's tags show about signatures, for a release with no signed tag.
 
-        Every earlier upload's tag the remote advertises is fetched in one ``git fetch`` (the
-        tag objects and their commits only) into a fresh repository. Two baselines, either of
-        which carrying a signature makes a missing one a loss: the newest tag by its own date
-        (a stolen index token that uploads an old tagged version late cannot make that old tag
-        the standard) and the newest earlier upload's tag (a tag made recently for an old
-        version does not hide the previous upload's). Whether a tag *is signed* is compared,
-        not whose key signed it.
+        Carried: ANY earlier upload's tag is signed (the newest such, by its own date, is
+        named): a stolen index token can upload the version of any existing tag (an old one, a
+        stray release candidate) and so choose which tag would be "previous"; a version with
+        no tag counts for nothing. Whether a tag *is signed* is compared, not whose key signed.
 
-        "None published" only when the remote's whole tag list is known and either holds this
-        release's tag (the project tags, and no earlier release's tag exists) or no tag at all.
-        A local ``--git-repo`` may hold only some tags (``actions/checkout`` fetches none), so
-        there no earlier tag means unknown (None); so does a tag that cannot be read or dated.
+        "None published" only when no tag of the repository is signed: the remote's whole tag
+        list (up to ``ALL_TAGS_LIMIT`` tags) is fetched in the same single fetch, so signed tags
+        under names no version matches make the history unknown (None), never "none". With
+        more tags, or a local ``--git-repo`` (a checkout may hold only some tags), only a loss
+        can be shown. Tags are fetched (tag objects and commits only) into a fresh repository,
+        never read from the cache, and read with one ``git for-each-ref``.
         """
+        names = repo.tag_names()
         tagged: list[tuple[Earlier, str]] = []
         for release in earlier:
             tag = next(
                 (
                     t
                     for t in tag_candidates(release.version, self.sources.tag_template)
-                    if repo.has_tag(t)
+                    if t in names
                 ),
                 None,
             )
             if tag is not None:
                 tagged.append((release, tag))
-        if not tagged:
-            if repo.advertised is not None and (current or not repo.advertised):
-                return SourceBaseline(EvidenceKind.TAGS, None, False, "")
-            return None
-        self.progress(f"{label}: the tags of earlier releases ({len(tagged)})")
+        whole = repo.advertised is not None and len(names) <= ALL_TAGS_LIMIT
+        wanted = sorted(names) if whole else sorted({tag for _, tag in tagged})
+        if not wanted:
+            # A remote with no tag at all: the project does not tag. A checkout: unknown.
+            return SourceBaseline(EvidenceKind.TAGS, None, False, "") if whole else None
+        self.progress(f"{label}: the repository's tags ({len(wanted)}), for the history")
         workdir = self.sources.workdir
         assert workdir is not None  # noqa: S101 - the tag check ran
         try:
-            reader = repo.fetch_others(
-                [tag for _, tag in tagged], Path(tempfile.mkdtemp(prefix="tags-", dir=workdir))
-            )
-            dated = []
-            for release, tag in tagged:
-                moment = reader.tag_time(tag)
-                if moment is None:
-                    return None
-                dated.append((moment, release.uploaded, release, tag))
-            # The newest tag by its own date, and the newest earlier upload's tag: either one
-            # signed makes a missing signature a loss.
-            _, _, by_date, date_tag = max(dated, key=lambda d: (d[0], d[1]))
-            bases = []
-            for release, tag in ((by_date, date_tag), tagged[0]):
-                signed = reader.signature_format(tag) is not None
-                bases.append(SourceBaseline(EvidenceKind.TAGS, release, signed, f"tag {tag}"))
+            reader = repo.fetch_others(wanted, Path(tempfile.mkdtemp(prefix="tags-", dir=workdir)))
+            facts = reader.tag_facts()
         except VerifierError:
             return None
-        return next((b for b in bases if b.carried), bases[0])
+        if any(tag not in facts or facts[tag][0] is None for _, tag in tagged):
+            return None  # an earlier tag that cannot be read or dated
+        signed = [
+            (facts[tag][0] or 0, release.uploaded, release, tag)
+            for release, tag in tagged
+            if facts[tag][1]
+        ]
+        if signed:
+            _, _, release, tag = max(signed, key=lambda d: (d[0], d[1]))
+            return SourceBaseline(EvidenceKind.TAGS, release, True, f"tag {tag}")
+        if not whole or any(facts.get(name, (None, True))[1] for name in wanted):
+            return None
+        if tagged:
+            _, _, release, tag = max(
+                ((facts[t][0] or 0, r.uploaded, r, t) for r, t in tagged),
+                key=lambda d: (d[0], d[1]),
+            )
+            return SourceBaseline(EvidenceKind.TAGS, release, False, f"tag {tag}")
+        return SourceBaseline(EvidenceKind.TAGS, None, False, "")
 
     def _warn_yanked(self, label: str, release: Release) -> None:
         yanked = [f.filename for f in release.files if f.yanked]
@@ -1076,6 +1052,18 @@ class Pipeline:
                 f"{label}: the index marks {', '.join(yanked)} as yanked; installers skip "
                 "yanked files unless pinned exactly"
             )
+
+
+ALL_TAGS_LIMIT = 200
+"""Up to this many tags, the history fetches every tag of the repository (one fetch) to say
+"no tag is signed"; above it, only a loss can be shown."""
+
+SIGSTORE_SUFFIXES = (".sigstore.json", ".sigstore", ".sigstore.bundle")
+"""Asset names that can only be Sigstore bundles (a bare ``.bundle`` may be a git bundle)."""
+
+
+def _has_sigstore_asset(release: GitHubRelease) -> bool:
+    return any(asset.name.endswith(SIGSTORE_SUFFIXES) for asset in release.assets)
 
 
 def _unreachable(
