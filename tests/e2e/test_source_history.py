@@ -285,7 +285,8 @@ def test_lost_bundles_fail_even_when_missing_ones_are_allowed(
         "(Sigstore bundles)"
     )
     assert lost["hint"] == (
-        "if the project stopped publishing Sigstore bundles on purpose, --skip bundles accepts it"
+        "if the project stopped publishing Sigstore bundles on purpose, skip them for this "
+        'package: [packages.widget] skip = ["bundles"] in the policy file (or --skip bundles)'
     )
     assert world.api_paths().count(f"/repos/{REPO}/releases") == 1
 

@@ -541,8 +541,9 @@ def compare_sources(
                 "baseline.source": baseline.where,
             },
             rule=SOURCE_LOST_RULE.format(kind=what),
-            hint=f"if the project stopped publishing {what} on purpose, --skip {kind.value} "
-            "accepts it",
+            hint=f"if the project stopped publishing {what} on purpose, skip them for this "
+            f'package: [packages.{subject.split("==", 1)[0]}] skip = ["{kind.value}"] in the '
+            f"policy file (or --skip {kind.value})",
         ),
         None,
     )
