@@ -449,3 +449,19 @@ def test_the_first_release_with_an_unpinned_publisher_is_not_vouched_for_by_itse
     assert result.code == 2, result.out
     assert _finding(result, "bundle")["outcome"] == "unverifiable"
     assert _finding(result, "tag")["outcome"] == "unverifiable"
+
+
+def test_a_project_that_stopped_signing_is_accepted_per_package_by_the_policy(
+    capsys: pytest.CaptureFixture[str], world_of: Any, tmp_path: Path
+) -> None:
+    world = world_of([Version("1.0.0", JAN), Version("1.1.0", FEB, tag="unsigned")])
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[packages.widget]\nskip = ["tags"]\n')
+    result = world.verify(capsys, "1.1.0", "--policy", str(policy))
+    assert result.code == 0, result.out
+    assert _history(result) == []
+    tag = _finding(result, "tag")
+    assert (tag["outcome"], tag["policy_source"]) == (
+        "skipped",
+        f"policy {policy.name}: packages.widget.skip",
+    )
