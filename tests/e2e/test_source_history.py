@@ -463,5 +463,5 @@ def test_a_project_that_stopped_signing_is_accepted_per_package_by_the_policy(
     tag = _finding(result, "tag")
     assert (tag["outcome"], tag["policy_source"]) == (
         "skipped",
-        f"policy {policy.name}: packages.widget.skip",
+        f"policy file {policy}: packages.widget.skip",
     )
