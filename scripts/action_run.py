@@ -148,6 +148,9 @@ def command(python: str, inputs: Inputs, report: Path) -> list[str]:
     not replace verify-release.
     """
     argv = [python, "-I", "-m", "verifier", "--format", inputs.format, "--json", str(report)]
+    # The restored cache (and its key) may have been written by another workflow run: reuse
+    # its responses (whose signatures are verified again), never its verdicts.
+    argv.append("--no-verdict-cache")
     argv += ["--sarif", str(inputs.sarif)]
     if inputs.policy is not None:
         argv.append(f"--policy={inputs.policy}")

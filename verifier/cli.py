@@ -682,6 +682,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="do not reuse cached index pages or provenance (downloads are re-hashed anyway)",
     )
     sources.add_argument(
+        "--no-verdict-cache",
+        action="store_true",
+        help="verify every signature again even when an identical earlier run verified it "
+        "(the GitHub Action sets this: its cache, key included, is restored from storage other "
+        "workflow runs can write, and a verdict is only as trustworthy as whoever wrote it)",
+    )
+    sources.add_argument(
         "--evidence",
         metavar="DIR",
         type=Path,

@@ -211,7 +211,7 @@ class Session:
             # Entries are authenticated with a key outside the cache (see ResponseStore).
             key = cache_key(default_data_dir() / "cache.key")
             response_cache = ResponseStore(cache_root / "http", mac_key=key) if key else None
-            if key:
+            if key and not getattr(args, "no_verdict_cache", False):
                 # Earlier verdicts, keyed by everything they depend on (verifier.verdicts).
                 verdicts = VerdictCache.for_run(
                     cache_root / "verdicts",

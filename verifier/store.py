@@ -353,12 +353,32 @@ def cache_key(path: Path) -> bytes | None:
 
 
 def _read_key(path: Path) -> bytes | None:
+    """The key, only if this user alone could have written it; else None (nothing cached).
+
+    A key file another user owns, or that others may read or write, or in a folder others may
+    write (a shared ``/tmp`` data directory, a shared runner), could hold a secret someone else
+    chose, and with it they could forge cache entries and verdicts.
+    """
     try:
+        if not _private(path.parent):
+            return None
         with _open_regular(path, "cache key") as handle:
+            if not _private_file(os.fstat(handle.fileno())):
+                return None
             text = handle.read(65)
         return bytes.fromhex(text.decode("ascii")) if len(text) == 64 else None
     except (UnreadableEntry, OSError, ValueError):
         return None
+
+
+def _private_file(info: os.stat_result) -> bool:
+    return info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
+def _private(folder: Path) -> bool:
+    """Whether only this user (or root) can change what ``folder`` holds."""
+    info = os.stat(folder)
+    return info.st_uid in (os.getuid(), 0) and not info.st_mode & 0o022
 
 
 @contextlib.contextmanager

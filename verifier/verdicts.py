@@ -36,9 +36,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 import hashlib
 import hmac
 import json
+import os
+import stat
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -71,19 +74,42 @@ _CACHED = (Status.PROVEN, Status.CONTRADICTED)
 _CERT_FIELDS = tuple(f.name for f in dataclasses.fields(CertificateEvidence))
 
 
+_JUDGING = ("sigstore", "pypi-attestations", "sigstore-models", "cryptography", "rfc8785")
+"""The libraries whose code reaches a verdict: a new version of any may judge anew."""
+
+
 def versions() -> str:
-    """verify-release, sigstore and pypi-attestations: a new version of any may judge anew."""
+    """The code that verifies: the libraries' versions and a digest of verify-release's source.
+
+    The version number alone is not enough: a fix to an identity check ships as new code under
+    the same version (an Action moved to another commit, a checkout between releases), and a
+    verdict the buggy code reached must not be reused by the fixed one.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     from verifier import __version__
 
-    parts = [f"verify-release={__version__}"]
-    for name in ("sigstore", "pypi-attestations"):
+    parts = [f"verify-release={__version__}", f"source={_source_digest()}"]
+    for name in _JUDGING:
         try:
             parts.append(f"{name}={version(name)}")
         except PackageNotFoundError:
             parts.append(f"{name}=?")
     return ";".join(parts)
+
+
+@functools.lru_cache(maxsize=1)
+def _source_digest() -> str:
+    """The sha256 over every module of the ``verifier`` package (path and bytes, in order).
+
+    Read once per process (about 60 files): the code running does not change under it.
+    """
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def root_digest(verifier: Verifier) -> str | None:
@@ -195,6 +221,13 @@ class VerdictCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.verdict"
 
+    def _shard_ok(self, key: str) -> bool:
+        """The entry's folder is a real folder, not a symlink planted to redirect entries."""
+        try:
+            return stat.S_ISDIR(os.lstat(self.root / key[:2]).st_mode)
+        except OSError:
+            return False
+
     def _mac(self, key: str, text: bytes) -> bytes:
         message = key.encode("ascii") + b"\n" + text
         return hmac.new(self._mac_key, message, hashlib.sha256).hexdigest().encode("ascii")
@@ -204,6 +237,8 @@ class VerdictCache:
 
         The MAC is checked over the stored bytes before anything in them is parsed.
         """
+        if not self._shard_ok(key):
+            return None
         try:
             with _open_regular(self._path(key), "verdict") as handle:
                 raw = handle.read(MAX_ENTRY_BYTES + 1)
@@ -234,7 +269,9 @@ class VerdictCache:
         text = json.dumps(_result_to(result), sort_keys=True).encode()
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self._shard_ok(key):
+                return
             atomic.write_bytes(
                 path,
                 self._mac(key, text) + b"\n" + text,

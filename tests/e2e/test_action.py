@@ -372,6 +372,7 @@ def test_one_run_gets_an_argv_list_with_the_pins_after_the_options() -> None:
         "text",
         "--json",
         "r.json",
+        "--no-verdict-cache",
         "--sarif",
         "r.sarif",
         "--policy=policy.toml",
