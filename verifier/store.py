@@ -21,6 +21,7 @@ keeps finding its entry. The reader restores the credentials from the URL it ask
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import hmac
@@ -31,7 +32,7 @@ import secrets
 import stat
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -45,6 +46,15 @@ MAX_METADATA_BYTES = 64 * 1024
 
 class UnreadableEntry(Exception):
     """A stored entry exists but cannot be used; the message says why, in a few words."""
+
+
+class _MissingFile(UnreadableEntry):
+    """The file is not there at all (for metadata: no entry, a miss rather than damage)."""
+
+
+KEEP_BODY_BYTES = 1024 * 1024
+"""Bodies up to this size are kept in memory by ``read`` (index pages, provenance); larger
+ones (downloads) are streamed from the file."""
 
 
 class UnwritableStore(UsageError):
@@ -73,6 +83,9 @@ class Stored:
     body_path: Path
     body_sha256: str | None = None
     """The digest the entry was stored with (the cache): ``body`` returns only that body."""
+    verified_body: bytes | None = field(default=None, repr=False, compare=False)
+    """The body ``ResponseStore.read`` read and checked (small bodies): ``body`` returns it
+    without opening the file again, so it is the very body the metadata was read with."""
 
     def fresh(self, now: float | None = None) -> bool:
         """Within its Cache-Control max-age, capped at ``MAX_FRESH_SECONDS``.
@@ -91,8 +104,11 @@ class Stored:
 
         A cache entry's body is checked against its digest again as it is read: another run may
         have replaced the entry since its metadata was read, and its body then belongs to other
-        metadata (another ETag). That is a miss, never a mix.
+        metadata (another ETag). That is a miss, never a mix. A small body was read and checked
+        with its metadata already (``verified_body``).
         """
+        if self.verified_body is not None:
+            return self.verified_body
         with self.open_body() as handle:
             data: bytes = handle.read()
         if self.body_sha256 is not None and hashlib.sha256(data).hexdigest() != self.body_sha256:
@@ -160,6 +176,8 @@ class ResponseStore:
         """
         self.root = root
         self.mac_key = mac_key
+        self._good_shards: set[str] = set()
+        """Shard folders already found to be real folders: each is checked once per store."""
 
     def _mac(self, meta: dict[str, Any]) -> str:
         assert self.mac_key is not None  # noqa: S101 - only called with a key
@@ -179,6 +197,8 @@ class ResponseStore:
         directory. A symlinked shard raises ``OSError`` (ELOOP), a file there EEXIST: a miss when
         reading, an ``UnwritableStore`` when saving.
         """
+        if key[:2] in self._good_shards:
+            return
         shard = self.root / key[:2]
         if create:
             try:
@@ -194,6 +214,7 @@ class ResponseStore:
             raise OSError(errno.ELOOP, "a shard folder in it is a symlink")
         if not stat.S_ISDIR(mode):
             raise OSError(errno.EEXIST, os.strerror(errno.EEXIST))
+        self._good_shards.add(key[:2])
 
     def load(self, key: str) -> Stored | None:
         """The stored response for ``key``, or None when it is absent or unusable (a miss)."""
@@ -211,13 +232,15 @@ class ResponseStore:
         meta_path, body_path = self._paths(key)
         try:
             self._shard(key, create=False)
-            os.lstat(meta_path)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise UnreadableEntry(f"metadata cannot be read ({exc.strerror})") from None
-        with _open_regular(meta_path, "metadata") as handle:
-            raw = handle.read(MAX_METADATA_BYTES + 1)
+        try:
+            with _open_regular(meta_path, "metadata") as handle:
+                raw = handle.read(MAX_METADATA_BYTES + 1)
+        except _MissingFile:
+            return None
         if len(raw) > MAX_METADATA_BYTES:
             raise UnreadableEntry(f"metadata larger than {MAX_METADATA_BYTES} bytes")
         try:
@@ -226,12 +249,13 @@ class ResponseStore:
             raise UnreadableEntry("metadata is not valid JSON") from None
         if not isinstance(meta, dict):
             raise UnreadableEntry("metadata is not a JSON object")
+        expected = None
         if self.mac_key is not None:
             mac = meta.get("mac")
             if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(meta)):
                 raise UnreadableEntry("not written by this user's runs (its MAC does not match)")
             expected = meta.get("body_sha256")
-            if not isinstance(expected, str) or regular_file_sha256(body_path) != expected:
+            if not isinstance(expected, str):
                 raise UnreadableEntry("its body is not the one stored with it")
         stored = Stored(
             url=_field(meta, "url", str),
@@ -241,11 +265,36 @@ class ResponseStore:
             max_age=_optional(meta, "max_age", int),
             stored_at=_timestamp(meta),
             body_path=body_path,
-            body_sha256=meta.get("body_sha256") if self.mac_key is not None else None,
+            body_sha256=expected,
         )
-        with _open_regular(body_path, "body"):
-            pass
-        return stored
+        # The body is opened once: checked to be a regular file, hashed (the cache) and, when
+        # small, kept, so that ``Stored.body`` needs no second open and no second hash.
+        try:
+            with _open_regular(body_path, "body") as handle:
+                small = handle.read(KEEP_BODY_BYTES + 1)
+                if expected is None:
+                    return (
+                        dataclasses.replace(stored, verified_body=small)
+                        if len(small) <= KEEP_BODY_BYTES
+                        else stored
+                    )
+                digest = hashlib.sha256(small)
+                for block in iter(lambda: handle.read(1024 * 1024), b""):
+                    digest.update(block)
+        except (UnreadableEntry, OSError) as exc:
+            if expected is not None:
+                raise UnreadableEntry("its body is not the one stored with it") from None
+            if isinstance(exc, UnreadableEntry):
+                raise
+            reason = exc.strerror or type(exc).__name__
+            raise UnreadableEntry(f"body file cannot be read ({reason})") from None
+        if digest.hexdigest() != expected:
+            raise UnreadableEntry("its body is not the one stored with it")
+        return (
+            dataclasses.replace(stored, verified_body=small)
+            if len(small) <= KEEP_BODY_BYTES
+            else stored
+        )
 
     def save(
         self,
@@ -368,7 +417,7 @@ def _open_regular(path: Path, what: str) -> Iterator[BinaryIO]:
         # O_NONBLOCK: a FIFO planted in the directory must not block the open.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        raise UnreadableEntry(f"{what} file is missing") from None
+        raise _MissingFile(f"{what} file is missing") from None
     except OSError as exc:
         # ELOOP: a symlink (O_NOFOLLOW); EISDIR and friends: not a file.
         raise UnreadableEntry(
