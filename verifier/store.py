@@ -274,12 +274,12 @@ class ResponseStore:
 
         The last component of an entry is never followed (``O_NOFOLLOW``); the folder above it
         must not be either, or a symlink planted as ``ROOT/ab`` (a poisoned CI cache tarball)
-        would have every entry of that shard, and its lock file, written outside the
+        would have every entry of that shard written outside the
         directory. A symlinked shard raises ``OSError`` (ELOOP), a file there EEXIST: a miss when
         reading, an ``UnwritableStore`` when saving.
         """
-        if key[:2] in self._good_shards:
-            return
+        if not create and key[:2] in self._good_shards:
+            return  # a save checks again: it makes the folder anew if another run removed it
         shard = self.root / key[:2]
         if create:
             try:

@@ -322,3 +322,20 @@ def test_each_shard_folder_is_checked_once_per_store(
     for _ in range(3):
         assert fresh.read(key) is not None
     assert checked == [str(tmp_path / "cache" / key[:2])]
+
+
+def test_a_save_makes_a_shard_folder_again_after_another_run_removed_it(tmp_path: Path) -> None:
+    store, key, body_path = _cache_entry(tmp_path, BODY)
+    shutil.rmtree(body_path.parent)
+    store.save(
+        key,
+        url="https://index.example/simple/p/",
+        status=200,
+        content_type="x",
+        etag='"2"',
+        cache_control="max-age=60",
+        body=BODY,
+    )
+    found = store.read(key)
+    assert found is not None
+    assert (found.etag, found.body()) == ('"2"', BODY)
