@@ -459,8 +459,8 @@ class ResponseStore:
 
 def _open_lock_file(path: Path) -> _LockFile:
     """Open (creating it) and register a store's lock file; the caller holds the guard."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | nofollow, 0o600)
     try:
         info = os.fstat(fd)
     except OSError:
