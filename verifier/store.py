@@ -21,7 +21,9 @@ keeps finding its entry. The reader restores the credentials from the URL it ask
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
+import fcntl
 import hashlib
 import hmac
 import json
@@ -29,9 +31,11 @@ import math
 import os
 import secrets
 import stat
+import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -45,6 +49,15 @@ MAX_METADATA_BYTES = 64 * 1024
 
 class UnreadableEntry(Exception):
     """A stored entry exists but cannot be used; the message says why, in a few words."""
+
+
+class _MissingFile(UnreadableEntry):
+    """The file is not there at all (for metadata: no entry, a miss rather than damage)."""
+
+
+KEEP_BODY_BYTES = 1024 * 1024
+"""Bodies up to this size are kept in memory by ``read`` (index pages, provenance); larger
+ones (downloads) are streamed from the file."""
 
 
 class UnwritableStore(UsageError):
@@ -73,6 +86,9 @@ class Stored:
     body_path: Path
     body_sha256: str | None = None
     """The digest the entry was stored with (the cache): ``body`` returns only that body."""
+    verified_body: bytes | None = field(default=None, repr=False, compare=False)
+    """The body ``ResponseStore.read`` read and checked (small bodies): ``body`` returns it
+    without opening the file again, so it is the very body the metadata was read with."""
 
     def fresh(self, now: float | None = None) -> bool:
         """Within its Cache-Control max-age, capped at ``MAX_FRESH_SECONDS``.
@@ -91,8 +107,11 @@ class Stored:
 
         A cache entry's body is checked against its digest again as it is read: another run may
         have replaced the entry since its metadata was read, and its body then belongs to other
-        metadata (another ETag). That is a miss, never a mix.
+        metadata (another ETag). That is a miss, never a mix. A small body was read and checked
+        with its metadata already (``verified_body``).
         """
+        if self.verified_body is not None:
+            return self.verified_body
         with self.open_body() as handle:
             data: bytes = handle.read()
         if self.body_sha256 is not None and hashlib.sha256(data).hexdigest() != self.body_sha256:
@@ -123,6 +142,48 @@ class Stored:
             if scheme == want_scheme and own_host.lower() == stored_host.lower():
                 return f"{scheme}://{userinfo}@{rest[len(prefix) :]}"
         return self.url
+
+
+LOCK_STRIPES = 1024
+"""Entries are locked by stripe: byte ``n`` of one ``.locks`` file per store directory, where
+``n`` is derived from the key. Two keys sharing a stripe only wait for each other."""
+
+_STRIPE_LOCKS = [threading.Lock() for _ in range(LOCK_STRIPES)]
+"""POSIX record locks exclude other processes only, never other threads of this one: each
+stripe is also a thread lock, shared by every store of the process."""
+
+
+@dataclass
+class _LockFile:
+    fd: int
+    users: int = 0
+
+
+_LOCK_FILES: dict[tuple[int, int], _LockFile] = {}
+"""The open ``.locks`` files of this process, by device and inode. A descriptor is closed only
+while no thread holds a lock through it: closing any descriptor of a file drops every record
+lock the process holds on that file."""
+_KEPT_OPEN: list[int] = []
+"""Descriptors of a lock file opened twice in a race: kept open, never used, never closed."""
+_LOCK_FILES_GUARD = threading.Lock()
+_MAX_IDLE_LOCK_FILES = 16
+"""Idle lock files kept open (a process that uses many store directories, a test suite)."""
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with fresh thread locks (another thread may have held one).
+
+    Record locks are not inherited either: no lock file is in use in the child.
+    """
+    global _LOCK_FILES_GUARD
+    _STRIPE_LOCKS[:] = [threading.Lock() for _ in range(LOCK_STRIPES)]
+    _LOCK_FILES_GUARD = threading.Lock()
+    for lock in _LOCK_FILES.values():
+        lock.users = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def response_key(url: str, accept: str | None) -> str:
@@ -160,11 +221,49 @@ class ResponseStore:
         """
         self.root = root
         self.mac_key = mac_key
+        self._good_shards: set[str] = set()
+        """Shard folders already found to be real folders: each is checked once per store."""
 
     def _mac(self, meta: dict[str, Any]) -> str:
         assert self.mac_key is not None  # noqa: S101 - only called with a key
         text = json.dumps({k: v for k, v in meta.items() if k != "mac"}, sort_keys=True)
         return hmac.new(self.mac_key, text.encode(), hashlib.sha256).hexdigest()
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        """Hold ``key``'s entry exclusively against every thread and process writing it.
+
+        One lock file for the whole directory, ``.locks``, where byte ``n`` locks stripe ``n``
+        (``fcntl.lockf``): a cold run writes 800 entries, and a sidecar lock file each was a
+        file created, opened, locked and closed per entry. The lock file is opened without
+        following a symlink, must be a regular file, and is found again by its inode, so a
+        directory removed and made again gets a lock file of its own.
+        """
+        stripe = zlib.crc32(key.encode()) % LOCK_STRIPES
+        with _STRIPE_LOCKS[stripe]:
+            lock = self._acquire_lock_file()
+            try:
+                fcntl.lockf(lock.fd, fcntl.LOCK_EX, 1, stripe)
+                try:
+                    yield
+                finally:
+                    fcntl.lockf(lock.fd, fcntl.LOCK_UN, 1, stripe)
+            finally:
+                with _LOCK_FILES_GUARD:
+                    lock.users -= 1
+
+    def _acquire_lock_file(self) -> _LockFile:
+        path = self.root / ".locks"
+        with _LOCK_FILES_GUARD:
+            try:
+                info = os.stat(path, follow_symlinks=False)
+                known = _LOCK_FILES.get((info.st_dev, info.st_ino))
+            except FileNotFoundError:
+                known = None
+            if known is None or not stat.S_ISREG(info.st_mode):
+                known = _open_lock_file(path)
+            known.users += 1
+            return known
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         base = self.root / key[:2]
@@ -175,10 +274,12 @@ class ResponseStore:
 
         The last component of an entry is never followed (``O_NOFOLLOW``); the folder above it
         must not be either, or a symlink planted as ``ROOT/ab`` (a poisoned CI cache tarball)
-        would have every entry of that shard, and its lock file, written outside the
+        would have every entry of that shard written outside the
         directory. A symlinked shard raises ``OSError`` (ELOOP), a file there EEXIST: a miss when
         reading, an ``UnwritableStore`` when saving.
         """
+        if not create and key[:2] in self._good_shards:
+            return  # a save checks again: it makes the folder anew if another run removed it
         shard = self.root / key[:2]
         if create:
             try:
@@ -194,6 +295,7 @@ class ResponseStore:
             raise OSError(errno.ELOOP, "a shard folder in it is a symlink")
         if not stat.S_ISDIR(mode):
             raise OSError(errno.EEXIST, os.strerror(errno.EEXIST))
+        self._good_shards.add(key[:2])
 
     def load(self, key: str) -> Stored | None:
         """The stored response for ``key``, or None when it is absent or unusable (a miss)."""
@@ -211,13 +313,20 @@ class ResponseStore:
         meta_path, body_path = self._paths(key)
         try:
             self._shard(key, create=False)
-            os.lstat(meta_path)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise UnreadableEntry(f"metadata cannot be read ({exc.strerror})") from None
-        with _open_regular(meta_path, "metadata") as handle:
-            raw = handle.read(MAX_METADATA_BYTES + 1)
+        try:
+            fd = _open_regular_fd(meta_path, "metadata")
+        except _MissingFile:
+            return None
+        try:
+            raw = _read_up_to(fd, MAX_METADATA_BYTES + 1)
+        except OSError as exc:
+            raise UnreadableEntry(f"metadata cannot be read ({exc.strerror})") from None
+        finally:
+            os.close(fd)
         if len(raw) > MAX_METADATA_BYTES:
             raise UnreadableEntry(f"metadata larger than {MAX_METADATA_BYTES} bytes")
         try:
@@ -226,12 +335,13 @@ class ResponseStore:
             raise UnreadableEntry("metadata is not valid JSON") from None
         if not isinstance(meta, dict):
             raise UnreadableEntry("metadata is not a JSON object")
+        expected = None
         if self.mac_key is not None:
             mac = meta.get("mac")
             if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(meta)):
                 raise UnreadableEntry("not written by this user's runs (its MAC does not match)")
             expected = meta.get("body_sha256")
-            if not isinstance(expected, str) or regular_file_sha256(body_path) != expected:
+            if not isinstance(expected, str):
                 raise UnreadableEntry("its body is not the one stored with it")
         stored = Stored(
             url=_field(meta, "url", str),
@@ -241,11 +351,39 @@ class ResponseStore:
             max_age=_optional(meta, "max_age", int),
             stored_at=_timestamp(meta),
             body_path=body_path,
-            body_sha256=meta.get("body_sha256") if self.mac_key is not None else None,
+            body_sha256=expected,
         )
-        with _open_regular(body_path, "body"):
-            pass
-        return stored
+        # The body is opened once: checked to be a regular file, hashed (the cache) and, when
+        # small, kept, so that ``Stored.body`` needs no second open and no second hash.
+        try:
+            fd = _open_regular_fd(body_path, "body")
+            try:
+                small = _read_up_to(fd, KEEP_BODY_BYTES + 1)
+                if expected is None:
+                    return (
+                        dataclasses.replace(stored, verified_body=small)
+                        if len(small) <= KEEP_BODY_BYTES
+                        else stored
+                    )
+                digest = hashlib.sha256(small)
+                for block in iter(lambda: os.read(fd, 1024 * 1024), b""):
+                    digest.update(block)
+            finally:
+                os.close(fd)
+        except (UnreadableEntry, OSError) as exc:
+            if expected is not None:
+                raise UnreadableEntry("its body is not the one stored with it") from None
+            if isinstance(exc, UnreadableEntry):
+                raise
+            reason = exc.strerror or type(exc).__name__
+            raise UnreadableEntry(f"body file cannot be read ({reason})") from None
+        if digest.hexdigest() != expected:
+            raise UnreadableEntry("its body is not the one stored with it")
+        return (
+            dataclasses.replace(stored, verified_body=small)
+            if len(small) <= KEEP_BODY_BYTES
+            else stored
+        )
 
     def save(
         self,
@@ -269,12 +407,13 @@ class ResponseStore:
             "max_age": max_age(cache_control),
             "stored_at": time.time(),
         }
-        # Under the entry's lock, body and metadata are one writer's pair: parallel runs sharing
-        # a cache (a CI matrix) cannot leave one run's metadata over another run's body, and the
-        # digest is of the bytes this writer wrote, not of whatever the file holds by then.
+        # Under the entry's lock (``_locked``), body and metadata are one writer's pair: parallel
+        # runs sharing a cache (a CI matrix) cannot leave one run's metadata over another run's
+        # body, and the digest is of the bytes this writer wrote, not of whatever the file holds
+        # by then.
         try:
             self._shard(key, create=True)
-            with atomic.locked(meta_path):
+            with self._locked(key):
                 digest = hashlib.sha256()
                 if body_file is not None:
                     _clear(body_path)
@@ -304,7 +443,7 @@ class ResponseStore:
             self._shard(key, create=False)
         except OSError:
             return
-        with contextlib.suppress(OSError, UnwritableFile), atomic.locked(meta_path):
+        with contextlib.suppress(OSError, UnwritableFile), self._locked(key):
             try:
                 with _open_regular(meta_path, "metadata") as handle:
                     meta = json.loads(handle.read(MAX_METADATA_BYTES + 1).decode("utf-8"))
@@ -316,6 +455,33 @@ class ResponseStore:
             if self.mac_key is not None:
                 meta["mac"] = self._mac(meta)
             atomic.write_bytes(meta_path, json.dumps(meta).encode(), **_PRIVATE)
+
+
+def _open_lock_file(path: Path) -> _LockFile:
+    """Open (creating it) and register a store's lock file; the caller holds the guard."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | nofollow, 0o600)
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise OSError(errno.EEXIST, "its lock file is not a regular file")
+    identity = (info.st_dev, info.st_ino)
+    known = _LOCK_FILES.get(identity)
+    if known is not None:
+        _KEPT_OPEN.append(fd)  # closing it would drop the locks held through ``known``
+        return known
+    if len(_LOCK_FILES) >= _MAX_IDLE_LOCK_FILES:
+        for idle, lock in list(_LOCK_FILES.items()):
+            if lock.users == 0:
+                del _LOCK_FILES[idle]
+                os.close(lock.fd)
+    lock = _LockFile(fd)
+    _LOCK_FILES[identity] = lock
+    return lock
 
 
 def regular_file_sha256(path: Path) -> str | None:
@@ -384,11 +550,17 @@ def _private(folder: Path) -> bool:
 @contextlib.contextmanager
 def _open_regular(path: Path, what: str) -> Iterator[BinaryIO]:
     """Open ``path`` for reading only if it is a regular file reached without a symlink."""
+    with os.fdopen(_open_regular_fd(path, what), "rb") as handle:
+        yield handle
+
+
+def _open_regular_fd(path: Path, what: str) -> int:
+    """``_open_regular`` as a bare descriptor (the caller closes it): no file object to build."""
     try:
         # O_NONBLOCK: a FIFO planted in the directory must not block the open.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        raise UnreadableEntry(f"{what} file is missing") from None
+        raise _MissingFile(f"{what} file is missing") from None
     except OSError as exc:
         # ELOOP: a symlink (O_NOFOLLOW); EISDIR and friends: not a file.
         raise UnreadableEntry(
@@ -401,8 +573,23 @@ def _open_regular(path: Path, what: str) -> Iterator[BinaryIO]:
     if not regular:
         os.close(fd)
         raise UnreadableEntry(f"{what} is not a regular file")
-    with os.fdopen(fd, "rb") as handle:
-        yield handle
+    return fd
+
+
+def _read_up_to(fd: int, limit: int) -> bytes:
+    """At most ``limit`` bytes from ``fd`` (fewer only at the end of the file)."""
+    first = os.read(fd, limit)
+    if not first or len(first) >= limit:
+        return first
+    chunks = [first]
+    left = limit - len(first)
+    while left > 0:
+        chunk = os.read(fd, left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _field(meta: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:

@@ -743,3 +743,41 @@ def test_sarif_carries_the_history_baseline() -> None:
         "file": "pkg-1.0.0.tar.gz",
         "publisher": "GitHub example/pkg release.yml",
     }
+
+
+def test_json_report_is_the_documents_data_with_one_line_per_file_and_finding() -> None:
+    # The C encoder writes each file and finding; the outer levels are indented by hand.
+    report = sample_report()
+    text = render(report, "json")
+    from verifier.report.json import to_document
+
+    assert json.loads(text) == json.loads(json.dumps(to_document(report)))
+    lines = text.splitlines()
+    assert lines[:2] == ["{", '  "schema_version": 1,']
+    assert (
+        '        {"filename": "sampleproject-4.0.0.tar.gz", "url": "https://x/s.tar.gz", ' in text
+    )
+    findings = [line for line in lines if line.startswith('        {"check": ')]
+    assert len(findings) == sum(len(r.findings) for r in report.releases)
+    assert text.endswith("\n}\n")
+
+
+def test_json_report_escapes_a_raw_del_the_encoder_leaves() -> None:
+    # ensure_ascii escapes C0 and non-ASCII but not DEL: the fast ASCII check still finds it.
+    report = Report(
+        releases=(ReleaseReport("x==1", (), (_verified(Check.INDEX_HASH, "x\x7f.tar.gz"),)),),
+        trust_root=None,
+        verdict=Verdict.VERIFIED,
+    )
+    text = render(report, "json")
+    assert "\x7f" not in text
+    assert json.loads(text)["releases"][0]["findings"][0]["subject"] == "x\x7f.tar.gz"
+
+
+def test_sanitizing_a_clean_report_copies_nothing() -> None:
+    # 40,000 strings in a lockfile report: a clean one is walked once and returned as it is.
+    from verifier.report import sanitize_report
+
+    report = sample_report()
+    for fmt in ("json", "sarif"):
+        assert sanitize_report(report, fmt) is report

@@ -264,3 +264,78 @@ def test_an_unwritable_cache_is_skipped_and_unwritable_evidence_stops_the_record
     with pytest.raises(UnwritableStore) as info:
         recording.get(f"{server.url}/p", what=WHAT)
     assert info.value.message == f"cannot write a stored response under {blocked}: Not a directory"
+
+
+def _cache_entry(tmp_path: Path, body: bytes) -> tuple[ResponseStore, str, Path]:
+    store = ResponseStore(tmp_path / "cache", mac_key=b"k" * 32)
+    key = response_key("https://index.example/simple/p/", None)
+    store.save(
+        key,
+        url="https://index.example/simple/p/",
+        status=200,
+        content_type="x",
+        etag='"1"',
+        cache_control="max-age=60",
+        body=body,
+    )
+    return store, key, tmp_path / "cache" / key[:2] / f"{key}.body"
+
+
+def test_a_small_body_is_read_and_checked_once_with_its_metadata(tmp_path: Path) -> None:
+    # Another run replacing the body after the read cannot mix: the body read with the
+    # metadata, already checked against its digest, is the one returned, with no second open.
+    store, key, body_path = _cache_entry(tmp_path, BODY)
+    stored = store.read(key)
+    assert stored is not None
+    body_path.write_bytes(b"another run's body")
+    assert stored.body() == BODY
+
+
+def test_a_large_body_is_streamed_and_checked_again(tmp_path: Path) -> None:
+    large = b"x" * (1024 * 1024 + 1)
+    store, key, body_path = _cache_entry(tmp_path, large)
+    stored = store.read(key)
+    assert stored is not None
+    assert stored.body() == large
+    body_path.write_bytes(b"y" * len(large))
+    with pytest.raises(UnreadableEntry) as info:
+        stored.body()
+    assert str(info.value) == "its body was replaced by another run since it was read"
+
+
+def test_each_shard_folder_is_checked_once_per_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, key, _ = _cache_entry(tmp_path, BODY)
+    checked: list[str] = []
+    real_lstat = os.lstat
+
+    def lstat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        checked.append(str(path))
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    for _ in range(3):
+        assert store.read(key) is not None
+    assert checked == []  # the save checked it already
+    fresh = ResponseStore(tmp_path / "cache", mac_key=b"k" * 32)
+    for _ in range(3):
+        assert fresh.read(key) is not None
+    assert checked == [str(tmp_path / "cache" / key[:2])]
+
+
+def test_a_save_makes_a_shard_folder_again_after_another_run_removed_it(tmp_path: Path) -> None:
+    store, key, body_path = _cache_entry(tmp_path, BODY)
+    shutil.rmtree(body_path.parent)
+    store.save(
+        key,
+        url="https://index.example/simple/p/",
+        status=200,
+        content_type="x",
+        etag='"2"',
+        cache_control="max-age=60",
+        body=BODY,
+    )
+    found = store.read(key)
+    assert found is not None
+    assert (found.etag, found.body()) == ('"2"', BODY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ MAC = b"k" * 32
 
 _WRITER = """
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from verifier.store import ResponseStore, UnreadableEntry
 root, me, key = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -111,3 +113,78 @@ def test_a_failed_entry_write_keeps_the_old_entry(
     assert found is not None
     assert (found.etag, found.body()) == ("one", b"first")
     assert not isinstance(caught.value, UnwritableFile)
+
+
+def test_threads_writing_one_key_leave_a_whole_entry(tmp_path: Path) -> None:
+    """Record locks never exclude threads of one process: each stripe is a thread lock too."""
+    import threading
+
+    store = ResponseStore(tmp_path / "cache", mac_key=MAC)
+    for round_ in range(40):
+        start = threading.Barrier(6)
+
+        def write(me: int, round_: int = round_, start: threading.Barrier = start) -> None:
+            body = f"t{me}-{round_}".encode() * (1 + me) * 2000
+            start.wait()
+            store.save(
+                KEY,
+                url="u",
+                status=200,
+                content_type="",
+                etag=f"t{me}-{round_}",
+                cache_control="max-age=60",
+                body=body,
+            )
+
+        threads = [threading.Thread(target=write, args=(me,)) for me in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        found = store.read(KEY)  # a mismatched pair would raise UnreadableEntry
+        assert found is not None
+        assert found.etag is not None
+        me = int(found.etag.split("-")[0][1:])
+        assert found.body() == found.etag.encode() * (1 + me) * 2000
+
+
+def _save(store: ResponseStore) -> None:
+    store.save(KEY, url="u", status=200, content_type="", etag=None, cache_control=None, body=b"")
+
+
+def test_one_lock_file_per_directory_found_again_when_the_directory_is_made_again(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    root = tmp_path / "cache"
+    _save(ResponseStore(root))
+    assert sorted(p.name for p in root.rglob("*") if "lock" in p.name) == [".locks"]
+    shutil.rmtree(root)  # the process still has the old one open: it is not the new one's
+    _save(ResponseStore(root))
+    assert (root / ".locks").is_file()
+    assert os.stat(root / ".locks").st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("plant", "reason"),
+    [
+        (
+            lambda lock: lock.symlink_to(lock.parent.parent / "elsewhere"),
+            "Too many levels of symbolic links",
+        ),
+        (lambda lock: os.mkfifo(lock), "its lock file is not a regular file"),
+        (lambda lock: lock.mkdir(), "Is a directory"),
+    ],
+    ids=["symlink", "fifo", "directory"],
+)
+def test_a_foreign_lock_file_makes_the_store_unwritable(
+    tmp_path: Path, plant: Callable[[Path], object], reason: str
+) -> None:
+    root = tmp_path / "cache"
+    root.mkdir()
+    plant(root / ".locks")
+    with pytest.raises(UnwritableStore) as caught:
+        _save(ResponseStore(root))
+    assert caught.value.message == f"cannot write a stored response under {root}: {reason}"
+    assert not (tmp_path / "elsewhere").exists()

@@ -85,34 +85,68 @@ def _json_safe(text: str) -> str:
     return _UNSAFE_BUT_NEWLINE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
+_KEEP, _STR, _DATACLASS, _TUPLE, _LIST, _MAPPING = range(6)
+_PLANS: dict[type, tuple[int, tuple[str, ...]]] = {}
+"""How ``_scrub`` walks each type it meets, decided once per type: a report holds 40,000
+values of a dozen types, and asking ``is_dataclass``/``fields`` of each one cost more than
+cleaning the strings themselves."""
+
+
+def _plan(kind: type) -> tuple[int, tuple[str, ...]]:
+    plan = _PLANS.get(kind)
+    if plan is None:
+        if issubclass(kind, enum.Enum) or kind is type(None) or issubclass(kind, (int, float)):
+            plan = (_KEEP, ())  # bool is an int; enum members stay what the renderers expect
+        elif issubclass(kind, str):
+            plan = (_STR, ())
+        elif dataclasses.is_dataclass(kind):
+            plan = (_DATACLASS, tuple(f.name for f in dataclasses.fields(kind) if f.init))
+        elif issubclass(kind, tuple):
+            plan = (_TUPLE, ())
+        elif issubclass(kind, list):
+            plan = (_LIST, ())
+        elif issubclass(kind, Mapping):
+            plan = (_MAPPING, ())
+        else:
+            plan = (_KEEP, ())
+        _PLANS[kind] = plan
+    return plan
+
+
 def _scrub(value: Any, clean: Callable[[str], str]) -> Any:
-    """``value`` with ``clean`` applied to every string inside it (dataclasses, tuples, maps)."""
-    if isinstance(value, enum.Enum) or value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, str):
+    """``value`` with ``clean`` applied to every string inside it (dataclasses, tuples, maps).
+
+    Containers and dataclasses whose strings are all clean already are returned as they are
+    (the same object), so a clean report costs one walk and no copies.
+    """
+    how, names = _plan(type(value))
+    if how == _STR:
         return clean(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if how == _KEEP:
+        return value
+    if how == _DATACLASS:
         changes = {}
-        for item in dataclasses.fields(value):
-            if not item.init:
-                continue
-            old = getattr(value, item.name)
-            new = _scrub(old, clean)
+        for name in names:
+            old = getattr(value, name)
+            new = clean(old) if type(old) is str else _scrub(old, clean)
             if new is not old:
-                changes[item.name] = new
+                changes[name] = new
         if not changes:
             return value
         try:
             return dataclasses.replace(value, **changes)
         except (TypeError, ValueError):
             return value  # a model that refuses the cleaned values: the output pass remains
-    if isinstance(value, tuple):
-        return tuple(_scrub(v, clean) for v in value)
-    if isinstance(value, list):
-        return [_scrub(v, clean) for v in value]
-    if isinstance(value, Mapping):
-        return {_scrub(k, clean): _scrub(v, clean) for k, v in value.items()}
-    return value
+    if how == _MAPPING:
+        pairs = [(_scrub(k, clean), _scrub(v, clean)) for k, v in value.items()]
+        olds = value.items()
+        if all(k is ok and v is ov for (k, v), (ok, ov) in zip(pairs, olds, strict=True)):
+            return value
+        return dict(pairs)
+    items = [_scrub(v, clean) for v in value]
+    if all(new is old for new, old in zip(items, value, strict=True)):
+        return value
+    return tuple(items) if how == _TUPLE else items
 
 
 def sanitize_report(report: Report, fmt: str) -> Report:
@@ -135,17 +169,32 @@ def sanitize_report(report: Report, fmt: str) -> Report:
             done = redact_urls(text)
             done = terminal_safe(done, keep_newlines=keep_newlines) if terminal else done
             cleaned[text] = done
-        return done
+        return text if done == text else done  # the very object: its holder needs no copy
 
     scrubbed: Report = _scrub(report, clean)
     return scrubbed
+
+
+_ASCII_CONTROLS = bytes([*range(0x0A), *range(0x0B, 0x20), 0x7F])
+_ASCII_PRINTABLE = bytes(b for b in range(0x80) if b not in _ASCII_CONTROLS)
+
+
+def _json_needs_escapes(text: str) -> bool:
+    """Whether ``_json_safe`` would change ``text``; the fast answer for ASCII output.
+
+    The JSON report is ASCII (``ensure_ascii``), where only C0 and DEL can occur: deleting every
+    other byte in C leaves them, where the regex would scan a megabyte one character at a time.
+    """
+    if not text.isascii():
+        return True
+    return bool(text.encode("ascii").translate(None, _ASCII_PRINTABLE))
 
 
 def _final_pass(text: str, fmt: str) -> str:
     text = redact_urls(text)
     if fmt in _TERMINAL_FORMATS:
         return terminal_safe(text, keep_newlines=True)
-    return _json_safe(text)
+    return _json_safe(text) if _json_needs_escapes(text) else text
 
 
 def render(report: Report, fmt: str, *, verbose: bool = False, columns: int | None = None) -> str:
