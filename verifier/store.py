@@ -224,10 +224,16 @@ class ResponseStore:
         self._good_shards: set[str] = set()
         """Shard folders already found to be real folders: each is checked once per store."""
 
-    def _mac(self, meta: dict[str, Any]) -> str:
+    def _mac(self, key: str, meta: dict[str, Any]) -> str:
+        """The entry's MAC over the request it answers (``key``) and its metadata.
+
+        The key is in it so that an entry copied over another request's files (another
+        project's page, another host's) is not this request's answer: a move is a miss.
+        """
         assert self.mac_key is not None  # noqa: S101 - only called with a key
         text = json.dumps({k: v for k, v in meta.items() if k != "mac"}, sort_keys=True)
-        return hmac.new(self.mac_key, text.encode(), hashlib.sha256).hexdigest()
+        message = f"{FORMAT_TAG}\n{key}\n{text}".encode()
+        return hmac.new(self.mac_key, message, hashlib.sha256).hexdigest()
 
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
@@ -338,7 +344,7 @@ class ResponseStore:
         expected = None
         if self.mac_key is not None:
             mac = meta.get("mac")
-            if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(meta)):
+            if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(key, meta)):
                 raise UnreadableEntry("not written by this user's runs (its MAC does not match)")
             expected = meta.get("body_sha256")
             if not isinstance(expected, str):
@@ -425,7 +431,7 @@ class ResponseStore:
                     atomic.write_chunks(body_path, _hashed([body or b""], digest), **_PRIVATE)
                 if self.mac_key is not None:
                     meta["body_sha256"] = digest.hexdigest()
-                    meta["mac"] = self._mac(meta)
+                    meta["mac"] = self._mac(key, meta)
                 _clear(meta_path)
                 atomic.write_bytes(meta_path, json.dumps(meta).encode(), **_PRIVATE)
         except (OSError, UnwritableFile) as exc:
@@ -436,8 +442,14 @@ class ResponseStore:
                 "files, or choose another directory",
             ) from None
 
-    def touch(self, key: str) -> None:
-        """Mark a revalidated (304) entry fresh again."""
+    def touch(self, key: str, body_sha256: str | None = None) -> None:
+        """Mark a revalidated (304) entry fresh again: the very entry that was read and served.
+
+        What is on disk now may not be what was read before the request went out (someone who
+        can write the directory had the whole round trip): it is re-signed only when its own
+        MAC still verifies and its body digest is ``body_sha256``, the one served. Anything
+        else is left as it is (unsigned, so a miss next time), never authenticated by us.
+        """
         meta_path, _ = self._paths(key)
         try:
             self._shard(key, create=False)
@@ -451,9 +463,15 @@ class ResponseStore:
                 return
             if not isinstance(meta, dict):
                 return
+            if self.mac_key is not None:
+                mac = meta.get("mac")
+                if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(key, meta)):
+                    return
+                if body_sha256 is None or meta.get("body_sha256") != body_sha256:
+                    return
             meta["stored_at"] = time.time()
             if self.mac_key is not None:
-                meta["mac"] = self._mac(meta)
+                meta["mac"] = self._mac(key, meta)
             atomic.write_bytes(meta_path, json.dumps(meta).encode(), **_PRIVATE)
 
 
@@ -482,6 +500,10 @@ def _open_lock_file(path: Path) -> _LockFile:
     lock = _LockFile(fd)
     _LOCK_FILES[identity] = lock
     return lock
+
+
+FORMAT_TAG = "verify-release response store 2"
+"""Part of every MAC: entries written before the MAC covered their key are misses."""
 
 
 def regular_file_sha256(path: Path) -> str | None:

@@ -59,7 +59,7 @@ class Caching:
             request = _with_validator(request, stored.etag)
         reply = self.inner.fetch(request, sink)
         if reply.status == 304:
-            self.store.touch(key)
+            self.store.touch(key, stored.body_sha256)
             sink.write(cached_body)
             served = _reply_from(stored, request.url)
             cache_control = reply.headers.get("cache-control")

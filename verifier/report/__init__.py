@@ -45,6 +45,8 @@ _UNSAFE_REST = (
     "\u2028\u2029"  # line and paragraph separators
     "\u202a-\u202e"  # bidi embeddings and overrides
     "\u2066-\u2069"  # bidi isolates
+    "\ud800-\udfff"  # lone surrogates (non-UTF-8 bytes decoded with surrogateescape): no
+    # UTF-8 writer can write them, so they are shown escaped (\udcff), never crash a report
 )
 _UNSAFE_CHARS = re.compile(f"[\x00-\x1f{_UNSAFE_REST}]")
 """C0 (ESC, CR, BEL, backspace, line feed ...), DEL, C1 and the bidi controls."""

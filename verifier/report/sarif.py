@@ -177,10 +177,11 @@ def artifact_location(path: str) -> dict[str, str]:
     posix = path.replace("\\", "/")
     if posix.startswith("/") or _WINDOWS_DRIVE.match(posix):
         absolute = posix if posix.startswith("/") else "/" + posix
-        return {"uri": "file://" + quote(absolute, safe="/:")}
+        return {"uri": "file://" + quote(absolute, safe="/:", errors="surrogateescape")}
     while posix.startswith("./"):
         posix = posix[2:]
-    return {"uri": quote(posix, safe="/"), "uriBaseId": SRCROOT}
+    # A path given as non-UTF-8 bytes (decoded with surrogateescape) is quoted byte for byte.
+    return {"uri": quote(posix, safe="/", errors="surrogateescape"), "uriBaseId": SRCROOT}
 
 
 def _location(label: str, findings: list[Finding], worst: Outcome) -> dict[str, Any]:
