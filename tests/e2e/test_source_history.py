@@ -10,94 +10,25 @@ never published is SKIPPED naming the history, evidence that exists must still v
 
 from __future__ import annotations
 
-import gzip
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.forge import ForgeRelease, ForgeWorld, build_forge
 from tests.e2e.helpers import Run, run
-from tests.e2e.test_chain import git
-from tests.gitrepos import sign_tag
-from tests.servers import DistFile, FakeGitHub, FakeIndex, Listed, Route, add_history_to
-from tests.sigstore_local import GitHubClaims, LocalSigstore
+from tests.servers import FakeIndex
+from tests.sigstore_local import LocalSigstore
 
 JAN = "2026-01-02T10:00:00.000000Z"
 FEB = "2026-02-01T10:00:00.000000Z"
 MAR = "2026-03-01T10:00:00.000000Z"
 REPO = "acme/widget"
 
-
-@dataclass(frozen=True)
-class Version:
-    """One release as the test world publishes it."""
-
-    version: str
-    uploaded: object
-    bundles: bool = True
-    """A GitHub Release with the wheel's ``.sigstore.json`` (False: a release without)."""
-    github_release: bool = True
-    """False: uploaded to the index only (no GitHub Release at all)."""
-    tag: str | None = "signed"
-    """``signed``, ``unsigned`` (annotated), ``other-key`` (signed by an untrusted key), None."""
-    bundle_repo: str = REPO
-
-
-@dataclass
-class World:
-    tmp: Path
-    index: FakeIndex
-    github: FakeGitHub
-    root: Path
-    signers: Path
-    versions: list[Version] = field(default_factory=list)
-
-    def verify(self, capsys: pytest.CaptureFixture[str], version: str, *extra: str) -> Run:
-        return run(
-            capsys,
-            f"widget=={version}",
-            "--repository",
-            f"https://github.com/{REPO}",
-            "--index-url",
-            self.index.url,
-            "--github-api-url",
-            self.github.url,
-            "--trusted-root",
-            str(self.root),
-            "--allowed-signers",
-            str(self.signers),
-            "--cache-dir",
-            str(self.tmp / "cache"),
-            "--offline",
-            "-q",
-            "--skip",
-            "vulnerabilities",
-            "--format",
-            "json",
-            *extra,
-        )
-
-    def git_commands(self) -> list[str]:
-        """What git asked the server: ``GET`` (ref discovery) or the protocol v2 command."""
-        asked = []
-        for request in self.github.api.requests:
-            if ".git/" not in request.path:
-                continue
-            if request.method == "GET":
-                asked.append("GET")
-                continue
-            body = request.body
-            if request.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            size = int(body[:4], 16)
-            asked.append(body[4:size].decode().strip().removeprefix("command="))
-        return asked
-
-    def api_paths(self) -> list[str]:
-        return [r.path for r in self.github.api.requests if ".git/" not in r.path]
+Version = ForgeRelease
+"""One attested release; a GitHub Release with a bundle and a signed tag unless told otherwise."""
+World = ForgeWorld
 
 
 @pytest.fixture(scope="module")
@@ -107,86 +38,17 @@ def stack() -> LocalSigstore:
 
 @pytest.fixture
 def world_of(tmp_path: Path, index: FakeIndex, stack: LocalSigstore) -> Iterator[Any]:
-    """Build the world for a list of versions (oldest upload first is not required)."""
+    """Build the world for a list of versions, in the order they were made."""
     made: list[World] = []
 
     def build(versions: list[Version]) -> World:
-        world = _build(tmp_path, index, stack, versions)
+        world = build_forge(tmp_path, index, stack, versions)
         made.append(world)
         return world
 
     yield build
     for world in made:
         world.github.close()
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "m@example.org", "-f", str(path)],
-        check=True,
-        timeout=60,
-    )
-
-
-def _build(tmp: Path, index: FakeIndex, stack: LocalSigstore, versions: list[Version]) -> World:
-    src = tmp / "src"
-    src.mkdir()
-    git(src, "init", "-q", "-b", "main")
-    key, other = tmp / "signing_key", tmp / "other_key"
-    _keygen(key)
-    _keygen(other)
-    signers = tmp / "allowed_signers"
-    signers.write_text(f'm@example.org namespaces="git" {(tmp / "signing_key.pub").read_text()}')
-    github = FakeGitHub()
-    listed = []
-    for number, item in enumerate(versions):
-        # Each release made a day after the one before it (the list's order), as tags are.
-        made = f"{1_767_000_000 + number * 86_400} +0000"
-        (src / "VERSION").write_text(item.version)
-        git(src, "add", "VERSION")
-        git(src, "commit", "-q", "-m", f"release {item.version}", date=made)
-        commit = git(src, "rev-parse", "HEAD")
-        name = f"v{item.version}"
-        if item.tag == "signed":
-            sign_tag(src, key, name, "HEAD", date=made)
-        elif item.tag == "other-key":
-            sign_tag(src, other, name, "HEAD", date=made)
-        elif item.tag == "unsigned":
-            git(src, "tag", "-a", name, "-m", name, date=made)
-        wheel = f"widget-{item.version}-py3-none-any.whl"
-        data = f"the bytes of {wheel}".encode()
-        claims = GitHubClaims(
-            repository=REPO, workflow="release.yml", ref=f"refs/tags/{name}", sha=commit
-        )
-        listed.append(
-            Listed(
-                item.version,
-                DistFile(wheel, data, stack.provenance(wheel, data, claims)),
-                upload_time=item.uploaded,
-            )
-        )
-        if item.github_release:
-            assets: dict[str, bytes] = {"NOTES.txt": b"release notes"}
-            if item.bundles:
-                bundle_claims = GitHubClaims(
-                    repository=item.bundle_repo,
-                    workflow="release.yml",
-                    ref=f"refs/tags/{name}",
-                    sha=commit,
-                )
-                assets[f"{wheel}.sigstore.json"] = stack.sign_artifact(data, bundle_claims).encode()
-            github.add_release(REPO, name, assets)
-    if not any(item.github_release for item in versions):
-        # A repository with no GitHub Releases lists none (GitHub answers [], not 404).
-        github.api.route(
-            github.releases_path(REPO), Route(body=b"[]", content_type="application/json")
-        )
-    add_history_to(index, "widget", listed)
-    bare = tmp / "widget.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(bare)], check=True, timeout=60)
-    github.serve_repository(REPO, bare)
-    root = stack.write_trusted_root(tmp / "trusted_root.json")
-    return World(tmp, index, github, root, signers, versions)
 
 
 def _finding(result: Run, check: str) -> dict[str, Any]:

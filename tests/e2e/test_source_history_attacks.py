@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import Run, run
-from tests.e2e.test_chain import git
-from tests.gitrepos import sign_tag
-from tests.servers import DistFile, FakeGitHub, FakeIndex, Listed, Route, add_history_to
-from tests.sigstore_local import GitHubClaims, LocalSigstore
+from tests.e2e.forge import ForgeRelease, ForgeWorld, build_forge
+from tests.e2e.helpers import Run
+from tests.servers import FakeIndex, Route
+from tests.sigstore_local import LocalSigstore
 
 JAN = "2026-01-02T10:00:00.000000Z"
 FEB = "2026-02-01T10:00:00.000000Z"
@@ -32,20 +31,15 @@ REPO = "acme/widget"
 
 
 @dataclass(frozen=True)
-class Item:
-    """A forge object (tag, GitHub Release) and/or an index upload for one version."""
+class Item(ForgeRelease):
+    """A forge object (tag, GitHub Release) and/or an unattested index upload for one version.
 
-    version: str
-    uploaded: str | None
-    """The index upload time; None: never uploaded to the index (a forge-only tag/release)."""
-    tag: str | None = "signed"
-    """``signed``, ``unsigned`` (annotated), ``lightweight``, None."""
+    ``uploaded`` None: never uploaded to the index (a forge-only tag or release).
+    """
+
     github_release: bool = False
     bundles: bool = False
-    prefix: str = "v"
-    bundle_asset: str | None = None
-    """The bundle's asset name (default: the wheel's name + ``.sigstore.json``)."""
-    """The tag name is PREFIX + version (a monorepo's ``widget-``)."""
+    attested: bool = False
 
 
 @pytest.fixture(scope="module")
@@ -53,96 +47,20 @@ def stack() -> LocalSigstore:
     return LocalSigstore()
 
 
-@dataclass
-class World:
-    tmp: Path
-    index: FakeIndex
-    github: FakeGitHub
-    root: Path
-    signers: Path
-
-    def verify(self, capsys: pytest.CaptureFixture[str], version: str, *extra: str) -> Run:
-        return run(
-            capsys,
-            f"widget=={version}",
-            *("--repository", f"https://github.com/{REPO}"),
-            *("--index-url", self.index.url, "--github-api-url", self.github.url),
-            *("--trusted-root", str(self.root), "--allowed-signers", str(self.signers)),
-            *("--cache-dir", str(self.tmp / "cache"), "--offline", "-q"),
-            *("--skip", "vulnerabilities", "--format", "json"),
-            *("--allow-missing", "attestations"),
-            *extra,
-        )
-
-
 @pytest.fixture
 def world_of(tmp_path: Path, index: FakeIndex, stack: LocalSigstore) -> Iterator[Any]:
-    made: list[World] = []
+    made: list[ForgeWorld] = []
 
-    def build(items: list[Item]) -> World:
-        world = _build(tmp_path, index, stack, items)
+    def build(items: list[Item]) -> ForgeWorld:
+        world = build_forge(
+            tmp_path, index, stack, items, options=("--allow-missing", "attestations")
+        )
         made.append(world)
         return world
 
     yield build
     for world in made:
         world.github.close()
-
-
-def _build(tmp: Path, index: FakeIndex, stack: LocalSigstore, items: list[Item]) -> World:
-    src = tmp / "src"
-    src.mkdir()
-    git(src, "init", "-q", "-b", "main")
-    key = tmp / "signing_key"
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "m@example.org", "-f", str(key)],
-        check=True,
-        timeout=60,
-    )
-    signers = tmp / "allowed_signers"
-    signers.write_text(f'm@example.org namespaces="git" {(tmp / "signing_key.pub").read_text()}')
-    github = FakeGitHub()
-    listed = []
-    any_release = False
-    for number, item in enumerate(items):
-        # Each release made a day after the one before it (the list's order), as tags are.
-        made = f"{1_767_000_000 + number * 86_400} +0000"
-        (src / "VERSION").write_text(item.version)
-        git(src, "add", "VERSION")
-        git(src, "commit", "-q", "-m", f"release {item.version}", date=made)
-        commit = git(src, "rev-parse", "HEAD")
-        name = f"{item.prefix}{item.version}"
-        if item.tag == "signed":
-            sign_tag(src, key, name, "HEAD", date=made)
-        elif item.tag == "unsigned":
-            git(src, "tag", "-a", name, "-m", name, date=made)
-        elif item.tag == "lightweight":
-            git(src, "tag", name, date=made)
-        wheel = f"widget-{item.version}-py3-none-any.whl"
-        data = f"the bytes of {wheel}".encode()
-        if item.uploaded is not None:
-            # No attestations: the project never used Trusted Publishing (or the token thief).
-            listed.append(Listed(item.version, DistFile(wheel, data), upload_time=item.uploaded))
-        if item.github_release:
-            any_release = True
-            assets: dict[str, bytes] = {"NOTES.txt": b"release notes"}
-            if item.bundles:
-                claims = GitHubClaims(
-                    repository=REPO, workflow="release.yml", ref=f"refs/tags/{name}", sha=commit
-                )
-                asset = item.bundle_asset or f"{wheel}.sigstore.json"
-                assets[asset] = stack.sign_artifact(data, claims).encode()
-            github.add_release(REPO, name, assets)
-    if not any_release:
-        github.api.route(
-            github.releases_path(REPO), Route(body=b"[]", content_type="application/json")
-        )
-    add_history_to(index, "widget", listed)
-    bare = tmp / "widget.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(bare)], check=True, timeout=60)
-    github.serve_repository(REPO, bare)
-    root = stack.write_trusted_root(tmp / "trusted_root.json")
-    return World(tmp, index, github, root, signers)
 
 
 def _outcomes(result: Run) -> dict[str, list[str]]:
