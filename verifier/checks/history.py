@@ -116,40 +116,47 @@ def publisher_of(
 
 
 @dataclass(frozen=True)
-class _Version:
-    """One other release of the project as the page lists it."""
+class Earlier:
+    """Another release of the project as the page lists it, placed by its first upload."""
 
     version: str
-    first: dt.datetime
+    uploaded: dt.datetime
     files: tuple[ReleaseFile, ...]
 
     @property
     def attested(self) -> tuple[ReleaseFile, ...]:
+        """Its files that the index declares provenance for."""
         return tuple(f for f in self.files if f.provenance is not None)
 
     def when(self) -> str:
-        return self.first.strftime("%Y-%m-%d")
+        """The upload day, as messages name it."""
+        return self.uploaded.strftime("%Y-%m-%d")
 
 
-def _releases(history: Sequence[ReleaseFile]) -> tuple[list[_Version], list[str]]:
+def _by_version(history: Sequence[ReleaseFile]) -> dict[str, list[ReleaseFile]]:
+    """The other releases' files, grouped by version (files of no known version left out)."""
+    grouped: dict[str, list[ReleaseFile]] = {}
+    for file in history:
+        if file.version is not None:
+            grouped.setdefault(file.version, []).append(file)
+    return grouped
+
+
+def _releases(history: Sequence[ReleaseFile]) -> tuple[list[Earlier], list[str]]:
     """The releases with a usable upload time (oldest first), and attested ones without one.
 
     An attested release whose files carry no usable upload time cannot be placed in time, so it
     cannot be left out either: an unknown baseline is never a clean one.
     """
-    grouped: dict[str, list[ReleaseFile]] = {}
-    for file in history:
-        if file.version is not None:
-            grouped.setdefault(file.version, []).append(file)
     out = []
     untimed = []
-    for version, files in grouped.items():
+    for version, files in _by_version(history).items():
         moments = [m for m in (upload_moment(f.upload_time) for f in files) if m is not None]
         if moments:
-            out.append(_Version(version, min(moments), tuple(files)))
+            out.append(Earlier(version, min(moments), tuple(files)))
         elif any(f.provenance is not None for f in files):
             untimed.append(version)
-    return sorted(out, key=lambda r: (r.first, r.version)), sorted(untimed)
+    return sorted(out, key=lambda r: (r.uploaded, r.version)), sorted(untimed)
 
 
 def _lacks(result: CheckResult) -> bool:
@@ -159,7 +166,7 @@ def _lacks(result: CheckResult) -> bool:
 
 @dataclass(frozen=True)
 class _Baseline:
-    release: _Version
+    release: Earlier
     file: ReleaseFile
     publisher: Publisher | None
     problem: str | None
@@ -169,7 +176,7 @@ class _Baseline:
     def details(self) -> dict[str, str | None]:
         return {
             "baseline.version": self.release.version,
-            "baseline.upload_time": self.release.first.isoformat().replace("+00:00", "Z"),
+            "baseline.upload_time": self.release.uploaded.isoformat().replace("+00:00", "Z"),
             "baseline.file": self.file.filename,
             "baseline.publisher": self.publisher.describe() if self.publisher else None,
         }
@@ -254,7 +261,7 @@ def check_history(
     # A release is held to the standard of every attested release uploaded before its NEWEST
     # file: a file added later to an old release (a stolen token can add one) is not old.
     uploaded = max(moments)
-    attested_before = [r for r in others if r.first < uploaded and r.attested]
+    attested_before = [r for r in others if r.uploaded < uploaded and r.attested]
     if not attested_before:
         return results  # the first attested release, or older than any: no baseline yet
     if not attested_here and lacking:
@@ -320,10 +327,11 @@ def _mixed_publishers(
     )
 
 
-def _baseline(release: _Version, fetch: FetchProvenance, verify: VerifyProvenance) -> _Baseline:
+def _baseline(release: Earlier, fetch: FetchProvenance, verify: VerifyProvenance) -> _Baseline:
     """The baseline's publisher from its first attested file: one provenance request."""
     file = min(
-        release.attested, key=lambda f: (upload_moment(f.upload_time) or release.first, f.filename)
+        release.attested,
+        key=lambda f: (upload_moment(f.upload_time) or release.uploaded, f.filename),
     )
     if file.sha256 is None:
         return _Baseline(release, file, None, f"the index publishes no sha256 for {file.filename}")
@@ -442,19 +450,6 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-@dataclass(frozen=True)
-class Earlier:
-    """A release of the project uploaded before the one verified (placed by its first file)."""
-
-    version: str
-    uploaded: dt.datetime
-    files: tuple[ReleaseFile, ...]
-
-    def when(self) -> str:
-        """The upload day, as messages name it."""
-        return self.uploaded.strftime("%Y-%m-%d")
-
-
 def earlier_releases(listed: Release) -> list[Earlier] | None:
     """The project's releases uploaded before ``listed``, newest first; None when unknown.
 
@@ -462,16 +457,12 @@ def earlier_releases(listed: Release) -> list[Earlier] | None:
     place in time (a missing or malformed ``upload-time``) makes "the release before this one"
     unknown; so does a verified release whose own time is unknown. Unknown is never "none".
     """
-    grouped: dict[str, list[ReleaseFile]] = {}
-    for file in listed.history:
-        if file.version is not None:
-            grouped.setdefault(file.version, []).append(file)
     moments = [upload_moment(f.upload_time) for f in listed.files]
     if not moments or None in moments:
         return None
     uploaded = max(m for m in moments if m is not None)
     out: list[Earlier] = []
-    for version, files in grouped.items():
+    for version, files in _by_version(listed.history).items():
         times = [upload_moment(f.upload_time) for f in files]
         if None in times:
             return None
