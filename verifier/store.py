@@ -276,31 +276,10 @@ class ResponseStore:
         return base / f"{key}.json", base / f"{key}.body"
 
     def _shard(self, key: str, *, create: bool) -> None:
-        """Check (and with ``create``, make) the entry's shard folder: a real folder, no symlink.
-
-        The last component of an entry is never followed (``O_NOFOLLOW``); the folder above it
-        must not be either, or a symlink planted as ``ROOT/ab`` (a poisoned CI cache tarball)
-        would have every entry of that shard written outside the
-        directory. A symlinked shard raises ``OSError`` (ELOOP), a file there EEXIST: a miss when
-        reading, an ``UnwritableStore`` when saving.
-        """
+        """``shard_folder`` for ``key``'s entry, each folder checked once per store on reads."""
         if not create and key[:2] in self._good_shards:
             return  # a save checks again: it makes the folder anew if another run removed it
-        shard = self.root / key[:2]
-        if create:
-            try:
-                shard.mkdir(mode=0o700)
-            except FileNotFoundError:
-                self.root.mkdir(parents=True, exist_ok=True)
-                with contextlib.suppress(FileExistsError):
-                    shard.mkdir(mode=0o700)
-            except FileExistsError:
-                pass
-        mode = os.lstat(shard).st_mode
-        if stat.S_ISLNK(mode):
-            raise OSError(errno.ELOOP, "a shard folder in it is a symlink")
-        if not stat.S_ISDIR(mode):
-            raise OSError(errno.EEXIST, os.strerror(errno.EEXIST))
+        shard_folder(self.root / key[:2], create=create)
         self._good_shards.add(key[:2])
 
     def load(self, key: str) -> Stored | None:
@@ -500,6 +479,31 @@ def _open_lock_file(path: Path) -> _LockFile:
     lock = _LockFile(fd)
     _LOCK_FILES[identity] = lock
     return lock
+
+
+def shard_folder(shard: Path, *, create: bool) -> None:
+    """Check (and with ``create``, make) an entry's shard folder: a real folder, no symlink.
+
+    The last component of an entry is never followed (``O_NOFOLLOW``); the folder above it
+    must not be either, or a symlink planted as ``ROOT/ab`` (a poisoned CI cache tarball) would
+    have every entry of that shard written outside the directory. A symlinked shard raises
+    ``OSError`` (ELOOP), a file there EEXIST: a miss when reading, not written when saving.
+    Shared by the response store and the verdict cache (``verifier.verdicts``).
+    """
+    if create:
+        try:
+            shard.mkdir(mode=0o700)
+        except FileNotFoundError:
+            shard.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                shard.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    mode = os.lstat(shard).st_mode
+    if stat.S_ISLNK(mode):
+        raise OSError(errno.ELOOP, "a shard folder in it is a symlink")
+    if not stat.S_ISDIR(mode):
+        raise OSError(errno.EEXIST, os.strerror(errno.EEXIST))
 
 
 FORMAT_TAG = "verify-release response store 2"

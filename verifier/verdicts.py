@@ -40,8 +40,6 @@ import functools
 import hashlib
 import hmac
 import json
-import os
-import stat
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,7 +56,7 @@ from verifier.models import (
     PublisherRecord,
     Status,
 )
-from verifier.store import UnreadableEntry, _open_regular
+from verifier.store import UnreadableEntry, _open_regular, shard_folder
 
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
@@ -221,13 +219,6 @@ class VerdictCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.verdict"
 
-    def _shard_ok(self, key: str) -> bool:
-        """The entry's folder is a real folder, not a symlink planted to redirect entries."""
-        try:
-            return stat.S_ISDIR(os.lstat(self.root / key[:2]).st_mode)
-        except OSError:
-            return False
-
     def _mac(self, key: str, text: bytes) -> bytes:
         message = key.encode("ascii") + b"\n" + text
         return hmac.new(self._mac_key, message, hashlib.sha256).hexdigest().encode("ascii")
@@ -237,9 +228,8 @@ class VerdictCache:
 
         The MAC is checked over the stored bytes before anything in them is parsed.
         """
-        if not self._shard_ok(key):
-            return None
         try:
+            shard_folder(self.root / key[:2], create=False)
             with _open_regular(self._path(key), "verdict") as handle:
                 raw = handle.read(MAX_ENTRY_BYTES + 1)
         except (UnreadableEntry, OSError):
@@ -269,9 +259,7 @@ class VerdictCache:
         text = json.dumps(_result_to(result), sort_keys=True).encode()
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not self._shard_ok(key):
-                return
+            shard_folder(path.parent, create=True)
             atomic.write_bytes(
                 path,
                 self._mac(key, text) + b"\n" + text,
