@@ -36,6 +36,7 @@ from verifier.checks.bundles import (
     BundleChecker,
     BundleIdentity,
     find_release,
+    has_sigstore_asset,
 )
 from verifier.checks.hashes import (
     FileCache,
@@ -64,7 +65,7 @@ from verifier.errors import (
     VerifierError,
 )
 from verifier.git import GitRepo, TagSignature
-from verifier.github import GitHubClient, GitHubRelease, git_base_url
+from verifier.github import GitHubClient, git_base_url
 from verifier.judge import judge_all
 from verifier.links import link_evidence
 from verifier.lockfiles import Lockfile, PinnedFile, PinnedPackage
@@ -833,7 +834,7 @@ class Pipeline:
             and all(r.status is Status.ABSENT for r in bundles)
             # Bundles on this release (for other files or artifacts) are not "none": the rule
             # for a missing bundle applies, not the history's.
-            and not (gh_release is not None and _has_sigstore_asset(gh_release))
+            and not (gh_release is not None and has_sigstore_asset(gh_release))
         ):
             out += self._compare(self._bundle_baseline(slug, earlier), release, not_published)
         answer: TagSignature | None = None
@@ -969,11 +970,11 @@ class Pipeline:
                 by_tag.setdefault(tag, release)
         matched = [(r, by_tag[r.tag]) for r in listing.releases if r.tag in by_tag]
         for found, release in matched:
-            if _has_sigstore_asset(found):
+            if has_sigstore_asset(found):
                 return SourceBaseline(
                     EvidenceKind.BUNDLES, release, True, f"GitHub release {found.tag}"
                 )
-        if not listing.complete or any(_has_sigstore_asset(r) for r in listing.releases):
+        if not listing.complete or any(has_sigstore_asset(r) for r in listing.releases):
             return None
         if matched:
             found, release = matched[0]
@@ -1057,13 +1058,6 @@ class Pipeline:
 ALL_TAGS_LIMIT = 200
 """Up to this many tags, the history fetches every tag of the repository (one fetch) to say
 "no tag is signed"; above it, only a loss can be shown."""
-
-SIGSTORE_SUFFIXES = (".sigstore.json", ".sigstore", ".sigstore.bundle")
-"""Asset names that can only be Sigstore bundles (a bare ``.bundle`` may be a git bundle)."""
-
-
-def _has_sigstore_asset(release: GitHubRelease) -> bool:
-    return any(asset.name.endswith(SIGSTORE_SUFFIXES) for asset in release.assets)
 
 
 def _unreachable(

@@ -257,6 +257,15 @@ def _check_dsse_subject(payload_type: str, payload: bytes, digest: str) -> None:
         )
 
 
+SIGSTORE_SUFFIXES = (".sigstore.json", ".sigstore", ".sigstore.bundle")
+"""Asset names that can only be Sigstore bundles (a bare ``.bundle`` may be a git bundle)."""
+
+
+def has_sigstore_asset(release: GitHubRelease) -> bool:
+    """Whether ``release`` carries any Sigstore bundle, whatever file it is for (the history)."""
+    return any(asset.name.endswith(SIGSTORE_SUFFIXES) for asset in release.assets)
+
+
 def find_bundle(release: GitHubRelease, filename: str) -> str | None:
     """The name of ``filename``'s bundle among the release assets, by preference."""
     for suffix in BUNDLE_SUFFIXES:
