@@ -5,7 +5,6 @@ Found by a red team against the first pin work; each failed before the fix.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,9 +16,9 @@ import pytest
 
 from tests.conftest import Material
 from tests.e2e.helpers import run
-from tests.e2e.test_lockfile import ALLOW_LOCAL, RELEASES, SKIPS, serve_all, write_lock
-from tests.e2e.test_pin_writes import ROOT, _pin
-from tests.servers import DistFile, FakeIndex
+from tests.e2e.test_lockfile import ALLOW_LOCAL, SKIPS, serve_all, write_lock
+from tests.e2e.test_pin_writes import ROOT, _pin, serve_with_environment
+from tests.servers import FakeIndex
 from verifier.policy import PIN_END
 
 
@@ -33,16 +32,7 @@ def test_an_environment_holding_the_end_marker_survives_a_second_pin(
     """
     environment = f"prod{PIN_END}"
     serve_all(index, material)
-    version, filename = RELEASES["pypi-attestations"]
-    provenance = json.loads(material.provenance(filename))
-    for bundle in provenance["attestation_bundles"]:
-        bundle["publisher"]["environment"] = environment
-    index.add_release(
-        "pypi-attestations",
-        version,
-        [DistFile(filename, material.read(filename), json.dumps(provenance).encode())],
-        real_page=material.page("pypi-attestations"),
-    )
+    serve_with_environment(index, material, environment)
     lock = write_lock(tmp_path / "requirements.txt", material)
     policy = tmp_path / "verify-release.toml"
     policy.write_text(ALLOW_LOCAL)
@@ -69,20 +59,6 @@ def test_an_environment_holding_the_end_marker_survives_a_second_pin(
     assert again.code == 0, again.out + again.err
 
 
-def _with_environment(index: FakeIndex, material: Material, environment: str) -> None:
-    """PyPI's (unsigned) record of pypi-attestations now names ``environment``."""
-    version, filename = RELEASES["pypi-attestations"]
-    provenance = json.loads(material.provenance(filename))
-    for bundle in provenance["attestation_bundles"]:
-        bundle["publisher"]["environment"] = environment
-    index.add_release(
-        "pypi-attestations",
-        version,
-        [DistFile(filename, material.read(filename), json.dumps(provenance).encode())],
-        real_page=material.page("pypi-attestations"),
-    )
-
-
 def test_a_changed_publisher_keeps_its_pin_until_accepted(
     capsys: pytest.CaptureFixture[str], index: FakeIndex, material: Material, tmp_path: Path
 ) -> None:
@@ -94,7 +70,7 @@ def test_a_changed_publisher_keeps_its_pin_until_accepted(
     args = ("--lockfile", str(lock), "--policy", str(policy))
     assert _pin(capsys, index, tmp_path, *args).code == 0
     pinned = policy.read_bytes()
-    _with_environment(index, material, "moved")
+    serve_with_environment(index, material, "moved")
     changed = _pin(capsys, index, tmp_path, *args)
     assert changed.code == 1, changed.err
     [line] = changed.out.splitlines()

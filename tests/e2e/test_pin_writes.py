@@ -46,6 +46,20 @@ def _pin(capsys: pytest.CaptureFixture[str], index: FakeIndex, tmp_path: Path, *
     )
 
 
+def serve_with_environment(index: FakeIndex, material: Material, environment: str) -> None:
+    """PyPI's (unsigned) record of pypi-attestations now names ``environment``."""
+    version, filename = RELEASES["pypi-attestations"]
+    provenance = json.loads(material.provenance(filename))
+    for bundle in provenance["attestation_bundles"]:
+        bundle["publisher"]["environment"] = environment
+    index.add_release(
+        "pypi-attestations",
+        version,
+        [DistFile(filename, material.read(filename), json.dumps(provenance).encode())],
+        real_page=material.page("pypi-attestations"),
+    )
+
+
 def _drop_provenance(index: FakeIndex, material: Material) -> None:
     """PyPI now declares no attestation for pypi-attestation-models."""
     version, filename = RELEASES[MODELS]
@@ -138,16 +152,7 @@ def test_a_non_bmp_environment_is_pinned_and_the_next_run_reads_it(
     """PyPI's publisher record is unsigned: its environment can be any text."""
     environment = "release-\U0001f512-\u00e9"
     serve_all(index, material)
-    version, filename = RELEASES["pypi-attestations"]
-    provenance = json.loads(material.provenance(filename))
-    for bundle in provenance["attestation_bundles"]:
-        bundle["publisher"]["environment"] = environment
-    index.add_release(
-        "pypi-attestations",
-        version,
-        [DistFile(filename, material.read(filename), json.dumps(provenance).encode())],
-        real_page=material.page("pypi-attestations"),
-    )
+    serve_with_environment(index, material, environment)
     lock = write_lock(tmp_path / "requirements.txt", material)
     policy = tmp_path / "verify-release.toml"
     policy.write_text(ALLOW_LOCAL)
