@@ -672,9 +672,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="N",
         type=int,
         default=None,
-        help="worker processes that verify signatures for --lockfile (default: one fewer than "
-        "the CPU cores, for 8 or more files; 0 verifies in this process). Verification is CPU "
-        "work, so threads alone cannot use more than one core; workers are forked on Linux",
+        help="worker processes that verify signatures for --lockfile (default: one per CPU "
+        "core when there are two or more, for 8 or more files; 0 verifies in this process). "
+        "Verification is CPU work, so threads alone cannot use more than one core; workers are "
+        "forked on Linux",
     )
     sources.add_argument(
         "--no-cache",

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verifier.errors import UpstreamError
+from verifier.gate import Gate, Gated
 from verifier.retry import MAX_RETRY_AFTER as MAX_RETRY_AFTER
 from verifier.retry import Retrying, RetryPolicy
 from verifier.secrets import Secret
@@ -52,6 +53,8 @@ from verifier.wrappers import Caching, Recording, Replaying
 if TYPE_CHECKING:
     import requests
 
+DEFAULT_JOBS = 8
+"""Requests at once until ``pool_size`` says otherwise (``--jobs``' default)."""
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 """Cap for JSON/HTML bodies: the largest PyPI simple pages are a few MB."""
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
@@ -128,6 +131,7 @@ class HttpClient:
         self.evidence = evidence
         self.replay = replay
         self.transport = RequestsTransport(self.config.limits())
+        self.gate = Gate(DEFAULT_JOBS)
 
     @property
     def session(self) -> requests.Session:
@@ -135,8 +139,13 @@ class HttpClient:
         return self.transport.session
 
     def pool_size(self, size: int) -> None:
-        """Keep up to ``size`` connections per host (one per parallel job)."""
+        """At most ``size`` requests at once, and as many connections kept per host."""
         self.transport.pool_size(size)
+        self.gate = Gate(size)
+
+    def cancel(self) -> None:
+        """Start no request from now on (Ctrl-C): waiting threads give up, unanswered."""
+        self.gate.close()
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -150,7 +159,8 @@ class HttpClient:
         """
         if self.replay:
             return Replaying(self.evidence)
-        stack: Transport = Retrying(self.transport, self.config.retry_policy(), sleep=self._sleep)
+        wire = Gated(self.transport, self.gate)
+        stack: Transport = Retrying(wire, self.config.retry_policy(), sleep=self._sleep)
         if self.cache is not None:
             stack = Caching(stack, self.cache)
         if self.evidence is not None:

@@ -1146,6 +1146,10 @@ def _read_capped(path: Path) -> bytes:
 # -- whole lockfiles ----------------------------------------------------------------------------
 
 
+THREADS_PER_JOB = 16
+"""Threads per ``--jobs`` slot in a lockfile run with worker processes (see ``LockfileRun.run``)."""
+
+
 class LockfileRun:
     """Every package of a lockfile through the pipeline, with bounded concurrency: nothing else.
 
@@ -1156,8 +1160,8 @@ class LockfileRun:
     def __init__(self, pipeline: Pipeline, *, jobs: int, processes: int | None = None) -> None:
         """Set up a run; nothing is fetched yet.
 
-        ``jobs``: threads doing network work. ``processes``: verification worker processes
-        (None: one fewer than the cores for lockfiles of ``workers.MIN_FILES`` files or more;
+        ``jobs``: requests on the wire at once. ``processes``: verification worker processes
+        (None: one per core, from two cores, for lockfiles of ``workers.MIN_FILES`` files or more;
         0: verify in this process).
         """
         self.pipeline = pipeline
@@ -1188,9 +1192,14 @@ class LockfileRun:
                     pipeline.progress(f"[{done}/{total}] {pkg.name}=={pkg.version}")
                 return report, subject.audit, subject.policy
 
-            pool = ThreadPoolExecutor(max_workers=self.jobs)
+            # More threads than --jobs: a thread waiting for a worker's verdict must not hold
+            # back the next package's requests, and the HTTP client's gate keeps at most
+            # --jobs requests on the wire (verifier.gate). Without workers, threads wait only
+            # for the network, and --jobs of them are enough.
+            threads = self.jobs if workers.processes == 0 else self.jobs * THREADS_PER_JOB
+            pool = ThreadPoolExecutor(max_workers=min(threads, max(1, total)))
             # Created after the workers were forked; shared by every package's files.
-            files_pool = ThreadPoolExecutor(max_workers=self.jobs)
+            files_pool = ThreadPoolExecutor(max_workers=threads)
             pipeline.file_pool = files_pool
             try:
                 reports = list(pool.map(one, lock.packages))
@@ -1199,6 +1208,8 @@ class LockfileRun:
                 # (the pool's ``with`` would wait for every package, queued ones included).
                 pool.shutdown(wait=False, cancel_futures=True)
                 files_pool.shutdown(wait=False, cancel_futures=True)
+                # Threads already started but waiting for a request slot ask nothing more.
+                self.pipeline.index.http.cancel()
                 if isinstance(exc, KeyboardInterrupt):
                     children.stop()
                 raise

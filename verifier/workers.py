@@ -6,33 +6,49 @@ lockfile therefore kept one core busy while the others idled, however many ``--j
 in parallel. Here the network stays in the run's threads and the verification moves to worker
 processes.
 
-The workers are forked from the run's own process after the trust root is loaded, so they start
-in milliseconds, need no second import of sigstore, and verify with exactly the ``Verifier`` the
-run built (the same trust root, custom or production, and the same staging detector). Forking is
-only done where it is safe: on Linux, while the process still has a single thread (before the
-network pool starts). Anywhere else, or with ``--verify-processes 0``, verification stays in the
-process, with the same results.
+How the workers start, and why that way (measured on the 200-package benchmark):
 
-Fail closed: if a worker dies (a crash on hostile input, the out-of-memory killer), the files it
-held and every file after it are UNVERIFIABLE, never passed. An exception inside a worker is a
-bug and propagates, exactly as it would in-process (exit 4).
+- The first worker is forked from the run's own process before the network threads exist
+  (forking a threaded process can copy a lock some other thread holds), and builds the trust
+  root, importing sigstore, on its first file: about 0.6 s that overlaps the run's requests
+  instead of preceding them. A run that verifies nothing (every verdict reused) never imports
+  sigstore at all.
+- The other workers are forked by the first one, right after its first file: they inherit the
+  built verifier instead of each importing sigstore again, and the first worker is
+  single-threaded, so forking it is safe.
+- The run never waits on a full pipe: files wait in one queue in the run's process, and a
+  worker is sent the next file only when it holds fewer than ``DEPTH``. A worker that came up
+  late is not left idle behind another one's backlog.
+- ``ProcessPoolExecutor`` is not used: its queue-feeder and manager threads took a fifth of the
+  run's interpreter time for 400 small tasks. Here each worker has one pipe, one thread that
+  feeds it and one that reads it.
+
+Fail closed: if a worker dies (a crash on hostile input, the out-of-memory killer), or answers
+anything but a well-formed result, every file not yet answered and every file after it are
+UNVERIFIABLE, never passed. An exception inside a worker is a bug and propagates, exactly as it
+would in-process (exit 4). Only Linux forks workers; anywhere else, or with
+``--verify-processes 0``, verification stays in the process, with the same results.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import pickle
 import signal
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING
+import time
+from collections import deque
+from concurrent.futures import Future
+from multiprocessing.connection import Connection, Pipe, wait
+from typing import TYPE_CHECKING, Any
 
 from verifier.checks.attestations import AttestationChecker
 from verifier.errors import UsageError
 from verifier.models import Check, CheckResult, EvidenceKind, Status
-from verifier.trust import TrustRootUnusable
+from verifier.trust import TrustRootUnusable, build_now
 
 if TYPE_CHECKING:
     from verifier.policy import ExpectedPublisher
@@ -44,8 +60,12 @@ MIN_FILES = 8
 MAX_PROCESSES = 16
 """A cap on the default; in the lockfile benchmark one worker added about 45 MB of RSS, much of it
 pages shared with the parent."""
+DEPTH = 2
+"""Files sent to one worker before its answers come back: one being verified, one waiting."""
 
 _worker_checker: AttestationChecker | None = None
+_forked: list[int] = []
+"""In the first worker: the workers it forked (it reaps them; see ``_end_first``)."""
 
 
 def available_cores() -> int:
@@ -56,10 +76,15 @@ def available_cores() -> int:
 
 
 def default_processes(files: int) -> int:
-    """One fewer than the cores (the run's own process keeps one for the network)."""
-    if files < MIN_FILES:
-        return 0
-    return min(MAX_PROCESSES, available_cores() - 1)
+    """One per core: the later ones only start once the first has built the trust root.
+
+    The run's own process needs a core for the network while files arrive; the workers share
+    the cores with it, and once the requests are done they have every core to themselves.
+    """
+    cores = available_cores()
+    if files < MIN_FILES or cores < 2:
+        return 0  # on one core a worker only adds the cost of handing files over
+    return min(MAX_PROCESSES, cores)
 
 
 def fork_unsafe_reason() -> str | None:
@@ -72,13 +97,6 @@ def fork_unsafe_reason() -> str | None:
     return None
 
 
-def _install(checker: AttestationChecker) -> None:
-    """Worker start-up: keep the inherited checker; leave Ctrl-C to the parent."""
-    global _worker_checker
-    _worker_checker = checker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _check_in_worker(
     raw: bytes,
     filename: str,
@@ -86,25 +104,127 @@ def _check_in_worker(
     expected: ExpectedPublisher | None,
     record_trusted: bool,
 ) -> CheckResult | UsageError:
-    if _worker_checker is None:  # pragma: no cover - _install always runs first
+    if _worker_checker is None:  # pragma: no cover - _serve always sets it first
         raise RuntimeError("verification worker started without a checker")
     try:
         return _worker_checker.check_provenance(
             raw, filename=filename, digest=digest, expected=expected, record_trusted=record_trusted
         )
     except TrustRootUnusable as exc:
-        # A deferred trust root is built in each worker, on its first file (overlapping the
+        # The trust root is built in the first worker, on its first file (overlapping the
         # parent's requests); an unusable one travels back as the usage error it is.
         return UsageError(exc.error.message, hint=exc.error.hint)
+
+
+def _answer(task_id: int, outcome: Any, *, ok: bool) -> bytes:
+    try:
+        return pickle.dumps((task_id, ok, outcome))
+    except Exception as exc:
+        return pickle.dumps((task_id, False, RuntimeError(f"{type(outcome).__name__}: {exc}")))
+
+
+def _serve(conn: Connection, later: list[Connection]) -> None:
+    """A worker's life: verify each file the run sends, answer, stop at end of input.
+
+    ``later``: the pipes of the workers this one forks after its first file (see the module
+    docstring); each child keeps its own pipe and closes every other.
+    """
+    children = _forked
+    first = True
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            break  # the run closed its end (done, interrupted or gone): nothing more to do
+        task = pickle.loads(message)  # noqa: S301 - written by the run that forked this process
+        if task is None:
+            break
+        task_id, args = task
+        try:
+            answer = _answer(task_id, _check_in_worker(*args), ok=True)
+        except Exception as exc:  # a bug: the run raises it (exit 4)
+            answer = _answer(task_id, exc, ok=False)
+        conn.send_bytes(answer)
+        if first:
+            first = False
+            for index, child_conn in enumerate(later):
+                pid = os.fork()
+                if pid == 0:
+                    conn.close()
+                    for other in later[:index] + later[index + 1 :]:
+                        other.close()
+                    _run_worker(child_conn, [], first=False)
+                children.append(pid)
+            for child_conn in later:
+                child_conn.close()
+            later = []
+    for child in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, 0)
+
+
+def _run_worker(conn: Connection, later: list[Connection], *, first: bool) -> None:
+    """A forked process's whole life: never returns, never runs the parent's exit handlers."""
+    code = 0
+    try:
+        # Ctrl-C is the run's to handle (it kills the workers); SIGTERM ends a worker at once.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _end_first if first else signal.SIG_DFL)
+        conn.send_bytes(pickle.dumps(("ready", os.getpid())))
+        if first:
+            _prepare()
+        _serve(conn, later)
+    except BaseException:  # the run sees the pipe close and fails closed
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _prepare() -> None:
+    """In the first worker, before its first file: what every verification needs, now.
+
+    The trust root (sigstore's import and the root's parsing) and pypi-attestations' models
+    cost about 0.6 s; done while the run makes its first requests, that time overlaps them. An
+    unusable root is left to be reported on the first file, as the usage error it is.
+    """
+    if _worker_checker is None:  # pragma: no cover - set before the fork
+        return
+    with contextlib.suppress(TrustRootUnusable):
+        build_now(_worker_checker._verifier)
+    import pypi_attestations  # noqa: F401 - imported for its models, used on the first file
+
+
+def _end_first(signum: int, frame: object) -> None:
+    """SIGTERM in the first worker: kill and reap the workers it forked, then exit.
+
+    They are its children, not the run's: killed with their parent, they would be left to the
+    system's init to reap.
+    """
+    for pid in _forked:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in _forked:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    os._exit(128 + signum)
+
+
+class _Worker:
+    """The run's end of one worker: its pipe, its pid once known, what it holds."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pid: int | None = None
+        self.held: set[int] = set()
+        self.open = True
 
 
 class PooledAttestationChecker(AttestationChecker):
     """An ``AttestationChecker`` whose provenance checks run in forked worker processes."""
 
-    def __init__(self, inner: AttestationChecker, executor: ProcessPoolExecutor) -> None:
+    def __init__(self, inner: AttestationChecker, pool: _Pool) -> None:
         super().__init__(inner._verifier, staging=inner._staging)
-        self._executor = executor
-        self._broken = False
+        self._pool = pool
 
     def check_provenance(
         self,
@@ -121,19 +241,158 @@ class PooledAttestationChecker(AttestationChecker):
         measured, that was slower, because it takes the interpreter lock from the threads doing
         the network work.
         """
-        if self._broken:
+        future = self._pool.submit((raw, filename, digest, expected, record_trusted))
+        if future is None:
             return _lost(filename)
-        try:
-            future = self._executor.submit(
-                _check_in_worker, raw, filename, digest, expected, record_trusted
-            )
-            result = future.result()
-        except BrokenProcessPool:
-            self._broken = True
+        outcome = future.result()
+        if outcome is None:
             return _lost(filename)
-        if isinstance(result, UsageError):
-            raise TrustRootUnusable(result)
-        return result
+        if isinstance(outcome, UsageError):
+            raise TrustRootUnusable(outcome)
+        return outcome
+
+
+class _Pool:
+    """The queue of files, the workers' pipes, and the threads that feed and read them."""
+
+    def __init__(self, workers: list[_Worker]) -> None:
+        self._workers = workers
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[int, bytes]] = deque()
+        self._futures: dict[int, Future[CheckResult | UsageError | None]] = {}
+        self._next_id = 0
+        self._stopping = False
+        self.broken = False
+        self._threads = [
+            threading.Thread(target=self._feed, args=(worker,), daemon=True, name="verify-feed")
+            for worker in workers
+        ]
+        self._threads.append(threading.Thread(target=self._read, daemon=True, name="verify-read"))
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, args: tuple[Any, ...]) -> Future[CheckResult | UsageError | None] | None:
+        """Queue one file; None once a worker has died (the file is lost, never passed)."""
+        future: Future[CheckResult | UsageError | None] = Future()
+        with self._cond:
+            if self.broken or self._stopping:
+                return None
+            task_id = self._next_id
+            self._next_id += 1
+            self._futures[task_id] = future
+            self._queue.append((task_id, pickle.dumps((task_id, args))))
+            self._cond.notify_all()
+        return future
+
+    def _feed(self, worker: _Worker) -> None:
+        """Send ``worker`` the next file whenever it holds fewer than ``DEPTH``."""
+        while True:
+            with self._cond:
+                while not (
+                    self.broken
+                    or (self._stopping and not self._queue)
+                    or (
+                        worker.pid is not None
+                        and worker.open
+                        and self._queue
+                        and len(worker.held) < DEPTH
+                    )
+                ):
+                    self._cond.wait()
+                if self.broken or not worker.open:
+                    return
+                if self._stopping and not self._queue:
+                    if worker.pid is None:
+                        return  # never started (or not yet said so): its pipe's close ends it
+                    message = pickle.dumps(None)
+                    task_id = None
+                else:
+                    task_id, message = self._queue.popleft()
+                    worker.held.add(task_id)
+            try:
+                worker.conn.send_bytes(message)
+            except OSError:
+                self._fail()
+                return
+            if task_id is None:
+                return
+
+    def _read(self) -> None:
+        """Take every answer; a closed pipe or a malformed answer breaks the pool."""
+        by_conn = {id(worker.conn): worker for worker in self._workers}
+        live = [worker.conn for worker in self._workers]
+        while live:
+            for ready in wait(live):
+                worker = by_conn[id(ready)]
+                conn = worker.conn
+                try:
+                    answer = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own worker
+                    if answer[0] == "ready":
+                        pid = answer[1]
+                        if not isinstance(pid, int):
+                            raise ValueError("malformed ready message")
+                        with self._cond:
+                            worker.pid = pid
+                            self._cond.notify_all()
+                        continue
+                    task_id, ok, outcome = answer
+                    expected_type = (CheckResult, UsageError) if ok else (BaseException,)
+                    if not isinstance(outcome, expected_type):
+                        raise ValueError("malformed answer")
+                except (EOFError, OSError, ValueError, TypeError, pickle.UnpicklingError):
+                    live.remove(conn)
+                    with self._cond:
+                        worker.open = False
+                        clean = self._stopping and not worker.held
+                    if not clean:
+                        self._fail()
+                        return
+                    continue
+                with self._cond:
+                    # An answer for a file this worker was not given is malformed too.
+                    future = self._futures.pop(task_id, None) if task_id in worker.held else None
+                    worker.held.discard(task_id)
+                    self._cond.notify_all()
+                if future is None:
+                    self._fail()
+                    return
+                if isinstance(outcome, CheckResult | UsageError):
+                    future.set_result(outcome)
+                else:
+                    future.set_exception(outcome)
+
+    def _fail(self) -> None:
+        """A worker is gone: every unanswered file, and every later one, is lost."""
+        with self._cond:
+            self.broken = True
+            lost = list(self._futures.values())
+            self._futures.clear()
+            self._queue.clear()
+            self._cond.notify_all()
+        for future in lost:
+            if not future.done():
+                future.set_result(None)
+
+    def stop(self) -> None:
+        """Let the workers finish what was sent, then end their input."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
+    def pids(self) -> list[int]:
+        """The workers known to have started."""
+        with self._cond:
+            return [worker.pid for worker in self._workers if worker.pid is not None]
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the feeding and reading threads."""
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def close_pipes(self) -> None:
+        """Close the run's end of every pipe (a worker still reading sees end of input)."""
+        for worker in self._workers:
+            worker.conn.close()
 
 
 def _lost(filename: str) -> CheckResult:
@@ -142,8 +401,9 @@ def _lost(filename: str) -> CheckResult:
         status=Status.UNREACHABLE,
         kind=EvidenceKind.ATTESTATIONS,
         subject=filename,
-        message="a verification worker process exited unexpectedly, so this file's "
-        "attestations were not verified (rerun with --verify-processes 0 to verify in-process)",
+        message="a verification worker process exited unexpectedly or answered out of turn, so "
+        "this file's attestations were not verified (rerun with --verify-processes 0 to verify "
+        "in-process)",
         rule="every attestation must be verified",
     )
 
@@ -157,7 +417,8 @@ class VerificationPool:
         self.processes = 0
         self.reason: str | None = None
         """Why verification stays in-process, when it does."""
-        self._executor: ProcessPoolExecutor | None = None
+        self._pool: _Pool | None = None
+        self._first = 0
         if processes <= 0:
             return
         self.reason = fork_unsafe_reason()
@@ -165,46 +426,62 @@ class VerificationPool:
             _logger.info("verifying in-process: %s", self.reason)
             return
         import gc
-        import multiprocessing
 
-        executor = ProcessPoolExecutor(
-            max_workers=processes,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_install,
-            initargs=(checker,),
-        )
-        # The first task forks every worker now, while this process has a single thread.
+        global _worker_checker
+        pipes = [Pipe(duplex=True) for _ in range(processes)]
         # Frozen objects are never scanned by the workers' garbage collector, so the pages they
         # share with this process stay shared instead of being copied on the first collection.
         gc.freeze()
         try:
-            executor.submit(os.getpid).result()
+            pid = os.fork()
+            if pid == 0:
+                _worker_checker = checker
+                for ours, _ in pipes:
+                    ours.close()
+                _run_worker(pipes[0][1], [theirs for _, theirs in pipes[1:]], first=True)
         finally:
             gc.unfreeze()
-        self._executor = executor
+        self._first = pid
+        for _, theirs in pipes:
+            theirs.close()
+        self._pool = _Pool([_Worker(ours) for ours, _ in pipes])
         self.processes = processes
-        self.checker = PooledAttestationChecker(checker, executor)
+        self.checker = PooledAttestationChecker(checker, self._pool)
         _logger.info("verifying with %d worker processes", processes)
 
     def close(self, *, interrupted: bool = False) -> None:
-        """Stop the workers, cancelling queued work.
+        """Stop the workers.
 
         ``interrupted`` (Ctrl-C, or a bug in the run): kill them rather than wait for the
-        verifications under way. They ignore SIGINT and, being forked, hold their own end of
-        the task queue, so a worker left alive would outlive the run, waiting forever.
+        verifications under way. They ignore SIGINT, so a worker left alive would outlive the
+        run.
         """
-        executor, self._executor = self._executor, None
-        if executor is None:
+        pool, self._pool = self._pool, None
+        if pool is None:
             return
         if not interrupted:
-            executor.shutdown(wait=True, cancel_futures=True)
+            pool.stop()
+            pool.join()
+            pool.close_pipes()
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._first, 0)
             return
-        processes = list((executor._processes or {}).values())
-        executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.kill()
-        for process in processes:
-            process.join(timeout=1)
+        # The first worker kills and reaps the others on SIGTERM (``_end_first``); a first
+        # worker that does not end within a second is killed outright.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._first, signal.SIGTERM)
+        pool.close_pipes()
+        for _ in range(100):
+            try:
+                if os.waitpid(self._first, os.WNOHANG) != (0, 0):
+                    return
+            except ChildProcessError:  # pragma: no cover - reaped elsewhere
+                return
+            time.sleep(0.01)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._first, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self._first, 0)
 
     def __enter__(self) -> VerificationPool:
         return self

@@ -57,7 +57,9 @@ def test_ctrl_c_stops_a_lockfile_run_with_its_workers(
     index: FakeIndex, material: Material, tmp_path: Path
 ) -> None:
     lock = serve(index, material, tmp_path)
-    for name in [*(package[0] for package in PACKAGES), "unattested"]:
+    # Every page stalls but the first package's: its file is verified, so the first worker
+    # forks the second (see verifier.workers) before the run is interrupted.
+    for name in [*(package[0] for package in PACKAGES[1:]), "unattested"]:
         index.server.routes[index.simple_path(name)].stall_before = STALL
     argv = [
         *(sys.executable, "-m", "verifier", "--lockfile", str(lock), "--index-url", index.url),
@@ -75,11 +77,11 @@ def test_ctrl_c_stops_a_lockfile_run_with_its_workers(
     )
     try:
         wait_for(
-            lambda: sum(r.path.startswith("/simple/") for r in index.server.requests) >= 2,
+            lambda: sum(r.path.startswith("/simple/") for r in index.server.requests) >= 3,
             "the run to ask the stalling index",
         )
         # The run itself and its two verification workers.
-        assert len(group_members(proc.pid)) == 3
+        wait_for(lambda: len(group_members(proc.pid)) == 3, "the second worker")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     finally:
@@ -90,5 +92,6 @@ def test_ctrl_c_stops_a_lockfile_run_with_its_workers(
     assert out == ""
     assert err.endswith("verify-release: interrupted; nothing was verified\n"), err
     assert group_members(proc.pid) == []
-    # Only the two pages the two jobs were waiting for were asked: the queued were cancelled.
-    assert sum(r.path.startswith("/simple/") for r in index.server.requests) == 2
+    # The first package's page, then only the two pages the two jobs were waiting for: the
+    # queued packages were cancelled.
+    assert sum(r.path.startswith("/simple/") for r in index.server.requests) == 3

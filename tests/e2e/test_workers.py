@@ -114,41 +114,56 @@ _CRASH_SCRIPT = textwrap.dedent(
     from verifier.policy import Policy
     from verifier.workers import VerificationPool
 
+    PROCESSES, HOW = int(sys.argv[1]), sys.argv[2]
+
     class DiesOnOneFile(AttestationChecker):
-        # Stands in for a worker killed mid-check (a crash, the OOM killer); the pool's
-        # handling is what is tested, not any verification.
+        # Stands in for a worker killed mid-check (a crash, the OOM killer) or one that sends
+        # something that is not a result; the pool's handling is what is tested, not any
+        # verification.
         def check_provenance(self, raw, *, filename, digest, expected, record_trusted=True):
             if filename == "crash.tar.gz":
-                os._exit(9)
+                if HOW == "exit":
+                    os._exit(9)
+                return "PASSED"  # not a CheckResult: never taken for one
             return self.missing(filename, "no provenance (test)")
 
     tolerant = Policy(allow_missing=frozenset({"attestations"}))
-    with VerificationPool(DiesOnOneFile(None, staging=None), 1) as pool:
-        assert pool.processes == 1, pool.reason
-        for name in ("before.tar.gz", "crash.tar.gz", "after.tar.gz"):
+    with VerificationPool(DiesOnOneFile(None, staging=None), PROCESSES) as pool:
+        assert pool.processes == PROCESSES, pool.reason
+        for name in ("first.tar.gz", "before.tar.gz", "crash.tar.gz", "after.tar.gz"):
             result = pool.checker.check_provenance(
                 b"", filename=name, digest="0" * 64, expected=None
             )
             finding = judge(result, tolerant)
-            print(name, finding.outcome.value, finding.message)
+            print(name, finding.outcome.value, finding.message, flush=True)
     """
 )
 
 
-def test_a_dead_worker_makes_its_file_and_every_later_file_unverifiable(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("processes", "how"), [(1, "exit"), (2, "exit"), (1, "malformed"), (2, "malformed")]
+)
+def test_a_dead_or_garbled_worker_makes_its_file_and_every_later_file_unverifiable(
+    processes: int, how: str
+) -> None:
+    # With two processes the second is forked by the first after "first.tar.gz"; either of
+    # them may take "crash.tar.gz", and either way nothing after it passes.
     done = subprocess.run(
-        [sys.executable, "-c", _CRASH_SCRIPT],
+        [sys.executable, "-c", _CRASH_SCRIPT, str(processes), how],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
         cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,
     )
     assert done.returncode == 0, done.stderr
+    lost = "unverifiable a verification worker process exited unexpectedly or answered out of turn"
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("before.tar.gz skipped")
-    assert lines[1].startswith("crash.tar.gz unverifiable a verification worker process exited")
-    assert lines[2].startswith("after.tar.gz unverifiable a verification worker process exited")
+    assert lines[0].startswith("first.tar.gz skipped")
+    assert lines[1].startswith("before.tar.gz skipped")
+    assert lines[2].startswith(f"crash.tar.gz {lost}")
+    assert lines[3].startswith(f"after.tar.gz {lost}")
 
 
 def test_a_threaded_process_verifies_in_process() -> None:
@@ -167,9 +182,10 @@ def test_a_threaded_process_verifies_in_process() -> None:
         thread.join()
 
 
-def test_default_processes_leave_one_core_to_the_network() -> None:
+def test_default_processes_are_one_per_core() -> None:
+    # The later workers start only once the first has built the trust root (see workers.py).
     assert default_processes(MIN_FILES - 1) == 0
-    assert default_processes(400) == min(16, available_cores() - 1)
+    assert default_processes(400) == min(16, available_cores())
 
 
 def test_a_negative_process_count_is_a_usage_error(
@@ -181,3 +197,25 @@ def test_a_negative_process_count_is_a_usage_error(
     lock.write_text("")
     assert main(["--lockfile", str(lock), "--verify-processes", "-1", "--offline"]) == 3
     assert "--verify-processes must be 0 or more" in capsys.readouterr().err
+
+
+def test_more_threads_than_jobs_never_put_more_than_jobs_requests_on_the_wire(
+    index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    # With workers, a lockfile run keeps many threads so that one waiting for a verdict does
+    # not hold back the next package; the gate (verifier.gate) keeps --jobs the bound the
+    # index sees. Every page answers slowly, so the threads would pile up on the server.
+    lock = serve(index, material, tmp_path)
+    for name in [*(package[0] for package in PACKAGES), "unattested"]:
+        index.server.routes[index.simple_path(name)].stall_before = 0.2
+    argv = [
+        *(sys.executable, "-m", "verifier", "--lockfile", str(lock), "--index-url", index.url),
+        *("--offline", "--no-cache", "--jobs", "2", "--verify-processes", "2", "--format", "json"),
+        *("--skip", "bundles", "--skip", "tags", "--skip", "vulnerabilities"),
+    ]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, check=False, timeout=300, env=dict(os.environ)
+    )
+    assert done.returncode in (1, 2), done.stderr[-3000:]
+    assert sum(r.path.startswith("/simple/") for r in index.server.requests) == len(PACKAGES) + 1
+    assert index.server.max_in_flight == 2
