@@ -147,14 +147,18 @@ def _serve(conn: Connection, later: list[Connection]) -> None:
         conn.send_bytes(answer)
         if first:
             first = False
+            # SIGTERM waits until each child is on the list its handler kills (_end_first).
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             for index, child_conn in enumerate(later):
                 pid = os.fork()
                 if pid == 0:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
                     conn.close()
                     for other in later[:index] + later[index + 1 :]:
                         other.close()
                     _run_worker(child_conn, [], first=False)
                 children.append(pid)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             for child_conn in later:
                 child_conn.close()
             later = []
@@ -216,7 +220,6 @@ class _Worker:
         self.conn = conn
         self.pid: int | None = None
         self.held: set[int] = set()
-        self.open = True
 
 
 class PooledAttestationChecker(AttestationChecker):
@@ -261,7 +264,6 @@ class _Pool:
         self._queue: deque[tuple[int, bytes]] = deque()
         self._futures: dict[int, Future[CheckResult | UsageError | None]] = {}
         self._next_id = 0
-        self._stopping = False
         self.broken = False
         self._threads = [
             threading.Thread(target=self._feed, args=(worker,), daemon=True, name="verify-feed")
@@ -275,7 +277,7 @@ class _Pool:
         """Queue one file; None once a worker has died (the file is lost, never passed)."""
         future: Future[CheckResult | UsageError | None] = Future()
         with self._cond:
-            if self.broken or self._stopping:
+            if self.broken:
                 return None
             task_id = self._next_id
             self._next_id += 1
@@ -290,31 +292,17 @@ class _Pool:
             with self._cond:
                 while not (
                     self.broken
-                    or (self._stopping and not self._queue)
-                    or (
-                        worker.pid is not None
-                        and worker.open
-                        and self._queue
-                        and len(worker.held) < DEPTH
-                    )
+                    or (worker.pid is not None and self._queue and len(worker.held) < DEPTH)
                 ):
                     self._cond.wait()
-                if self.broken or not worker.open:
+                if self.broken:
                     return
-                if self._stopping and not self._queue:
-                    if worker.pid is None:
-                        return  # never started (or not yet said so): its pipe's close ends it
-                    message = pickle.dumps(None)
-                    task_id = None
-                else:
-                    task_id, message = self._queue.popleft()
-                    worker.held.add(task_id)
+                task_id, message = self._queue.popleft()
+                worker.held.add(task_id)
             try:
                 worker.conn.send_bytes(message)
             except OSError:
-                self._fail()
-                return
-            if task_id is None:
+                self.fail()
                 return
 
     def _read(self) -> None:
@@ -322,7 +310,12 @@ class _Pool:
         by_conn = {id(worker.conn): worker for worker in self._workers}
         live = [worker.conn for worker in self._workers]
         while live:
-            for ready in wait(live):
+            try:
+                readable = wait(live)
+            except (OSError, ValueError):  # the run closed the pipes (see close)
+                self.fail()
+                return
+            for ready in readable:
                 worker = by_conn[id(ready)]
                 conn = worker.conn
                 try:
@@ -340,28 +333,24 @@ class _Pool:
                     if not isinstance(outcome, expected_type):
                         raise ValueError("malformed answer")
                 except (EOFError, OSError, ValueError, TypeError, pickle.UnpicklingError):
-                    live.remove(conn)
-                    with self._cond:
-                        worker.open = False
-                        clean = self._stopping and not worker.held
-                    if not clean:
-                        self._fail()
-                        return
-                    continue
+                    # A worker that ended, at any time, or sent something unreadable: whatever
+                    # was not answered yet is lost (after a run, nothing is left to lose).
+                    self.fail()
+                    return
                 with self._cond:
                     # An answer for a file this worker was not given is malformed too.
                     future = self._futures.pop(task_id, None) if task_id in worker.held else None
                     worker.held.discard(task_id)
                     self._cond.notify_all()
                 if future is None:
-                    self._fail()
+                    self.fail()
                     return
                 if isinstance(outcome, CheckResult | UsageError):
                     future.set_result(outcome)
                 else:
                     future.set_exception(outcome)
 
-    def _fail(self) -> None:
+    def fail(self) -> None:
         """A worker is gone: every unanswered file, and every later one, is lost."""
         with self._cond:
             self.broken = True
@@ -372,17 +361,6 @@ class _Pool:
         for future in lost:
             if not future.done():
                 future.set_result(None)
-
-    def stop(self) -> None:
-        """Let the workers finish what was sent, then end their input."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-
-    def pids(self) -> list[int]:
-        """The workers known to have started."""
-        with self._cond:
-            return [worker.pid for worker in self._workers if worker.pid is not None]
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the feeding and reading threads."""
@@ -450,38 +428,37 @@ class VerificationPool:
         _logger.info("verifying with %d worker processes", processes)
 
     def close(self, *, interrupted: bool = False) -> None:
-        """Stop the workers.
+        """End the workers at once, whether the run finished or was ``interrupted``.
 
-        ``interrupted`` (Ctrl-C, or a bug in the run): kill them rather than wait for the
-        verifications under way. They ignore SIGINT, so a worker left alive would outlive the
-        run.
+        A finished run has every answer, so the workers hold nothing worth waiting for (a
+        first worker still building the trust root for a run that reused every verdict is not
+        waited for either); an interrupted one (Ctrl-C, a bug) must not leave workers behind,
+        and they ignore SIGINT. Threads still waiting for a verdict get "lost", never a pass.
         """
+        del interrupted  # the same either way, on purpose
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        if not interrupted:
-            pool.stop()
-            pool.join()
-            pool.close_pipes()
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self._first, 0)
-            return
+        pool.fail()
         # The first worker kills and reaps the others on SIGTERM (``_end_first``); a first
         # worker that does not end within a second is killed outright.
         with contextlib.suppress(ProcessLookupError):
             os.kill(self._first, signal.SIGTERM)
-        pool.close_pipes()
         for _ in range(100):
             try:
                 if os.waitpid(self._first, os.WNOHANG) != (0, 0):
-                    return
+                    break
             except ChildProcessError:  # pragma: no cover - reaped elsewhere
-                return
+                break
             time.sleep(0.01)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._first, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self._first, 0)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._first, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._first, 0)
+        # The reading thread sees every pipe close with its worker; then the run's ends close.
+        pool.join(timeout=1)
+        pool.close_pipes()
 
     def __enter__(self) -> VerificationPool:
         return self

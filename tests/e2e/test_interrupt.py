@@ -53,20 +53,8 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -
         time.sleep(0.05)
 
 
-def test_ctrl_c_stops_a_lockfile_run_with_its_workers(
-    index: FakeIndex, material: Material, tmp_path: Path
-) -> None:
-    lock = serve(index, material, tmp_path)
-    # Every page stalls but the first package's: its file is verified, so the first worker
-    # forks the second (see verifier.workers) before the run is interrupted.
-    for name in [*(package[0] for package in PACKAGES[1:]), "unattested"]:
-        index.server.routes[index.simple_path(name)].stall_before = STALL
-    argv = [
-        *(sys.executable, "-m", "verifier", "--lockfile", str(lock), "--index-url", index.url),
-        *("--offline", "--no-cache", "--cache-dir", str(tmp_path / "cache"), "--jobs", "2"),
-        *("--skip", "bundles", "--skip", "tags", "--skip", "vulnerabilities"),
-        *("--verify-processes", "2", "--timeout", str(STALL)),
-    ]
+def interrupt(argv: list[str], ready: Callable[[subprocess.Popen[str]], bool], what: str) -> None:
+    """Run ``argv`` in a process group of its own, SIGINT it once ``ready``, check the exit."""
     proc = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
@@ -76,12 +64,7 @@ def test_ctrl_c_stops_a_lockfile_run_with_its_workers(
         env=dict(os.environ),
     )
     try:
-        wait_for(
-            lambda: sum(r.path.startswith("/simple/") for r in index.server.requests) >= 3,
-            "the run to ask the stalling index",
-        )
-        # The run itself and its two verification workers.
-        wait_for(lambda: len(group_members(proc.pid)) == 3, "the second worker")
+        wait_for(lambda: ready(proc), what)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     finally:
@@ -92,6 +75,49 @@ def test_ctrl_c_stops_a_lockfile_run_with_its_workers(
     assert out == ""
     assert err.endswith("verify-release: interrupted; nothing was verified\n"), err
     assert group_members(proc.pid) == []
-    # The first package's page, then only the two pages the two jobs were waiting for: the
-    # queued packages were cancelled.
-    assert sum(r.path.startswith("/simple/") for r in index.server.requests) == 3
+
+
+def lockfile_argv(index: FakeIndex, lock: Path, tmp_path: Path, jobs: int) -> list[str]:
+    return [
+        *(sys.executable, "-m", "verifier", "--lockfile", str(lock), "--index-url", index.url),
+        *("--offline", "--no-cache", "--cache-dir", str(tmp_path / "cache"), "--jobs", str(jobs)),
+        *("--skip", "bundles", "--skip", "tags", "--skip", "vulnerabilities"),
+        *("--verify-processes", "2", "--timeout", str(STALL)),
+    ]
+
+
+def simple_pages(index: FakeIndex) -> int:
+    return sum(r.path.startswith("/simple/") for r in index.server.requests)
+
+
+def test_ctrl_c_stops_a_lockfile_run_with_its_workers(
+    index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    lock = serve(index, material, tmp_path)
+    for name in [*(package[0] for package in PACKAGES), "unattested"]:
+        index.server.routes[index.simple_path(name)].stall_before = STALL
+
+    def ready(proc: subprocess.Popen[str]) -> bool:
+        # The run itself and its first verification worker (the second is forked after the
+        # first file: see the next test), with both jobs waiting on the index.
+        return simple_pages(index) >= 2 and len(group_members(proc.pid)) == 2
+
+    interrupt(lockfile_argv(index, lock, tmp_path, jobs=2), ready, "the run to ask the index")
+    # Only the two pages the two jobs were waiting for were asked: the packages queued, and the
+    # threads waiting for a request slot (verifier.gate), asked nothing.
+    assert simple_pages(index) == 2
+
+
+def test_ctrl_c_stops_the_workers_the_first_worker_forked(
+    index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    # Every page stalls but the first package's: its file is verified, so the first worker
+    # forks the second; they are the first worker's children, not the run's, and must go too.
+    lock = serve(index, material, tmp_path)
+    for name in [*(package[0] for package in PACKAGES[1:]), "unattested"]:
+        index.server.routes[index.simple_path(name)].stall_before = STALL
+
+    def ready(proc: subprocess.Popen[str]) -> bool:
+        return simple_pages(index) == len(PACKAGES) + 1 and len(group_members(proc.pid)) == 3
+
+    interrupt(lockfile_argv(index, lock, tmp_path, jobs=8), ready, "the second worker")
