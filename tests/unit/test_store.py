@@ -378,3 +378,21 @@ def test_entries_of_the_previous_format_are_misses(tmp_path: Path) -> None:
     (shard / f"{key}.body").write_bytes(BODY)
     assert ResponseStore(tmp_path / "cache").read(key) is None
     assert ResponseStore(tmp_path / "cache", mac_key=b"k" * 32).read(key) is None
+
+
+def test_a_replayed_page_is_served_from_its_one_read(
+    recorded: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small recorded body was read (and kept) with its metadata: no second open."""
+    url, tmp = recorded
+    opened: list[str] = []
+    real = os.open
+
+    def spy(path: Any, *args: Any, **kwargs: Any) -> int:
+        opened.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spy)
+    http = HttpClient(CONFIG, evidence=ResponseStore(tmp / "ev"), replay=True)
+    assert http.get(url, what=WHAT).content == BODY
+    assert opened == [str(entries.url_entry(tmp / "ev", url))]
