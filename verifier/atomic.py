@@ -105,6 +105,7 @@ def write_chunks(
     new_mode: int = 0o666,
     follow_symlinks: bool = True,
     durable: bool = True,
+    keep_mode: bool = True,
 ) -> None:
     """Stream ``chunks`` into a temporary file beside ``path``, then rename it over ``path``.
 
@@ -119,10 +120,15 @@ def write_chunks(
     an empty or torn file. That is for files whose every read is authenticated (cache entries:
     a MAC and a body digest), where a torn file is a miss, never a wrong answer, and where two
     fsyncs per entry were most of a cold run's time. A user's own file is always durable.
+
+    ``keep_mode=False`` gives the file ``new_mode`` less the umask even where a file exists,
+    without a ``stat`` of the target (and no ``fchmod`` when the temporary file has that mode
+    already): for the response store, whose entries are always private and are written by the
+    hundred, where each saved system call counts.
     """
     target = _target(path, follow_symlinks=follow_symlinks)
     try:
-        fd, tmp, mode = _create_temp(target, new_mode)
+        fd, tmp, mode = _create_temp(target, new_mode, keep_mode=keep_mode)
     except OSError as exc:
         raise _unwritable(target, exc) from None
     try:
@@ -131,7 +137,8 @@ def write_chunks(
                 _write_all(fd, chunk)
             if durable:
                 os.fsync(fd)
-            os.fchmod(fd, mode)
+            if keep_mode or mode != _TEMP_MODE & ~_umask():
+                os.fchmod(fd, mode)
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -247,22 +254,26 @@ _IMPORT_UMASK = _read_umask_once()
 """Where /proc is missing: the umask at import (set and restored before any writer thread)."""
 
 
-def _create_temp(target: Path, new_mode: int) -> tuple[int, Path, int]:
+_TEMP_MODE = 0o600
+"""The mode a temporary file is created with (less the umask)."""
+
+
+def _create_temp(target: Path, new_mode: int, *, keep_mode: bool = True) -> tuple[int, Path, int]:
     """An exclusive new 0600 file beside ``target``, and the mode to give it before the rename.
 
-    That mode is the existing target's, or ``new_mode`` less the umask for a new file.
+    That mode is the existing target's (``keep_mode``), or ``new_mode`` less the umask.
     """
-    try:
-        info = os.stat(target, follow_symlinks=False)
-    except FileNotFoundError:
-        info = None
+    info = None
+    if keep_mode:
+        with contextlib.suppress(FileNotFoundError):
+            info = os.stat(target, follow_symlinks=False)
     regular = info is not None and stat.S_ISREG(info.st_mode)
     final = stat.S_IMODE(info.st_mode) if info is not None and regular else new_mode & ~_umask()
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     for attempt in range(_ATTEMPTS):
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
         try:
-            return os.open(tmp, flags, 0o600), tmp, final
+            return os.open(tmp, flags, _TEMP_MODE), tmp, final
         except FileExistsError:
             if attempt == _ATTEMPTS - 1:
                 raise

@@ -21,9 +21,7 @@ keeps finding its entry. The reader restores the credentials from the URL it ask
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
-import fcntl
 import hashlib
 import hmac
 import json
@@ -31,10 +29,8 @@ import math
 import os
 import secrets
 import stat
-import threading
 import time
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -89,6 +85,11 @@ class Stored:
     verified_body: bytes | None = field(default=None, repr=False, compare=False)
     """The body ``ResponseStore.read`` read and checked (small bodies): ``body`` returns it
     without opening the file again, so it is the very body the metadata was read with."""
+    body_offset: int = 0
+    """Where the body starts in ``body_path`` (the entry file: its head comes first)."""
+    identity: tuple[int, int] | None = field(default=None, repr=False, compare=False)
+    """The entry file's device and inode when it was read: a large body streamed later
+    (``open_body``) must come from that very file, not from one another run renamed over it."""
 
     def fresh(self, now: float | None = None) -> bool:
         """Within its Cache-Control max-age, capped at ``MAX_FRESH_SECONDS``.
@@ -118,9 +119,19 @@ class Stored:
             raise UnreadableEntry("its body was replaced by another run since it was read")
         return data
 
-    def open_body(self) -> contextlib.AbstractContextManager[BinaryIO]:
-        """The stored body as an open file, for streaming large bodies (downloads)."""
-        return _open_regular(self.body_path, "body")
+    @contextlib.contextmanager
+    def open_body(self) -> Iterator[BinaryIO]:
+        """The stored body as an open file, for streaming large bodies (downloads).
+
+        The file must still be the one read (``identity``): an entry replaced since has its
+        body at another offset, under other metadata. That is unusable, never a mix.
+        """
+        fd, info = _open_regular_fd(self.body_path, "entry")
+        with os.fdopen(fd, "rb") as handle:
+            if self.identity is not None and (info.st_dev, info.st_ino) != self.identity:
+                raise UnreadableEntry("its body was replaced by another run since it was read")
+            handle.seek(self.body_offset)
+            yield handle
 
     def url_for(self, requested: str) -> str:
         """The stored final URL, with the credentials of ``requested`` put back.
@@ -144,48 +155,6 @@ class Stored:
         return self.url
 
 
-LOCK_STRIPES = 1024
-"""Entries are locked by stripe: byte ``n`` of one ``.locks`` file per store directory, where
-``n`` is derived from the key. Two keys sharing a stripe only wait for each other."""
-
-_STRIPE_LOCKS = [threading.Lock() for _ in range(LOCK_STRIPES)]
-"""POSIX record locks exclude other processes only, never other threads of this one: each
-stripe is also a thread lock, shared by every store of the process."""
-
-
-@dataclass
-class _LockFile:
-    fd: int
-    users: int = 0
-
-
-_LOCK_FILES: dict[tuple[int, int], _LockFile] = {}
-"""The open ``.locks`` files of this process, by device and inode. A descriptor is closed only
-while no thread holds a lock through it: closing any descriptor of a file drops every record
-lock the process holds on that file."""
-_KEPT_OPEN: list[int] = []
-"""Descriptors of a lock file opened twice in a race: kept open, never used, never closed."""
-_LOCK_FILES_GUARD = threading.Lock()
-_MAX_IDLE_LOCK_FILES = 16
-"""Idle lock files kept open (a process that uses many store directories, a test suite)."""
-
-
-def _after_fork_in_child() -> None:
-    """A forked child starts with fresh thread locks (another thread may have held one).
-
-    Record locks are not inherited either: no lock file is in use in the child.
-    """
-    global _LOCK_FILES_GUARD
-    _STRIPE_LOCKS[:] = [threading.Lock() for _ in range(LOCK_STRIPES)]
-    _LOCK_FILES_GUARD = threading.Lock()
-    for lock in _LOCK_FILES.values():
-        lock.users = 0
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 def response_key(url: str, accept: str | None) -> str:
     """The file-name-safe key of a response."""
     return hashlib.sha256(f"{accept or ''}\n{url}".encode()).hexdigest()
@@ -205,8 +174,38 @@ def max_age(cache_control: str | None) -> int | None:
     return None
 
 
+FORMAT_TAG = "verify-release response store 3"
+"""The first line of every entry file, and part of every MAC.
+
+Version 3 keeps an entry in one file (``KEY.entry``); versions 1 and 2 kept ``KEY.json`` and
+``KEY.body``, which this version never opens: an older entry is a miss, never trusted.
+"""
+
+_MAGIC = FORMAT_TAG.encode() + b"\n"
+_NO_MAC = b"-"
+"""The MAC line of an evidence directory's entry (the evidence directory has no key)."""
+_MAC_LINE = 64
+_ENTRY_SUFFIX = ".entry"
+
+
 class ResponseStore:
-    """A directory of responses; writes are atomic so a crash never leaves half an entry."""
+    """A directory of responses, one file per entry, each written whole or not at all.
+
+    An entry is one file, ``ROOT/ab/KEY.entry``::
+
+        verify-release response store 3
+        MAC (64 hex digits; "-" in the evidence directory)
+        metadata (one line of JSON)
+        body (the rest of the file, as received)
+
+    One file is one create, one write and one rename per save and one open per read (two
+    files, their two renames and a lock file were most of a cold run's cache cost). It also
+    makes concurrent writers safe without a lock: a save is a single ``rename`` of a private
+    temporary file over the entry, so a reader (another run, another thread) finds either the
+    old entry or the new one, each whole, metadata and body always one writer's pair; with
+    two files, one writer's metadata could sit over another's body, which is what the lock
+    prevented. Two runs saving the same request at once leave the last rename's entry.
+    """
 
     def __init__(self, root: Path, *, mac_key: bytes | None = None) -> None:
         """``mac_key``: authenticate every entry (the cache); None for the evidence directory.
@@ -222,64 +221,35 @@ class ResponseStore:
         self.root = root
         self.mac_key = mac_key
         self._good_shards: set[str] = set()
-        """Shard folders already found to be real folders: each is checked once per store."""
+        """Shard folders already found (or made) to be real folders (``_shard``). A save into
+        a folder removed since is retried once after making it again."""
 
-    def _mac(self, key: str, meta: dict[str, Any]) -> str:
-        """The entry's MAC over the request it answers (``key``) and its metadata.
+    def _mac(self, key: str, meta: bytes, body_sha256: str) -> bytes:
+        """The entry's MAC over the request it answers (``key``), its metadata and body digest.
 
-        The key is in it so that an entry copied over another request's files (another
-        project's page, another host's) is not this request's answer: a move is a miss.
+        The key is in it so that an entry copied over another request's file (another
+        project's page, another host's) is not this request's answer: a move is a miss. The
+        metadata is authenticated as the bytes on disk, so reading needs no re-encoding.
         """
         assert self.mac_key is not None  # noqa: S101 - only called with a key
-        text = json.dumps({k: v for k, v in meta.items() if k != "mac"}, sort_keys=True)
-        message = f"{FORMAT_TAG}\n{key}\n{text}".encode()
-        return hmac.new(self.mac_key, message, hashlib.sha256).hexdigest()
+        message = b"\n".join((FORMAT_TAG.encode(), key.encode(), meta, body_sha256.encode("ascii")))
+        return hmac.new(self.mac_key, message, hashlib.sha256).hexdigest().encode("ascii")
 
-    @contextlib.contextmanager
-    def _locked(self, key: str) -> Iterator[None]:
-        """Hold ``key``'s entry exclusively against every thread and process writing it.
-
-        One lock file for the whole directory, ``.locks``, where byte ``n`` locks stripe ``n``
-        (``fcntl.lockf``): a cold run writes 800 entries, and a sidecar lock file each was a
-        file created, opened, locked and closed per entry. The lock file is opened without
-        following a symlink, must be a regular file, and is found again by its inode, so a
-        directory removed and made again gets a lock file of its own.
-        """
-        stripe = zlib.crc32(key.encode()) % LOCK_STRIPES
-        with _STRIPE_LOCKS[stripe]:
-            lock = self._acquire_lock_file()
-            try:
-                fcntl.lockf(lock.fd, fcntl.LOCK_EX, 1, stripe)
-                try:
-                    yield
-                finally:
-                    fcntl.lockf(lock.fd, fcntl.LOCK_UN, 1, stripe)
-            finally:
-                with _LOCK_FILES_GUARD:
-                    lock.users -= 1
-
-    def _acquire_lock_file(self) -> _LockFile:
-        path = self.root / ".locks"
-        with _LOCK_FILES_GUARD:
-            try:
-                info = os.stat(path, follow_symlinks=False)
-                known = _LOCK_FILES.get((info.st_dev, info.st_ino))
-            except FileNotFoundError:
-                known = None
-            if known is None or not stat.S_ISREG(info.st_mode):
-                known = _open_lock_file(path)
-            known.users += 1
-            return known
-
-    def _paths(self, key: str) -> tuple[Path, Path]:
-        base = self.root / key[:2]
-        return base / f"{key}.json", base / f"{key}.body"
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}{_ENTRY_SUFFIX}"
 
     def _shard(self, key: str, *, create: bool) -> None:
-        """``shard_folder`` for ``key``'s entry, each folder checked once per store on reads."""
-        if not create and key[:2] in self._good_shards:
-            return  # a save checks again: it makes the folder anew if another run removed it
-        shard_folder(self.root / key[:2], create=create)
+        """``shard_folder`` for ``key``'s entry: made once per store, checked once per read.
+
+        A save checks the folder again (one ``lstat``, no ``mkdir``) before each write: a
+        folder swapped for a symlink since the last save is refused then, not written through.
+        A read needs no such check: what it reads is authenticated (the cache) or re-checked as
+        evidence, and the file itself is never reached through a symlink.
+        """
+        known = key[:2] in self._good_shards
+        if known and not create:
+            return
+        shard_folder(self.root / key[:2], create=create and not known)
         self._good_shards.add(key[:2])
 
     def load(self, key: str) -> Stored | None:
@@ -292,82 +262,59 @@ class ResponseStore:
     def read(self, key: str) -> Stored | None:
         """The stored response for ``key``; None when absent, ``UnreadableEntry`` when unusable.
 
-        Every field is type-checked and the body must be a regular file (not a symlink, not a
-        directory), so that nothing read back can surprise the code that uses it.
+        Every field is type-checked and the entry must be a regular file (not a symlink, not a
+        directory), so that nothing read back can surprise the code that uses it. The file is
+        opened once: read whole when small (checked, hashed and kept, so that ``Stored.body``
+        needs no second open), else its body is hashed as it is read and streamed again later.
         """
-        meta_path, body_path = self._paths(key)
+        path = self._path(key)
         try:
             self._shard(key, create=False)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise UnreadableEntry(f"metadata cannot be read ({exc.strerror})") from None
+            raise UnreadableEntry(f"entry cannot be read ({exc.strerror})") from None
         try:
-            fd = _open_regular_fd(meta_path, "metadata")
+            fd, info = _open_regular_fd(path, "entry")
         except _MissingFile:
             return None
         try:
-            raw = _read_up_to(fd, MAX_METADATA_BYTES + 1)
+            limit = len(_MAGIC) + _MAC_LINE + MAX_METADATA_BYTES + KEEP_BODY_BYTES + 3
+            data = _read_up_to(fd, limit, info.st_size)
+            head = _parse_head(data)
+            digest = None
+            if self.mac_key is not None:
+                digest = hashlib.sha256(memoryview(data)[head.body_start :])
+                if len(data) >= limit:
+                    for block in iter(lambda: os.read(fd, 1024 * 1024), b""):
+                        digest.update(block)
         except OSError as exc:
-            raise UnreadableEntry(f"metadata cannot be read ({exc.strerror})") from None
+            reason = exc.strerror or type(exc).__name__
+            raise UnreadableEntry(f"entry cannot be read ({reason})") from None
         finally:
             os.close(fd)
-        if len(raw) > MAX_METADATA_BYTES:
-            raise UnreadableEntry(f"metadata larger than {MAX_METADATA_BYTES} bytes")
-        try:
-            meta = json.loads(raw.decode("utf-8"))
-        except (ValueError, RecursionError):
-            raise UnreadableEntry("metadata is not valid JSON") from None
-        if not isinstance(meta, dict):
-            raise UnreadableEntry("metadata is not a JSON object")
-        expected = None
-        if self.mac_key is not None:
-            mac = meta.get("mac")
-            if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(key, meta)):
+        body_sha256 = None
+        if digest is not None:
+            body_sha256 = digest.hexdigest()
+            if not hmac.compare_digest(head.mac, self._mac(key, head.meta, body_sha256)):
                 raise UnreadableEntry("not written by this user's runs (its MAC does not match)")
-            expected = meta.get("body_sha256")
-            if not isinstance(expected, str):
-                raise UnreadableEntry("its body is not the one stored with it")
-        stored = Stored(
+        meta = _parse_meta(head.meta)
+        return Stored(
             url=_field(meta, "url", str),
             status=_status(meta),
             content_type=_field(meta, "content_type", str, default=""),
             etag=_optional(meta, "etag", str),
             max_age=_optional(meta, "max_age", int),
             stored_at=_timestamp(meta),
-            body_path=body_path,
-            body_sha256=expected,
-        )
-        # The body is opened once: checked to be a regular file, hashed (the cache) and, when
-        # small, kept, so that ``Stored.body`` needs no second open and no second hash.
-        try:
-            fd = _open_regular_fd(body_path, "body")
-            try:
-                small = _read_up_to(fd, KEEP_BODY_BYTES + 1)
-                if expected is None:
-                    return (
-                        dataclasses.replace(stored, verified_body=small)
-                        if len(small) <= KEEP_BODY_BYTES
-                        else stored
-                    )
-                digest = hashlib.sha256(small)
-                for block in iter(lambda: os.read(fd, 1024 * 1024), b""):
-                    digest.update(block)
-            finally:
-                os.close(fd)
-        except (UnreadableEntry, OSError) as exc:
-            if expected is not None:
-                raise UnreadableEntry("its body is not the one stored with it") from None
-            if isinstance(exc, UnreadableEntry):
-                raise
-            reason = exc.strerror or type(exc).__name__
-            raise UnreadableEntry(f"body file cannot be read ({reason})") from None
-        if digest.hexdigest() != expected:
-            raise UnreadableEntry("its body is not the one stored with it")
-        return (
-            dataclasses.replace(stored, verified_body=small)
-            if len(small) <= KEEP_BODY_BYTES
-            else stored
+            body_path=path,
+            body_sha256=body_sha256,
+            verified_body=(
+                data[head.body_start :]
+                if len(data) < limit and len(data) - head.body_start <= KEEP_BODY_BYTES
+                else None
+            ),
+            body_offset=head.body_start,
+            identity=(info.st_dev, info.st_ino),
         )
 
     def save(
@@ -383,36 +330,51 @@ class ResponseStore:
         body_file: Path | None = None,
     ) -> None:
         """Store a response (``body`` in memory, or a file to copy in); ``UnwritableStore``."""
-        meta_path, body_path = self._paths(key)
-        meta = {
-            "url": redact_url(url),
-            "status": status,
-            "content_type": content_type,
-            "etag": etag,
-            "max_age": max_age(cache_control),
-            "stored_at": time.time(),
-        }
-        # Under the entry's lock (``_locked``), body and metadata are one writer's pair: parallel
-        # runs sharing a cache (a CI matrix) cannot leave one run's metadata over another run's
-        # body, and the digest is of the bytes this writer wrote, not of whatever the file holds
-        # by then.
+        self._write(
+            key,
+            {
+                "url": redact_url(url),
+                "status": status,
+                "content_type": content_type,
+                "etag": etag,
+                "max_age": max_age(cache_control),
+                "stored_at": time.time(),
+            },
+            body=body or b"",
+            body_file=body_file,
+        )
+
+    def _write(
+        self, key: str, meta: dict[str, Any], *, body: bytes, body_file: Path | None = None
+    ) -> None:
+        """Write ``key``'s entry whole (one atomic rename) or raise ``UnwritableStore``.
+
+        The MAC needs the body's digest before the body is written: a file to copy in (a
+        download) is hashed first and copied next. Had it changed in between, its entry's MAC
+        would not match its body: a miss, never a wrong answer.
+        """
+        path = self._path(key)
+        raw = json.dumps(meta).encode()  # ASCII, one line: newlines in values are escaped
         try:
-            self._shard(key, create=True)
-            with self._locked(key):
-                digest = hashlib.sha256()
-                if body_file is not None:
-                    _clear(body_path)
-                    with body_file.open("rb") as source:
-                        chunks = iter(lambda: source.read(1024 * 1024), b"")
-                        atomic.write_chunks(body_path, _hashed(chunks, digest), **_PRIVATE)
+            mac = _NO_MAC
+            if self.mac_key is not None:
+                if body_file is None:
+                    digest = hashlib.sha256(body).hexdigest()
                 else:
-                    _clear(body_path)
-                    atomic.write_chunks(body_path, _hashed([body or b""], digest), **_PRIVATE)
-                if self.mac_key is not None:
-                    meta["body_sha256"] = digest.hexdigest()
-                    meta["mac"] = self._mac(key, meta)
-                _clear(meta_path)
-                atomic.write_bytes(meta_path, json.dumps(meta).encode(), **_PRIVATE)
+                    digest = _file_sha256(body_file)
+                mac = self._mac(key, raw, digest)
+            head = b"".join((_MAGIC, mac, b"\n", raw, b"\n"))
+            try:
+                self._shard(key, create=True)
+                atomic.write_chunks(path, _entry_chunks(head, body, body_file), **_PRIVATE)
+            except (OSError, UnwritableFile):
+                # Another run removed the shard folder since it was checked, or a damaged
+                # entry left a directory where the file belongs: check again and retry once.
+                self._good_shards.discard(key[:2])
+                shard_folder(self.root / key[:2], create=True)
+                _clear(path)
+                atomic.write_chunks(path, _entry_chunks(head, body, body_file), **_PRIVATE)
+                self._good_shards.add(key[:2])
         except (OSError, UnwritableFile) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else exc.message
             raise UnwritableStore(
@@ -425,60 +387,90 @@ class ResponseStore:
         """Mark a revalidated (304) entry fresh again: the very entry that was read and served.
 
         What is on disk now may not be what was read before the request went out (someone who
-        can write the directory had the whole round trip): it is re-signed only when its own
+        can write the directory had the whole round trip): it is rewritten only when its own
         MAC still verifies and its body digest is ``body_sha256``, the one served. Anything
-        else is left as it is (unsigned, so a miss next time), never authenticated by us.
+        else is left as it is, never authenticated by us.
+
+        No lock: the new entry is the checked one with a new ``stored_at``, written by one
+        rename. Should another run save a newer answer between this read and the rename, the
+        older one (which the server has just confirmed by its 304) wins until it is next
+        revalidated, within ``MAX_FRESH_SECONDS``: each entry stays whole and this user's.
         """
-        meta_path, _ = self._paths(key)
         try:
-            self._shard(key, create=False)
-        except OSError:
+            stored = self.read(key)
+            if stored is None:
+                return
+            if self.mac_key is not None and (
+                body_sha256 is None or stored.body_sha256 != body_sha256
+            ):
+                return
+            body = stored.body()
+            meta = {
+                "url": stored.url,
+                "status": stored.status,
+                "content_type": stored.content_type,
+                "etag": stored.etag,
+                "max_age": stored.max_age,
+                "stored_at": time.time(),
+            }
+            self._write(key, meta, body=body)
+        except (UnreadableEntry, UnwritableStore, OSError):
             return
-        with contextlib.suppress(OSError, UnwritableFile), self._locked(key):
-            try:
-                with _open_regular(meta_path, "metadata") as handle:
-                    meta = json.loads(handle.read(MAX_METADATA_BYTES + 1).decode("utf-8"))
-            except (UnreadableEntry, ValueError, RecursionError):
-                return
-            if not isinstance(meta, dict):
-                return
-            if self.mac_key is not None:
-                mac = meta.get("mac")
-                if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(key, meta)):
-                    return
-                if body_sha256 is None or meta.get("body_sha256") != body_sha256:
-                    return
-            meta["stored_at"] = time.time()
-            if self.mac_key is not None:
-                meta["mac"] = self._mac(key, meta)
-            atomic.write_bytes(meta_path, json.dumps(meta).encode(), **_PRIVATE)
 
 
-def _open_lock_file(path: Path) -> _LockFile:
-    """Open (creating it) and register a store's lock file; the caller holds the guard."""
-    nofollow = getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | nofollow, 0o600)
+class _Head:
+    """Where an entry file's parts are: its MAC line, its metadata line, its body's start."""
+
+    __slots__ = ("body_start", "mac", "meta")
+
+    def __init__(self, mac: bytes, meta: bytes, body_start: int) -> None:
+        self.mac = mac
+        self.meta = meta
+        self.body_start = body_start
+
+
+def _parse_head(data: bytes) -> _Head:
+    """Split an entry file's first lines; ``UnreadableEntry`` when they are not ours."""
+    if not data.startswith(_MAGIC):
+        raise UnreadableEntry(f"entry is not a {FORMAT_TAG!r} entry")
+    start = len(_MAGIC)
+    mac_end = data.find(b"\n", start, start + _MAC_LINE + 1)
+    if mac_end < 0:
+        raise UnreadableEntry(f"entry is not a {FORMAT_TAG!r} entry")
+    meta_end = data.find(b"\n", mac_end + 1, mac_end + 2 + MAX_METADATA_BYTES)
+    if meta_end < 0:
+        if len(data) - mac_end - 1 > MAX_METADATA_BYTES:
+            raise UnreadableEntry(f"metadata larger than {MAX_METADATA_BYTES} bytes")
+        raise UnreadableEntry("metadata is not valid JSON")
+    return _Head(data[start:mac_end], data[mac_end + 1 : meta_end], meta_end + 1)
+
+
+def _parse_meta(raw: bytes) -> dict[str, Any]:
     try:
-        info = os.fstat(fd)
-    except OSError:
-        os.close(fd)
-        raise
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise OSError(errno.EEXIST, "its lock file is not a regular file")
-    identity = (info.st_dev, info.st_ino)
-    known = _LOCK_FILES.get(identity)
-    if known is not None:
-        _KEPT_OPEN.append(fd)  # closing it would drop the locks held through ``known``
-        return known
-    if len(_LOCK_FILES) >= _MAX_IDLE_LOCK_FILES:
-        for idle, lock in list(_LOCK_FILES.items()):
-            if lock.users == 0:
-                del _LOCK_FILES[idle]
-                os.close(lock.fd)
-    lock = _LockFile(fd)
-    _LOCK_FILES[identity] = lock
-    return lock
+        meta = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise UnreadableEntry("metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise UnreadableEntry("metadata is not a JSON object")
+    return meta
+
+
+def _entry_chunks(head: bytes, body: bytes, body_file: Path | None) -> Iterator[bytes]:
+    """An entry file's bytes: its head, then its body (from memory or copied from a file)."""
+    if body_file is None:
+        yield head + body  # one write: a copy of a small body costs less than a system call
+        return
+    yield head
+    with body_file.open("rb") as source:
+        yield from iter(lambda: source.read(1024 * 1024), b"")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        for block in iter(lambda: source.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def shard_folder(shard: Path, *, create: bool) -> None:
@@ -504,10 +496,6 @@ def shard_folder(shard: Path, *, create: bool) -> None:
         raise OSError(errno.ELOOP, "a shard folder in it is a symlink")
     if not stat.S_ISDIR(mode):
         raise OSError(errno.EEXIST, os.strerror(errno.EEXIST))
-
-
-FORMAT_TAG = "verify-release response store 2"
-"""Part of every MAC: entries written before the MAC covered their key are misses."""
 
 
 def regular_file_sha256(path: Path) -> str | None:
@@ -576,12 +564,12 @@ def _private(folder: Path) -> bool:
 @contextlib.contextmanager
 def _open_regular(path: Path, what: str) -> Iterator[BinaryIO]:
     """Open ``path`` for reading only if it is a regular file reached without a symlink."""
-    with os.fdopen(_open_regular_fd(path, what), "rb") as handle:
+    with os.fdopen(_open_regular_fd(path, what)[0], "rb") as handle:
         yield handle
 
 
-def _open_regular_fd(path: Path, what: str) -> int:
-    """``_open_regular`` as a bare descriptor (the caller closes it): no file object to build."""
+def _open_regular_fd(path: Path, what: str) -> tuple[int, os.stat_result]:
+    """``_open_regular`` as a bare descriptor (the caller closes it) and its ``fstat``."""
     try:
         # O_NONBLOCK: a FIFO planted in the directory must not block the open.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
@@ -593,19 +581,23 @@ def _open_regular_fd(path: Path, what: str) -> int:
             f"{what} file cannot be opened ({exc.strerror or type(exc).__name__})"
         ) from None
     try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        info = os.fstat(fd)
     except OSError:
-        regular = False
-    if not regular:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise UnreadableEntry(f"{what} is not a regular file")
-    return fd
+    return fd, info
 
 
-def _read_up_to(fd: int, limit: int) -> bytes:
-    """At most ``limit`` bytes from ``fd`` (fewer only at the end of the file)."""
-    first = os.read(fd, limit)
-    if not first or len(first) >= limit:
+def _read_up_to(fd: int, limit: int, size: int) -> bytes:
+    """At most ``limit`` bytes from ``fd`` (fewer only at the end of the file).
+
+    ``size`` is the file's size when it was opened: reading all of it ends the read without
+    asking again for the end of the file (one ``read`` per small entry).
+    """
+    first = os.read(fd, min(limit, size) if 0 < size < limit else limit)
+    if not first or len(first) >= limit or len(first) == size:
         return first
     chunks = [first]
     left = limit - len(first)
@@ -649,14 +641,13 @@ def _clear(path: Path) -> None:
         path.rmdir()
 
 
-_PRIVATE: dict[str, Any] = {"new_mode": 0o600, "follow_symlinks": False, "durable": False}
-"""Stored entries are this user's alone, and a symlink planted in the directory is replaced,
-never written through. Not fsynced: every read checks the entry's MAC and body digest, so a
-file a power loss tore is a miss, never a wrong answer (``atomic.write_chunks``)."""
-
-
-def _hashed(chunks: Iterable[bytes], digest: Any) -> Iterator[bytes]:
-    """``chunks`` unchanged, each added to ``digest`` as it is written."""
-    for chunk in chunks:
-        digest.update(chunk)
-        yield chunk
+_PRIVATE: dict[str, Any] = {
+    "new_mode": 0o600,
+    "follow_symlinks": False,
+    "durable": False,
+    "keep_mode": False,
+}
+"""Stored entries are this user's alone (0600 whatever the file they replace had), and a symlink
+planted in the directory is replaced, never written through. Not fsynced: every read checks the
+entry's MAC over its metadata and body digest, so a file a power loss tore is a miss, never a
+wrong answer (``atomic.write_chunks``)."""

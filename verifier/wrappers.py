@@ -157,9 +157,12 @@ class Replaying:
                 status=stored.status,
             )
         try:
-            with stored.open_body() as source:
-                for block in iter(lambda: source.read(CHUNK), b""):
-                    sink.write(block)
+            if stored.verified_body is not None:
+                sink.write(stored.verified_body)  # read with its metadata: no second open
+            else:
+                with stored.open_body() as source:
+                    for block in iter(lambda: source.read(CHUNK), b""):
+                        sink.write(block)
         except UnreadableEntry as exc:
             raise NetworkError(
                 f"{what}: the evidence directory's entry for {redact_url(url)} is unusable: {exc}",

@@ -25,6 +25,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests import entries
 from tests.conftest import TOKEN_CANARY, Material
 from tests.e2e.test_spine import REPO, SDIST, serve_sdist
 from tests.servers import DistFile, FakeIndex
@@ -417,17 +418,17 @@ def test_a_report_that_disagrees_with_the_exit_code_is_never_a_pass() -> None:
 
 def _edit_metadata(state: Path) -> None:
     """A forger without the key: every entry's metadata claims to be fresh, MAC left as is."""
-    for meta in (state / "cache" / "http").rglob("*.json"):
-        data = json.loads(meta.read_text())
+    for entry in (state / "cache" / "http").rglob("*.entry"):
+        data = entries.read(entry).metadata()
         data["max_age"] = 600
         data["stored_at"] = data["stored_at"] + 1
-        meta.write_text(json.dumps(data))
+        entries.edit(entry, meta=data)
 
 
 def _edit_bodies(state: Path) -> None:
     """A forger without the key: every stored body replaced, metadata left as is."""
-    for body in (state / "cache" / "http").rglob("*.body"):
-        body.write_bytes(body.read_bytes() + b" ")
+    for entry in (state / "cache" / "http").rglob("*.entry"):
+        entries.edit(entry, body=entries.read(entry).body + b" ")
 
 
 def _lose_key(state: Path) -> None:

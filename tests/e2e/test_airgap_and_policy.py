@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests import entries
 from tests.conftest import Material
 from tests.e2e.helpers import run
 from tests.e2e.test_spine import REPO, SDIST, serve_sdist
@@ -113,13 +114,14 @@ def test_tampered_evidence_is_caught(
     assert fetched.code == 0
     # Verification needs digests, not files: no distribution is recorded.
     assert not list(out.rglob(SDIST))
-    assert not [b for b in (out / "http").rglob("*.body") if b.read_bytes().startswith(b"\x1f\x8b")]
+    recorded = list((out / "http").rglob("*.entry"))
+    assert not [e for e in recorded if entries.read(e).body.startswith(b"\x1f\x8b")]
     # Tamper with the recorded index page: it now lists another digest for the sdist.
     real = hashlib.sha256(material.read(SDIST)).hexdigest()
-    pages = [b for b in (out / "http").rglob("*.body") if real.encode() in b.read_bytes()]
+    pages = [e for e in recorded if real.encode() in entries.read(e).body]
     assert pages
-    for body in pages:
-        body.write_bytes(body.read_bytes().replace(real.encode(), b"0" * 64))
+    for page in pages:
+        entries.edit(page, body=entries.read(page).body.replace(real.encode(), b"0" * 64))
     result = run(
         capsys,
         "pypi-attestations==0.0.19",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import entries
 from tests.conftest import Material
 from tests.e2e.helpers import base_args, run
 from tests.e2e.test_spine import REPO, serve_sdist
@@ -51,11 +52,11 @@ def test_a_planted_page_with_the_live_etag_hides_a_new_file(
     key = response_key(
         index.url + "/simple/pypi-attestations/", "application/vnd.pypi.simple.v1+json"
     )
-    meta_path = cache / "http" / key[:2] / f"{key}.json"
-    meta = json.loads(meta_path.read_text())
+    entry = entries.entry_path(cache / "http", key)
+    meta = entries.read(entry).metadata()
     meta["etag"] = live_etag
     meta["stored_at"] = 0
-    meta_path.write_text(json.dumps(meta))
+    entries.edit(entry, meta=meta)
 
     result = run(capsys, *args)
     assert EVIL in result.out, "the new wheel was never judged"
@@ -85,6 +86,6 @@ def test_cache_entries_are_authenticated_by_a_key_outside_the_cache(tmp_path: Pa
     # The same entry read with another key (another user, another runner) is a miss.
     assert ResponseStore(tmp_path / "cache", mac_key=b"x" * 32).load("k1") is None
     # A body swapped under valid metadata is a miss too.
-    body = next((tmp_path / "cache").rglob("k1.body"))
-    body.write_bytes(b"another page")
+    entry = next((tmp_path / "cache").rglob("k1.entry"))
+    entries.edit(entry, body=b"another page")
     assert store.load("k1") is None

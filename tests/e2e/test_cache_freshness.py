@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import entries
 from tests.conftest import Material
 from tests.e2e.helpers import base_args, run
 from tests.e2e.test_spine import REPO, serve_sdist
@@ -33,10 +34,10 @@ def test_future_stored_at_hides_a_new_file(
     # The planted entry: same body, stored "in the future".
     page_url = index.url + "/simple/pypi-attestations/"
     key = response_key(page_url, "application/vnd.pypi.simple.v1+json")
-    meta_path = cache / "http" / key[:2] / f"{key}.json"
-    meta = json.loads(meta_path.read_text())
+    entry = entries.entry_path(cache / "http", key)
+    meta = entries.read(entry).metadata()
     meta["stored_at"] = 1e12
-    meta_path.write_text(json.dumps(meta))
+    entries.edit(entry, meta=meta)
 
     # The index now lists an extra wheel of 0.0.19 (with no provenance): pip's ==0.0.19 picks it.
     route = index.server.routes["/simple/pypi-attestations/"]

@@ -143,6 +143,41 @@ def test_an_existing_file_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_pat
     assert stat.S_IMODE((tmp_path / "new.toml").stat().st_mode) == 0o644
 
 
+def test_without_keep_mode_the_file_gets_new_mode_and_the_target_is_not_looked_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The response store's writes: private whatever was there, with no stat and no chmod."""
+    target = tmp_path / "entry"
+    target.write_bytes(b"old")
+    target.chmod(0o644)
+    looked: list[str] = []
+    real_stat, real_fchmod = os.stat, os.fchmod
+
+    def spy_stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        looked.append(f"stat {path}")
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    def spy_fchmod(fd: int, mode: int) -> None:
+        looked.append(f"fchmod {oct(mode)}")
+        real_fchmod(fd, mode)
+
+    monkeypatch.setattr(os, "stat", spy_stat)
+    monkeypatch.setattr(os, "fchmod", spy_fchmod)
+    atomic._UMASK.clear()
+    old = os.umask(0o022)
+    try:
+        atomic.write_chunks(target, [b"new"], new_mode=0o600, durable=False, keep_mode=False)
+        assert stat.S_IMODE(real_stat(target).st_mode) == 0o600
+        assert (target.read_bytes(), looked) == (b"new", [])
+        # Another mode than the temporary file's is set before the rename.
+        atomic.write_chunks(target, [b"newer"], new_mode=0o640, durable=False, keep_mode=False)
+    finally:
+        os.umask(old)
+        atomic._UMASK.clear()
+    assert stat.S_IMODE(real_stat(target).st_mode) == 0o640
+    assert looked == ["fchmod 0o640"]
+
+
 def test_text_is_written_as_given_with_its_line_endings(tmp_path: Path) -> None:
     target = tmp_path / "a.toml"
     atomic.write_text(target, "a = 1\r\nb = '\U0001f600'\n")

@@ -747,12 +747,9 @@ def test_stored_responses_hold_no_url_credentials_and_still_replay(
     assert recording.get(url, what=WHAT, cache="revalidate").url == url  # a cache hit
     assert len(server.requests) == 1
     stored = [p for p in tmp_path.rglob("*") if p.is_file()]
-    # Two entries (metadata and body each) and one lock file per directory, none per entry.
-    assert len([p for p in stored if p.name != ".locks"]) == 4
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in stored if p.name == ".locks") == [
-        "cache/.locks",
-        "evidence/.locks",
-    ]
+    # One file per entry, nothing else (no lock file).
+    assert sorted(p.relative_to(tmp_path).parts[0] for p in stored) == ["cache", "evidence"]
+    assert all(p.name.endswith(".entry") for p in stored)
     assert not [p for p in stored if b"s3cr3t" in p.read_bytes()]
     replaying = HttpClient(CONFIG, evidence=evidence, replay=True)
     replayed = replaying.get(url, what=WHAT)

@@ -19,10 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import entries
 from tests.servers import LoopbackServer, Route
 from verifier.errors import NetworkError
 from verifier.http import HttpClient, HttpConfig
 from verifier.store import (
+    FORMAT_TAG,
     MAX_METADATA_BYTES,
     ResponseStore,
     UnreadableEntry,
@@ -35,67 +37,67 @@ BODY = b'{"meta": {"api-version": "1.1"}}'
 WHAT = "index page for p"
 
 
-def _write_json(value: Any) -> Callable[[Path, Path, Path], None]:
-    def corrupt(meta: Path, body: Path, outside: Path) -> None:
-        meta.write_text(json.dumps(value))
+def _write_json(value: Any) -> Callable[[Path, Path], None]:
+    def corrupt(entry: Path, outside: Path) -> None:
+        entries.edit(entry, meta=value)
 
     return corrupt
 
 
-def _with(**changes: Any) -> Callable[[Path, Path, Path], None]:
-    def corrupt(meta: Path, body: Path, outside: Path) -> None:
-        data = json.loads(meta.read_text())
-        data.update(changes)
-        meta.write_text(json.dumps(data))
+def _with(**changes: Any) -> Callable[[Path, Path], None]:
+    def corrupt(entry: Path, outside: Path) -> None:
+        entries.edit(entry, meta={**entries.read(entry).metadata(), **changes})
 
     return corrupt
 
 
-def _truncate(meta: Path, body: Path, outside: Path) -> None:
-    meta.write_bytes(meta.read_bytes()[:20])
+def _truncate(entry: Path, outside: Path) -> None:
+    found = entries.read(entry)
+    entry.write_bytes(b"\n".join((found.tag, found.mac, found.meta[:20])))
 
 
-def _not_utf8(meta: Path, body: Path, outside: Path) -> None:
-    meta.write_bytes(b'{"url": "\xff\xfe"}')
+def _not_utf8(entry: Path, outside: Path) -> None:
+    entries.write(entry, entries.read(entry), meta=b'{"url": "\xff\xfe"}')
 
 
-def _huge(meta: Path, body: Path, outside: Path) -> None:
-    data = json.loads(meta.read_text())
-    data["etag"] = "x" * MAX_METADATA_BYTES
-    meta.write_text(json.dumps(data))
+def _huge(entry: Path, outside: Path) -> None:
+    entries.edit(entry, meta={**entries.read(entry).metadata(), "etag": "x" * MAX_METADATA_BYTES})
 
 
-def _body_missing(meta: Path, body: Path, outside: Path) -> None:
-    body.unlink()
+def _head_only(entry: Path, outside: Path) -> None:
+    entry.write_bytes(entries.read(entry).tag + b"\n")
 
 
-def _body_directory(meta: Path, body: Path, outside: Path) -> None:
-    body.unlink()
-    body.mkdir()
+def _empty(entry: Path, outside: Path) -> None:
+    entry.write_bytes(b"")
 
 
-def _body_symlink(meta: Path, body: Path, outside: Path) -> None:
-    body.unlink()
-    body.symlink_to(outside)
+def _older_format(entry: Path, outside: Path) -> None:
+    found = entries.read(entry)
+    entries.write(entry, found, mac=b"x" * 64)
+    entry.write_bytes(
+        entry.read_bytes().replace(FORMAT_TAG.encode(), b"verify-release response store 2")
+    )
 
 
-def _meta_symlink(meta: Path, body: Path, outside: Path) -> None:
-    outside.write_bytes(meta.read_bytes())
-    meta.unlink()
-    meta.symlink_to(outside)
+def _symlink(entry: Path, outside: Path) -> None:
+    outside.write_bytes(entry.read_bytes())
+    entry.unlink()
+    entry.symlink_to(outside)
 
 
-def _meta_fifo(meta: Path, body: Path, outside: Path) -> None:
-    meta.unlink()
-    os.mkfifo(meta)
+def _fifo(entry: Path, outside: Path) -> None:
+    entry.unlink()
+    os.mkfifo(entry)
 
 
-def _meta_directory(meta: Path, body: Path, outside: Path) -> None:
-    meta.unlink()
-    meta.mkdir()
+def _directory(entry: Path, outside: Path) -> None:
+    entry.unlink()
+    entry.mkdir()
 
 
-CORRUPTIONS: dict[str, tuple[Callable[[Path, Path, Path], None], str]] = {
+NOT_OURS = f"entry is not a {FORMAT_TAG!r} entry"
+CORRUPTIONS: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "truncated JSON": (_truncate, "metadata is not valid JSON"),
     "not UTF-8": (_not_utf8, "metadata is not valid JSON"),
     "a JSON list": (_write_json([1, 2]), "metadata is not a JSON object"),
@@ -120,18 +122,12 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path, Path, Path], None], str]] = {
         "metadata field 'content_type' is not a str",
     ),
     "huge metadata": (_huge, f"metadata larger than {MAX_METADATA_BYTES} bytes"),
-    "metadata a symlink": (
-        _meta_symlink,
-        "metadata file cannot be opened (Too many levels of symbolic links)",
-    ),
-    "metadata a FIFO": (_meta_fifo, "metadata is not a regular file"),
-    "metadata a directory": (_meta_directory, "metadata is not a regular file"),
-    "body missing": (_body_missing, "body file is missing"),
-    "body a directory": (_body_directory, "body is not a regular file"),
-    "body a symlink elsewhere": (
-        _body_symlink,
-        "body file cannot be opened (Too many levels of symbolic links)",
-    ),
+    "cut after its format line": (_head_only, NOT_OURS),
+    "empty": (_empty, NOT_OURS),
+    "an older format": (_older_format, NOT_OURS),
+    "a symlink": (_symlink, "entry file cannot be opened (Too many levels of symbolic links)"),
+    "a FIFO": (_fifo, "entry is not a regular file"),
+    "a directory": (_directory, "entry is not a regular file"),
 }
 
 
@@ -154,19 +150,13 @@ def recorded(server: LoopbackServer, tmp_path: Path) -> tuple[str, Path]:
     return url, tmp_path
 
 
-def _entry(root: Path, url: str) -> tuple[Path, Path]:
-    key = response_key(url, None)
-    return root / key[:2] / f"{key}.json", root / key[:2] / f"{key}.body"
-
-
 @pytest.mark.parametrize("corruption", CORRUPTIONS, ids=list(CORRUPTIONS))
 def test_a_damaged_cache_entry_is_a_miss_and_is_fetched_again(
     corruption: str, recorded: tuple[str, Path], server: LoopbackServer
 ) -> None:
     url, tmp = recorded
     damage, _ = CORRUPTIONS[corruption]
-    meta, body = _entry(tmp / "cache", url)
-    damage(meta, body, tmp / "outside")
+    damage(entries.url_entry(tmp / "cache", url), tmp / "outside")
     http = HttpClient(CONFIG, cache=ResponseStore(tmp / "cache"))
     try:
         assert http.get(url, what=WHAT, cache="revalidate").content == BODY
@@ -181,8 +171,7 @@ def test_a_damaged_evidence_entry_is_a_network_error_naming_it(
 ) -> None:
     url, tmp = recorded
     damage, reason = CORRUPTIONS[corruption]
-    meta, body = _entry(tmp / "ev", url)
-    damage(meta, body, tmp / "outside")
+    damage(entries.url_entry(tmp / "ev", url), tmp / "outside")
     http = HttpClient(CONFIG, evidence=ResponseStore(tmp / "ev"), replay=True)
     with pytest.raises(NetworkError) as info:
         http.get(url, what=WHAT)
@@ -222,7 +211,12 @@ _FIELDS = st.fixed_dictionaries(
 
 
 @settings(max_examples=150, deadline=None)
-@given(metadata=st.one_of(st.binary(max_size=200), _FIELDS.map(lambda d: json.dumps(d).encode())))
+@given(
+    metadata=st.one_of(
+        st.binary(max_size=200).map(lambda b: b.replace(b"\n", b" ")),  # metadata is one line
+        _FIELDS.map(lambda d: json.dumps(d).encode()),
+    )
+)
 def test_any_metadata_is_an_entry_or_unreadable_never_a_crash(
     metadata: bytes, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -237,8 +231,8 @@ def test_any_metadata_is_an_entry_or_unreadable_never_a_crash(
         cache_control=None,
         body=b"x",
     )
-    meta = root / "ab" / ("ab" + "0" * 62 + ".json")
-    meta.write_bytes(metadata)
+    entry = entries.entry_path(root, "ab" + "0" * 62)
+    entries.write(entry, entries.read(entry), meta=metadata)
     try:
         stored = store.read("ab" + "0" * 62)
     except UnreadableEntry:
@@ -278,26 +272,26 @@ def _cache_entry(tmp_path: Path, body: bytes) -> tuple[ResponseStore, str, Path]
         cache_control="max-age=60",
         body=body,
     )
-    return store, key, tmp_path / "cache" / key[:2] / f"{key}.body"
+    return store, key, entries.entry_path(tmp_path / "cache", key)
 
 
 def test_a_small_body_is_read_and_checked_once_with_its_metadata(tmp_path: Path) -> None:
     # Another run replacing the body after the read cannot mix: the body read with the
     # metadata, already checked against its digest, is the one returned, with no second open.
-    store, key, body_path = _cache_entry(tmp_path, BODY)
+    store, key, path = _cache_entry(tmp_path, BODY)
     stored = store.read(key)
     assert stored is not None
-    body_path.write_bytes(b"another run's body")
+    entries.edit(path, body=b"another run's body")
     assert stored.body() == BODY
 
 
 def test_a_large_body_is_streamed_and_checked_again(tmp_path: Path) -> None:
     large = b"x" * (1024 * 1024 + 1)
-    store, key, body_path = _cache_entry(tmp_path, large)
+    store, key, path = _cache_entry(tmp_path, large)
     stored = store.read(key)
     assert stored is not None
     assert stored.body() == large
-    body_path.write_bytes(b"y" * len(large))
+    entries.edit(path, body=b"y" * len(large))  # in place: the same file, another body
     with pytest.raises(UnreadableEntry) as info:
         stored.body()
     assert str(info.value) == "its body was replaced by another run since it was read"
@@ -325,8 +319,8 @@ def test_each_shard_folder_is_checked_once_per_store(
 
 
 def test_a_save_makes_a_shard_folder_again_after_another_run_removed_it(tmp_path: Path) -> None:
-    store, key, body_path = _cache_entry(tmp_path, BODY)
-    shutil.rmtree(body_path.parent)
+    store, key, path = _cache_entry(tmp_path, BODY)
+    shutil.rmtree(path.parent)
     store.save(
         key,
         url="https://index.example/simple/p/",
@@ -339,3 +333,66 @@ def test_a_save_makes_a_shard_folder_again_after_another_run_removed_it(tmp_path
     found = store.read(key)
     assert found is not None
     assert (found.etag, found.body()) == ('"2"', BODY)
+
+
+def test_a_large_evidence_body_from_an_entry_replaced_since_it_was_read_is_unusable(
+    tmp_path: Path,
+) -> None:
+    # The evidence directory has no MAC: the body of a large entry is streamed after its head
+    # was read, and must come from that very file, not from one another run renamed over it
+    # (its body would sit at another offset, under other metadata).
+    store = ResponseStore(tmp_path / "ev")
+    key = response_key("https://index.example/p.tar.gz", None)
+    large = b"x" * (1024 * 1024 + 1)
+
+    def record(body: bytes, etag: str) -> None:
+        store.save(
+            key,
+            url="https://index.example/p.tar.gz",
+            status=200,
+            content_type="",
+            etag=etag,
+            cache_control=None,
+            body=body,
+        )
+
+    record(large, "1")
+    stored = store.read(key)
+    assert stored is not None
+    assert stored.verified_body is None
+    with stored.open_body() as handle:
+        assert handle.read() == large
+    record(b"y" * len(large), "a much longer validator than the first one")
+    with pytest.raises(UnreadableEntry) as info, stored.open_body() as handle:
+        handle.read()
+    assert str(info.value) == "its body was replaced by another run since it was read"
+
+
+def test_entries_of_the_previous_format_are_misses(tmp_path: Path) -> None:
+    # Version 2 kept KEY.json and KEY.body; version 3 never opens them.
+    key = response_key("https://index.example/simple/p/", None)
+    shard = tmp_path / "cache" / key[:2]
+    shard.mkdir(parents=True)
+    meta = {"url": "https://index.example/simple/p/", "status": 200, "stored_at": 1.0}
+    (shard / f"{key}.json").write_text(json.dumps(meta))
+    (shard / f"{key}.body").write_bytes(BODY)
+    assert ResponseStore(tmp_path / "cache").read(key) is None
+    assert ResponseStore(tmp_path / "cache", mac_key=b"k" * 32).read(key) is None
+
+
+def test_a_replayed_page_is_served_from_its_one_read(
+    recorded: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small recorded body was read (and kept) with its metadata: no second open."""
+    url, tmp = recorded
+    opened: list[str] = []
+    real = os.open
+
+    def spy(path: Any, *args: Any, **kwargs: Any) -> int:
+        opened.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spy)
+    http = HttpClient(CONFIG, evidence=ResponseStore(tmp / "ev"), replay=True)
+    assert http.get(url, what=WHAT).content == BODY
+    assert opened == [str(entries.url_entry(tmp / "ev", url))]

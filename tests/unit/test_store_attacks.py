@@ -7,13 +7,13 @@ read return a body that is not the one this user's run stored for that request.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests import entries
 from verifier.store import ResponseStore, response_key
 from verifier.transport import Headers, MemorySink, Reply, Request, Sink
 from verifier.wrappers import Caching
@@ -76,25 +76,20 @@ def test_touch_after_a_304_never_signs_metadata_planted_since_the_entry_was_read
     the attacker's ETag for ever.
     """
     root = tmp_path / "cache"
-    key = response_key(URL, ACCEPT)
-    meta_path = root / key[:2] / f"{key}.json"
-    body_path = root / key[:2] / f"{key}.body"
+    path = entries.url_entry(root, URL, ACCEPT)
 
     def plant() -> None:
-        body_path.write_bytes(EVIL)
-        meta_path.write_text(
-            json.dumps(
-                {
-                    "url": URL,
-                    "status": 200,
-                    "content_type": "application/json",
-                    "etag": '"v2"',
-                    "max_age": 600,
-                    "stored_at": time.time(),
-                    "body_sha256": hashlib.sha256(EVIL).hexdigest(),
-                    "mac": "0" * 64,  # the attacker has no key
-                }
-            )
+        meta = {
+            "url": URL,
+            "status": 200,
+            "content_type": "application/json",
+            "etag": '"v2"',
+            "max_age": 600,
+            "stored_at": time.time(),
+        }
+        # The attacker has no key: any MAC line will do.
+        entries.write(
+            path, entries.read(path), mac=b"0" * 64, meta=json.dumps(meta).encode(), body=EVIL
         )
 
     first = Caching(_Inner(), ResponseStore(root, mac_key=KEY))
@@ -122,10 +117,7 @@ def test_an_entry_moved_to_another_requests_key_is_not_served_for_that_request(
     _get(Caching(_Inner(body=GOOD), store))
     _get(Caching(_Inner(body=EVIL), store), other)
     victim, source = response_key(URL, ACCEPT), response_key(other, ACCEPT)
-    for suffix in (".json", ".body"):
-        shutil.copyfile(
-            root / source[:2] / f"{source}{suffix}", root / victim[:2] / f"{victim}{suffix}"
-        )
+    shutil.copyfile(entries.entry_path(root, source), entries.entry_path(root, victim))
     entry = ResponseStore(root, mac_key=KEY).load(victim)
     assert entry is None or entry.url == URL, (
         f"the entry stored for {other} is accepted for {URL} (served from {entry.url})"
@@ -141,10 +133,7 @@ def test_another_projects_entry_is_not_served_for_this_project(tmp_path: Path) -
     _get(Caching(_Inner(body=GOOD, max_age=600), store))
     _get(Caching(_Inner(body=EVIL, max_age=600), store), other)
     victim, source = response_key(URL, ACCEPT), response_key(other, ACCEPT)
-    for suffix in (".json", ".body"):
-        shutil.copyfile(
-            root / source[:2] / f"{source}{suffix}", root / victim[:2] / f"{victim}{suffix}"
-        )
+    shutil.copyfile(entries.entry_path(root, source), entries.entry_path(root, victim))
     network = _Inner(body=GOOD, max_age=600)
     reply, body = _get(Caching(network, ResponseStore(root, mac_key=KEY)))
     assert body == GOOD, f"{URL} was answered with {other}'s stored page (reply url {reply.url})"

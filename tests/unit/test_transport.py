@@ -222,7 +222,7 @@ def test_a_page_without_validator_or_max_age_is_not_stored(tmp_path: Path) -> No
     cache = Caching(fake, ResponseStore(tmp_path))
     fetch(cache, request(cache="revalidate"))
     assert fetch(cache, request(cache="revalidate"))[1] == b"two"
-    assert not list(tmp_path.rglob("*.json"))
+    assert not list(tmp_path.rglob("*.entry"))
 
 
 def test_an_uncached_request_passes_through(tmp_path: Path) -> None:
@@ -280,11 +280,13 @@ def test_replay_of_an_unusable_body_is_a_network_error(tmp_path: Path) -> None:
     store = ResponseStore(tmp_path)
     Recording(FakeTransport(ok()), store).fetch(request(), MemorySink())
     key = response_key(URL, None)
-    (tmp_path / key[:2] / f"{key}.body").unlink()
+    entry = tmp_path / key[:2] / f"{key}.entry"
+    entry.write_bytes(entry.read_bytes().split(b"\n", 1)[0])  # cut short after its format line
     with pytest.raises(NetworkError) as info:
         fetch(Replaying(store), request())
     assert str(info.value) == (
-        f"{WHAT}: the evidence directory's entry for {URL} is unusable: body file is missing"
+        f"{WHAT}: the evidence directory's entry for {URL} is unusable: entry is not a "
+        "'verify-release response store 3' entry"
     )
     assert info.value.hint == "record it again with `verify-release fetch --out DIR`"
 
