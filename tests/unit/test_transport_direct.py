@@ -12,8 +12,11 @@ import contextlib
 import datetime
 import gzip
 import ipaddress
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -265,8 +268,12 @@ def test_https_is_verified_against_the_bundle_the_environment_names(
     context, ca = tls("localhost")
     srv = serve(lambda n: (ok(b"secure"), False), tls=context)
     monkeypatch.setenv(variable, str(ca))
-    response = clients(kind).get(srv.url(scheme="https", host="localhost"), what=WHAT)
-    assert response.content == b"secure"
+    http = clients(kind)
+    for _ in range(2):
+        response = http.get(srv.url(scheme="https", host="localhost"), what=WHAT)
+        assert response.content == b"secure"
+    # Kept alive across requests, TLS and all.
+    assert (srv.connections, len(srv.requests)) == (1, 2)
 
 
 @pytest.mark.parametrize("kind", TRANSPORTS)
@@ -640,3 +647,28 @@ def test_a_url_the_environment_proxies_goes_through_the_proxy(
         assert (len(proxy.requests), len(server.requests)) == (1, 1)
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_a_name_that_does_not_resolve_is_a_dns_failure(
+    kind: str, clients: Callable[[str], HttpClient]
+) -> None:
+    with pytest.raises(NetworkError) as info:
+        clients(kind).get("https://nonexistent.invalid/simple/", what=WHAT)
+    assert str(info.value) == "test body: cannot reach nonexistent.invalid: DNS lookup failed"
+
+
+def test_the_default_transport_never_imports_requests(server: LoopbackServer) -> None:
+    """requests and urllib3 cost ~0.1 s to import: without a proxy they are never loaded."""
+    server.route("/p", Route(body=b"{}", gzip_body=True))
+    code = (
+        "import sys\n"
+        "from verifier.http import HttpClient\n"
+        f"HttpClient().get({server.url + '/p'!r}, what='x')\n"
+        "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "[]\n"
