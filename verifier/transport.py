@@ -526,10 +526,12 @@ class DirectTransport(_HopTransport):
     @property
     def proxied(self) -> RequestsTransport:
         """The transport for URLs the environment sends through a proxy."""
-        if self._proxied is None:
-            self._proxied = RequestsTransport(self.limits)
-            self._proxied.pool_size(self._max_idle)
-        return self._proxied
+        with self._lock:  # parallel jobs: one session, not one per thread that got here first
+            if self._proxied is None:
+                proxied = RequestsTransport(self.limits)
+                proxied.pool_size(self._max_idle)
+                self._proxied = proxied
+            return self._proxied
 
     def pool_size(self, size: int) -> None:
         """Keep up to ``size`` idle connections per origin (one per parallel job)."""
@@ -543,22 +545,35 @@ class DirectTransport(_HopTransport):
         if self._proxied is not None:
             self._proxied.close()
 
-    def _tls(self) -> ssl.SSLContext:
+    def _tls(self, what: str) -> ssl.SSLContext:
         """One context for the whole run: the CA bundle requests would use, hostnames checked."""
-        if self._context is None:
-            bundle = _ca_bundle()
-            if bundle is None:
-                import certifi
+        with self._lock:
+            return self._context or self._load_tls(what)
 
-                bundle = certifi.where()
+    def _load_tls(self, what: str) -> ssl.SSLContext:
+        """Build the context (under the pool lock: parallel jobs load the bundle once)."""
+        bundle = _ca_bundle()
+        if bundle is None:
+            import certifi
+
+            bundle = certifi.where()
+        try:
             if os.path.isdir(bundle):
                 context = ssl.create_default_context(capath=bundle)
             else:
                 context = ssl.create_default_context(cafile=bundle)
-            self._context = context
-        return self._context
+        except (OSError, ValueError) as exc:
+            # A missing or unreadable bundle is never a reason to fall back to another one.
+            raise NetworkError(
+                f"{what}: cannot load the CA bundle {bundle} "
+                f"(REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE): {type(exc).__name__}"
+            ) from None
+        self._context = context
+        return context
 
-    def _checkout(self, origin: _Origin, *, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
+    def _checkout(
+        self, origin: _Origin, *, fresh: bool, what: str
+    ) -> tuple[http.client.HTTPConnection, bool]:
         """An idle connection to ``origin`` that still looks open, or a new one; and which."""
         if not fresh:
             while True:
@@ -574,7 +589,7 @@ class DirectTransport(_HopTransport):
         new: http.client.HTTPConnection
         if scheme == "https":
             new = http.client.HTTPSConnection(
-                host, port, timeout=self.limits.connect_timeout, context=self._tls()
+                host, port, timeout=self.limits.connect_timeout, context=self._tls(what)
             )
         else:
             new = http.client.HTTPConnection(host, port, timeout=self.limits.connect_timeout)
@@ -621,7 +636,7 @@ class DirectTransport(_HopTransport):
             target += "?" + quote(parts.query, safe=_WIRE_SAFE)
         # Only a reused connection may have been closed by the server while idle; that one
         # failure is retried once on a new connection, never more.
-        conn, reused = self._checkout(origin, fresh=False)
+        conn, reused = self._checkout(origin, fresh=False, what=what)
         while True:
             if not reused:
                 self._connect(conn, url, what=what, redirects=redirects)
@@ -632,7 +647,7 @@ class DirectTransport(_HopTransport):
             except _STALE as exc:
                 conn.close()
                 if reused:
-                    conn, reused = self._checkout(origin, fresh=True)
+                    conn, reused = self._checkout(origin, fresh=True, what=what)
                     continue
                 raise Unreachable(
                     f"{what}: cannot reach {_host(url)}: {_describe(exc)}",

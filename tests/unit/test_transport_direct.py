@@ -312,6 +312,31 @@ def test_a_certificate_for_another_hostname_is_refused(
     assert srv.requests == []
 
 
+@pytest.mark.parametrize("content", [None, b"not a certificate"], ids=["missing", "garbage"])
+def test_an_unusable_ca_bundle_is_an_error_never_a_fallback(
+    content: bytes | None,
+    tls: Callable[[str], tuple[ssl.SSLContext, Path]],
+    serve: Callable[..., RawServer],
+    clients: Callable[[str], HttpClient],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    context, _ = tls("localhost")
+    srv = serve(lambda n: (ok(b"secure"), False), tls=context)
+    bundle = tmp_path / "bundle.pem"
+    if content is not None:
+        bundle.write_bytes(content)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    with pytest.raises(NetworkError) as info:
+        clients("direct").get(srv.url(scheme="https", host="localhost"), what=WHAT)
+    reason = "FileNotFoundError" if content is None else "SSLError"
+    assert str(info.value) == (
+        f"test body: cannot load the CA bundle {bundle} (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE): "
+        f"{reason}"
+    )
+    assert srv.connections == 0
+
+
 # -- encodings ---------------------------------------------------------------------------------
 
 
