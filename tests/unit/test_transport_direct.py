@@ -697,3 +697,33 @@ def test_the_default_transport_never_imports_requests(server: LoopbackServer) ->
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout == "[]\n"
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_the_token_goes_to_its_own_host_only_across_redirects(
+    kind: str,
+    server: LoopbackServer,
+    clients: Callable[[str], HttpClient],
+    tmp_path: Path,
+) -> None:
+    other = LoopbackServer()
+    try:
+        other.route("/asset", Route(body=b"asset"))
+        server.route("/download", Route(redirect_to=f"{other.url}/asset"))
+        token = Secret("ghp_s3cr3t", host=f"127.0.0.1:{server.port}")
+        http = clients(kind)
+        http.download(
+            f"{server.url}/download",
+            tmp_path / "f",
+            what=WHAT,
+            token=token,
+            cross_host_redirects=True,
+        )
+        assert [r.headers.get("Authorization") for r in server.requests] == ["Bearer ghp_s3cr3t"]
+        assert [r.headers.get("Authorization") for r in other.requests] == [None]
+        assert (tmp_path / "f").read_bytes() == b"asset"
+        # A token for another host is not sent here at all.
+        http.get(f"{other.url}/asset", what=WHAT, token=token)
+        assert [r.headers.get("Authorization") for r in other.requests] == [None, None]
+    finally:
+        other.close()
