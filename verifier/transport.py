@@ -34,7 +34,6 @@ import base64
 import functools
 import hashlib
 import http.client
-import http.cookiejar
 import ipaddress
 import os
 import re
@@ -378,6 +377,8 @@ class RequestsTransport(_HopTransport):
     def session(self) -> requests.Session:
         """The shared session, created on first use (keeps start-up free of ``requests``)."""
         if self._session is None:
+            import http.cookiejar
+
             import requests
 
             session = requests.Session()
