@@ -267,7 +267,8 @@ class _Answer(Protocol):
     def chunks(self) -> Iterator[bytes]:
         """The decoded body in pieces as they arrive; raises the project's errors.
 
-        Ends only when the body is complete: a body shorter than declared raises.
+        Ends only when the body is complete: a body shorter than declared raises. A piece may be
+        empty (input arrived, nothing decoded yet), so the caller checks the deadline anyway.
         """
 
     def close(self) -> None:
@@ -359,7 +360,8 @@ class _HopTransport:
                             f"{what}: {_host(current)} did not finish sending within "
                             f"{self.limits.deadline:g}s"
                         )
-                    sink.write(chunk)
+                    if chunk:
+                        sink.write(chunk)
                 return reply
             finally:
                 answer.close()
@@ -734,7 +736,14 @@ class _DirectAnswer:
                 raw = response.read1(CHUNK)
                 if not raw:
                     break
-                yield from decoder.feed(raw)
+                produced = False
+                for piece in decoder.feed(raw):
+                    produced = True
+                    yield piece
+                if not produced:
+                    # Compressed input that decodes to nothing (a header, empty deflate blocks)
+                    # still arrived: the caller's loop must see it to check the deadline.
+                    yield b""
             if response.length:
                 # http.client's read1 returns b"" at EOF even when Content-Length promised more.
                 raise http.client.IncompleteRead(b"", response.length)

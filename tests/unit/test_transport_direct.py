@@ -149,7 +149,7 @@ def serve(raw_servers: list[RawServer]) -> Callable[..., RawServer]:
 
 
 @pytest.fixture
-def clients() -> Iterator[Callable[[str], HttpClient]]:
+def clients() -> Iterator[Callable[..., HttpClient]]:
     made: list[HttpClient] = []
 
     def make(kind: str = "direct", config: HttpConfig = CONFIG) -> HttpClient:
@@ -262,7 +262,7 @@ def test_https_is_verified_against_the_bundle_the_environment_names(
     variable: str,
     tls: Callable[[str], tuple[ssl.SSLContext, Path]],
     serve: Callable[..., RawServer],
-    clients: Callable[[str], HttpClient],
+    clients: Callable[..., HttpClient],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     context, ca = tls("localhost")
@@ -281,7 +281,7 @@ def test_an_unknown_ca_is_refused_before_any_request(
     kind: str,
     tls: Callable[[str], tuple[ssl.SSLContext, Path]],
     serve: Callable[..., RawServer],
-    clients: Callable[[str], HttpClient],
+    clients: Callable[..., HttpClient],
 ) -> None:
     context, _ = tls("localhost")
     srv = serve(lambda n: (ok(b"secure"), False), tls=context)
@@ -298,7 +298,7 @@ def test_a_certificate_for_another_hostname_is_refused(
     kind: str,
     tls: Callable[[str], tuple[ssl.SSLContext, Path]],
     serve: Callable[..., RawServer],
-    clients: Callable[[str], HttpClient],
+    clients: Callable[..., HttpClient],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     context, ca = tls("other.example")
@@ -317,7 +317,7 @@ def test_an_unusable_ca_bundle_is_an_error_never_a_fallback(
     content: bytes | None,
     tls: Callable[[str], tuple[ssl.SSLContext, Path]],
     serve: Callable[..., RawServer],
-    clients: Callable[[str], HttpClient],
+    clients: Callable[..., HttpClient],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -355,7 +355,7 @@ def test_compressed_bodies_are_decoded(
     encoding: str,
     encode: Callable[[bytes], bytes],
     serve: Callable[..., RawServer],
-    clients: Callable[[str], HttpClient],
+    clients: Callable[..., HttpClient],
 ) -> None:
     body = b"0123456789abcdef" * 5000
     srv = serve(lambda n: (ok(encode(body), f"Content-Encoding: {encoding}"), False))
@@ -366,7 +366,7 @@ def test_compressed_bodies_are_decoded(
 
 @pytest.mark.parametrize("encoding", ["deflate", "gzip"])
 def test_a_deflate_or_gzip_bomb_stops_at_the_cap(
-    encoding: str, serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    encoding: str, serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     bomb = b"\0" * (64 * 1024 * 1024)
     packed = gzip.compress(bomb) if encoding == "gzip" else zlib.compress(bomb)
@@ -376,9 +376,44 @@ def test_a_deflate_or_gzip_bomb_stops_at_the_cap(
     assert str(info.value) == f"test body: response from {srv.url()} exceeds the 100000-byte cap"
 
 
+def test_a_compressed_drip_that_decodes_to_nothing_still_hits_the_deadline(
+    clients: Callable[..., HttpClient],
+) -> None:
+    """Empty stored deflate blocks decode to no bytes at all: the deadline must still count."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n"
+                + b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+            )
+            while not stop.wait(0.05):
+                try:
+                    conn.sendall(b"\x00\x00\x00\xff\xff")  # a stored block of no bytes
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    config = HttpConfig(read_timeout=2.0, deadline=0.5, max_retries=0)
+    try:
+        with pytest.raises(NetworkError) as info:
+            clients("direct", config).get(f"http://127.0.0.1:{port}/", what=WHAT)
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5.0)
+    assert str(info.value) == f"test body: 127.0.0.1:{port} did not finish sending within 0.5s"
+
+
 @pytest.mark.parametrize("encoding", ["br", "zstd", "gzip, gzip", "compress"])
 def test_an_encoding_we_do_not_decode_is_refused_not_passed_through(
-    encoding: str, serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    encoding: str, serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     srv = serve(lambda n: (ok(b"opaque", f"Content-Encoding: {encoding}"), False))
     with pytest.raises(UpstreamError) as info:
@@ -402,7 +437,7 @@ def test_a_broken_compressed_body_is_an_upstream_error(
     encoding: str,
     body: bytes,
     serve: Callable[..., RawServer],
-    clients: Callable[[str], HttpClient],
+    clients: Callable[..., HttpClient],
 ) -> None:
     srv = serve(lambda n: (ok(body, f"Content-Encoding: {encoding}"), False))
     with pytest.raises(UpstreamError) as info:
@@ -428,7 +463,7 @@ def test_a_malformed_head_is_an_unreachable_host_not_a_crash(
     kind: str,
     answer: bytes,
     serve: Callable[..., RawServer],
-    clients: Callable[[str], HttpClient],
+    clients: Callable[..., HttpClient],
 ) -> None:
     srv = serve(lambda n: (answer, True))
     with pytest.raises(NetworkError) as info:
@@ -441,14 +476,14 @@ def test_a_malformed_head_is_an_unreachable_host_not_a_crash(
 
 @pytest.mark.parametrize("kind", TRANSPORTS)
 def test_repeated_headers_are_joined_as_requests_joins_them(
-    kind: str, serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    kind: str, serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     srv = serve(lambda n: (ok(b"x", "X-Thing: 1", "x-thing: 2"), False))
     assert clients(kind).get(srv.url(), what=WHAT).headers["X-Thing"] == "1, 2"
 
 
 def test_a_body_longer_than_declared_never_leaks_into_the_next_answer(
-    serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     smuggled = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"
 
@@ -466,7 +501,7 @@ def test_a_body_longer_than_declared_never_leaks_into_the_next_answer(
 
 
 def test_requests_to_one_origin_share_one_connection(
-    serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     srv = serve(lambda n: (ok(b"page %d" % n), False))
     http = clients("direct")
@@ -477,7 +512,7 @@ def test_requests_to_one_origin_share_one_connection(
 
 
 def test_a_connection_the_server_asked_to_close_is_not_reused(
-    serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     srv = serve(lambda n: (ok(b"bye", "Connection: close"), True))
     http = clients("direct")
@@ -487,7 +522,7 @@ def test_a_connection_the_server_asked_to_close_is_not_reused(
 
 
 def test_an_answer_not_read_whole_closes_its_connection(
-    serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     """A 404 with a body is not read, so its connection cannot carry the next request; a 304
     (no body) leaves it clean."""
@@ -512,7 +547,7 @@ def test_an_answer_not_read_whole_closes_its_connection(
 
 
 def test_a_kept_connection_the_server_dropped_is_retried_once_on_a_new_one(
-    serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     # The second request arrives on the kept connection, which the server closes unanswered
     # (as a server that timed out the idle connection does); the third is the one retry.
@@ -527,7 +562,7 @@ def test_a_kept_connection_the_server_dropped_is_retried_once_on_a_new_one(
 
 
 def test_the_stale_connection_retry_happens_once_never_more(
-    serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     srv = serve(lambda n: (ok(b"page"), False) if n == 0 else (b"", True))
     http = clients("direct")
@@ -543,7 +578,7 @@ def test_the_stale_connection_retry_happens_once_never_more(
 
 
 def test_a_connection_dropped_before_the_request_is_not_reused(
-    serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     # The server closes after answering (without saying so): the pool sees it before reuse.
     srv = serve(lambda n: (ok(b"page"), True))
@@ -558,7 +593,7 @@ def test_a_connection_dropped_before_the_request_is_not_reused(
 
 
 def test_the_pool_keeps_at_most_pool_size_idle_connections(
-    serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     both_in = threading.Barrier(3, timeout=5.0)
 
@@ -588,7 +623,7 @@ def test_the_pool_keeps_at_most_pool_size_idle_connections(
 
 
 def test_credentials_travel_in_a_header_never_in_the_request_line(
-    serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     srv = serve(lambda n: (ok(b"page"), False))
     url = f"http://user:s3cr3t@127.0.0.1:{srv.port}/simple/p/?q=a b"
@@ -603,7 +638,7 @@ def test_credentials_travel_in_a_header_never_in_the_request_line(
 
 @pytest.mark.parametrize("kind", TRANSPORTS)
 def test_cookies_are_never_sent_back(
-    kind: str, serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    kind: str, serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     srv = serve(lambda n: (ok(b"page", "Set-Cookie: session=abc"), False))
     http = clients(kind)
@@ -622,7 +657,7 @@ def test_cookies_are_never_sent_back(
     ],
 )
 def test_control_characters_in_a_url_are_refused_before_any_request(
-    url: str, serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    url: str, serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     srv = serve(lambda n: (ok(b"page"), False))
     with pytest.raises(RefusedURL) as info:
@@ -634,7 +669,7 @@ def test_control_characters_in_a_url_are_refused_before_any_request(
 
 
 def test_a_token_that_cannot_be_sent_is_refused_without_showing_it(
-    serve: Callable[..., RawServer], clients: Callable[[str], HttpClient]
+    serve: Callable[..., RawServer], clients: Callable[..., HttpClient]
 ) -> None:
     srv = serve(lambda n: (ok(b"page"), False))
     token = Secret("ghp_s3cr3t\r\nX-Injected: 1", host=f"127.0.0.1:{srv.port}")
@@ -654,7 +689,7 @@ def test_a_token_that_cannot_be_sent_is_refused_without_showing_it(
 
 def test_a_url_the_environment_proxies_goes_through_the_proxy(
     server: LoopbackServer,
-    clients: Callable[[str], HttpClient],
+    clients: Callable[..., HttpClient],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     proxy = LoopbackServer()
@@ -676,7 +711,7 @@ def test_a_url_the_environment_proxies_goes_through_the_proxy(
 
 @pytest.mark.parametrize("kind", TRANSPORTS)
 def test_a_name_that_does_not_resolve_is_a_dns_failure(
-    kind: str, clients: Callable[[str], HttpClient]
+    kind: str, clients: Callable[..., HttpClient]
 ) -> None:
     with pytest.raises(NetworkError) as info:
         clients(kind).get("https://nonexistent.invalid/simple/", what=WHAT)
@@ -703,7 +738,7 @@ def test_the_default_transport_never_imports_requests(server: LoopbackServer) ->
 def test_the_token_goes_to_its_own_host_only_across_redirects(
     kind: str,
     server: LoopbackServer,
-    clients: Callable[[str], HttpClient],
+    clients: Callable[..., HttpClient],
     tmp_path: Path,
 ) -> None:
     other = LoopbackServer()
