@@ -374,6 +374,7 @@ class RequestsTransport(_HopTransport):
         """Build it; the session (and ``requests``) only on first use."""
         self.limits = limits or Limits()
         self._session: requests.Session | None = None
+        self._bundle_checked = False
 
     @property
     def session(self) -> requests.Session:
@@ -420,6 +421,11 @@ class RequestsTransport(_HopTransport):
     def _send(self, url: str, headers: dict[str, str], *, what: str, redirects: int) -> _Answer:
         import requests
 
+        if not self._bundle_checked and _ca_bundle():
+            # requests would raise a bare OSError (a traceback) for a missing bundle, and call
+            # a garbled one a TLS failure: both transports say the same thing instead.
+            _tls_context(what)
+            self._bundle_checked = True
         try:
             response = self.session.get(
                 _without_userinfo(url),
@@ -555,24 +561,8 @@ class DirectTransport(_HopTransport):
 
     def _load_tls(self, what: str) -> ssl.SSLContext:
         """Build the context (under the pool lock: parallel jobs load the bundle once)."""
-        bundle = _ca_bundle()
-        if bundle is None:
-            import certifi
-
-            bundle = certifi.where()
-        try:
-            if os.path.isdir(bundle):
-                context = ssl.create_default_context(capath=bundle)
-            else:
-                context = ssl.create_default_context(cafile=bundle)
-        except (OSError, ValueError) as exc:
-            # A missing or unreadable bundle is never a reason to fall back to another one.
-            raise NetworkError(
-                f"{what}: cannot load the CA bundle {bundle} "
-                f"(REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE): {type(exc).__name__}"
-            ) from None
-        self._context = context
-        return context
+        self._context = _tls_context(what)
+        return self._context
 
     def _checkout(
         self, origin: _Origin, *, fresh: bool, what: str
@@ -862,6 +852,27 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
     except (OSError, ValueError):
         return False
     return not readable
+
+
+def _tls_context(what: str) -> ssl.SSLContext:
+    """A verifying context from the CA bundle requests would use (the environment's, or certifi).
+
+    A missing or unreadable bundle is an error, never a reason to fall back to another one.
+    """
+    bundle = _ca_bundle()
+    if bundle is None:
+        import certifi
+
+        bundle = certifi.where()
+    try:
+        if os.path.isdir(bundle):
+            return ssl.create_default_context(capath=bundle)
+        return ssl.create_default_context(cafile=bundle)
+    except (OSError, ValueError) as exc:
+        raise NetworkError(
+            f"{what}: cannot load the CA bundle {bundle} "
+            f"(REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE): {type(exc).__name__}"
+        ) from None
 
 
 def _ca_bundle() -> str | None:

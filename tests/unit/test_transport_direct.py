@@ -312,8 +312,10 @@ def test_a_certificate_for_another_hostname_is_refused(
     assert srv.requests == []
 
 
+@pytest.mark.parametrize("kind", TRANSPORTS)
 @pytest.mark.parametrize("content", [None, b"not a certificate"], ids=["missing", "garbage"])
 def test_an_unusable_ca_bundle_is_an_error_never_a_fallback(
+    kind: str,
     content: bytes | None,
     tls: Callable[[str], tuple[ssl.SSLContext, Path]],
     serve: Callable[..., RawServer],
@@ -328,7 +330,7 @@ def test_an_unusable_ca_bundle_is_an_error_never_a_fallback(
         bundle.write_bytes(content)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     with pytest.raises(NetworkError) as info:
-        clients("direct").get(srv.url(scheme="https", host="localhost"), what=WHAT)
+        clients(kind).get(srv.url(scheme="https", host="localhost"), what=WHAT)
     reason = "FileNotFoundError" if content is None else "SSLError"
     assert str(info.value) == (
         f"test body: cannot load the CA bundle {bundle} (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE): "
