@@ -507,9 +507,15 @@ class _RequestsAnswer:
 
 
 _Origin = tuple[str, str, int]
-_STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+_STALE = (
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
 """What a reused connection the server had already closed raises before any status line
-(``http.client.RemoteDisconnected`` is a ``ConnectionResetError``)."""
+(``http.client.RemoteDisconnected`` is a ``ConnectionResetError``; over TLS, an EOF)."""
 _WIRE_SAFE = "!#$%&'()*+,/:;=?@[]~"
 """Characters left as they are in a request target (requests' ``requote_uri`` set)."""
 
@@ -719,7 +725,7 @@ class _DirectAnswer:
         if decoder is None:
             raise UpstreamError(
                 f"{what}: response from {redact_url(url)} has an unsupported content encoding "
-                f"{encoding!r}"
+                f"{encoding[:40]!r}"
             )
         try:
             while True:
