@@ -435,7 +435,7 @@ with open(result_path, "w") as handle:
 """
 
 RUN_LABEL = "LockfileRun.run (every package)"
-HTTP_LABEL = "RequestsTransport.fetch (requests + the server)"
+HTTP_LABEL = "DirectTransport.fetch (http.client + the server)"
 CHECK_LABEL = "AttestationChecker.check_provenance"
 REST_CHECK_LABEL = "rest: provenance JSON (pydantic), policy"
 REST_RUN_LABEL = "rest: page JSON, policies, findings"
@@ -443,7 +443,7 @@ REST_RUN_LABEL = "rest: page JSON, policies, findings"
 TIMED = [
     ("verifier.lockfiles", "parse_lockfile", "parse_lockfile"),
     ("verifier.pipeline", "LockfileRun.run", RUN_LABEL),
-    ("verifier.transport", "RequestsTransport.fetch", HTTP_LABEL),
+    ("verifier.transport", "DirectTransport.fetch", HTTP_LABEL),
     ("requests.sessions", "get_environ_proxies", "requests' proxy lookup in os.environ"),
     ("verifier.checks.attestations", "AttestationChecker.check_provenance", CHECK_LABEL),
     ("sigstore.verify.verifier", "Verifier.verify_dsse", "sigstore Verifier.verify_dsse"),
@@ -519,7 +519,7 @@ if workers:
     for label, end, function in (
         ("imports (first check imports pypi_attestations)", "_bootstrap>", "_find_and_load"),
         ("Pipeline.verify (one package)", "pipeline.py", "verify"),
-        ("RequestsTransport.fetch", "transport.py", "fetch"),
+        ("DirectTransport.fetch", "transport.py", "fetch"),
         ("AttestationChecker.check_provenance", "attestations.py", "check_provenance"),
         ("sigstore Verifier.verify_dsse", "verifier.py", "verify_dsse"),
         ("certificates.evidence", "certificates.py", "evidence"),

@@ -22,7 +22,8 @@ credential rules; ``verifier.retry`` applies the retry policy; ``verifier.wrappe
 response cache, the evidence recorder and its replay. ``HttpClient`` stacks them and is the only
 thing callers use.
 
-``requests`` is imported lazily so that ``verify-release --help`` stays fast.
+The wire is ``http.client`` (``verifier.transport.DirectTransport``); ``requests`` is imported
+only for a URL the environment sends through a proxy.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from verifier.errors import UpstreamError
 from verifier.gate import Gate, Gated
@@ -44,14 +45,19 @@ from verifier.secrets import Secret
 from verifier.store import ResponseStore
 from verifier.transport import MAX_REDIRECTS as MAX_REDIRECTS
 from verifier.transport import USER_AGENT as USER_AGENT
-from verifier.transport import FileSink, Limits, MemorySink, Request, RequestsTransport, Transport
+from verifier.transport import (
+    DirectTransport,
+    FileSink,
+    Limits,
+    MemorySink,
+    Request,
+    RequestsTransport,
+    Transport,
+)
 from verifier.transport import check_url as check_url
 from verifier.transport import is_loopback_host as is_loopback_host
 from verifier.urls import redact_url as redact_url  # re-exported: callers import it from here
 from verifier.wrappers import Caching, Recording, Replaying
-
-if TYPE_CHECKING:
-    import requests
 
 DEFAULT_JOBS = 8
 """Requests at once until ``pool_size`` says otherwise (``--jobs``' default)."""
@@ -130,13 +136,10 @@ class HttpClient:
         self.cache = cache
         self.evidence = evidence
         self.replay = replay
-        self.transport = RequestsTransport(self.config.limits())
+        # http.client directly (see verifier.transport); URLs the environment proxies go
+        # through requests. A test may swap in RequestsTransport to hold it to the same rules.
+        self.transport: DirectTransport | RequestsTransport = DirectTransport(self.config.limits())
         self.gate = Gate(DEFAULT_JOBS)
-
-    @property
-    def session(self) -> requests.Session:
-        """The shared session, created on first use (keeps start-up free of ``requests``)."""
-        return self.transport.session
 
     def pool_size(self, size: int) -> None:
         """At most ``size`` requests at once, and as many connections kept per host."""

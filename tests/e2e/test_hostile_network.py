@@ -770,6 +770,11 @@ def test_hostile_source(
             # Nothing more was asked of GitHub after it said stop.
             assert world.github is not None
             assert target.server.requests[-1].path == target.path
+        elif misbehaviour == "reset":
+            # 3 retries after the first; the first may have gone out on a kept-alive
+            # connection, which the transport retries once on a new one (a server that closed
+            # an idle connection looks exactly like this), so 4 or 5 and never more.
+            assert route.hits in (HITS[misbehaviour], HITS[misbehaviour] + 1)
         elif misbehaviour in HITS:
             assert route.hits == HITS[misbehaviour]
         if (source, misbehaviour) == ("release-asset", "redirect-host"):

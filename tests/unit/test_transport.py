@@ -315,6 +315,15 @@ def _wrapped(cause: BaseException) -> requests.exceptions.ConnectionError:
         (http.client.RemoteDisconnected("x"), "the server closed the connection without answering"),
         (http.client.IncompleteRead(b"ab", 10), "connection closed before the body was complete"),
         (ssl.SSLCertVerificationError(1, "x"), "TLS verification failed"),
+        (
+            http.client.LineTooLong("header line"),
+            "the server sent a malformed status line or headers",
+        ),
+        (http.client.BadStatusLine("junk"), "the server sent a malformed status line or headers"),
+        (
+            http.client.HTTPException("got more than 100 headers"),
+            "the server sent a malformed status line or headers",
+        ),
         (OSError("Connection refused, says a hostile message"), "ConnectionError"),
     ],
 )
@@ -322,6 +331,8 @@ def test_transport_errors_are_described_by_type_not_text(
     cause: BaseException, described: str
 ) -> None:
     assert _describe(_wrapped(cause)) == described
+    # The direct transport raises the cause itself: the same type gives the same words.
+    assert _describe(cause) == (described if described != "ConnectionError" else "OSError")
 
 
 def test_a_read_timeout_is_recognised_by_type() -> None:
