@@ -241,6 +241,7 @@ class RequestsTransport:
         """Build it; the session (and ``requests``) only on first use."""
         self.limits = limits or Limits()
         self._session: requests.Session | None = None
+        self._pool: int | None = None
 
     @property
     def session(self) -> requests.Session:
@@ -263,14 +264,26 @@ class RequestsTransport:
             if bundle:
                 session.verify = bundle
             self._session = session
+            if self._pool is not None:
+                self._mount(session, self._pool)
         return self._session
 
     def pool_size(self, size: int) -> None:
-        """Keep up to ``size`` connections per host (one per parallel job)."""
+        """Keep up to ``size`` connections per host (one per parallel job).
+
+        Applied when the session is built: a run that fetches nothing (a warm cache) never
+        imports ``requests``.
+        """
+        self._pool = size
+        if self._session is not None:
+            self._mount(self._session, size)
+
+    @staticmethod
+    def _mount(session: requests.Session, size: int) -> None:
         from requests.adapters import HTTPAdapter
 
         for prefix in ("https://", "http://"):
-            self.session.mount(
+            session.mount(
                 prefix, HTTPAdapter(pool_connections=size, pool_maxsize=size, max_retries=0)
             )
 

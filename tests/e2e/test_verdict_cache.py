@@ -6,6 +6,7 @@ nothing is mocked); the runs are in-process, so the verification stays in this p
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import subprocess
@@ -404,3 +405,35 @@ def test_a_deferred_root_is_built_once_whatever_asks(setup: Setup, builds: list[
         thread.join()
     assert builds == [setup.root]
     assert root.loaded
+
+
+_WARM_PROBE = """\
+import sys
+from verifier.cli import main
+code = main(sys.argv[1:])
+print(sorted(sys.modules))
+raise SystemExit(code)
+"""
+
+_NOT_FOR_A_WARM_RUN = ("requests", "urllib3", "sigstore", "pypi_attestations")
+"""What a warm lockfile run never needs: it fetches nothing and verifies nothing (its import
+costs a tenth of a warm run). ``verifier.transport`` builds its session, and ``verifier.trust``
+its verifier, only on first use."""
+
+
+def test_a_warm_run_imports_no_http_library_and_no_sigstore(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup.verify(capsys)
+    before = len(setup.index.server.requests)
+    argv = [
+        *(sys.executable, "-c", _WARM_PROBE, "--lockfile", str(setup.lock)),
+        *base_args(setup.index.url, setup.cache),
+        *("--trusted-root", str(setup.root), "--format", "json"),
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(setup.index.server.requests) == before
+    modules = ast.literal_eval(done.stdout.splitlines()[-1])
+    imported = [m for m in modules if m.split(".")[0] in _NOT_FOR_A_WARM_RUN]
+    assert imported == []
