@@ -40,6 +40,7 @@ import functools
 import hashlib
 import hmac
 import json
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,7 +57,7 @@ from verifier.models import (
     PublisherRecord,
     Status,
 )
-from verifier.store import UnreadableEntry, _open_regular, shard_folder
+from verifier.store import UnreadableEntry, _open_regular_fd, _read_up_to, shard_folder
 
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
@@ -171,6 +172,7 @@ class VerdictCache:
         self._mac_key = mac_key
         self._context = context
         self._lock = threading.Lock()
+        self._digests: dict[int, tuple[object, str]] = {}
         self.verified = 0
         self.reused = 0
 
@@ -208,13 +210,29 @@ class VerdictCache:
                 "provenance": hashlib.sha256(raw).hexdigest(),
                 "filename": filename,
                 "digest": digest,
-                "expected": _digest(expected),
+                "expected": self._digest_of(expected),
                 "record_trusted": record_trusted,
-                "policy": _digest(policy),
+                "policy": self._digest_of(policy),
             }
         except TypeError:
             return None
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+    def _digest_of(self, value: object) -> str:
+        """``_digest(value)``, computed once per object for the run.
+
+        Every file of a package is keyed with the same policy and publisher objects, and
+        their canonical JSON cost more than the rest of a warm lookup. Memoised by identity
+        only, never by equality (``1 == True`` but their digests differ), with the object
+        held so that its ``id`` cannot be reused by another; both are frozen dataclasses (their
+        mappings typed read-only), never changed once built.
+        """
+        found = self._digests.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
+        digest = _digest(value)
+        self._digests[id(value)] = (value, digest)
+        return digest
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.verdict"
@@ -228,10 +246,14 @@ class VerdictCache:
 
         The MAC is checked over the stored bytes before anything in them is parsed.
         """
+        shard = self.root / key[:2]
         try:
-            shard_folder(self.root / key[:2], create=False)
-            with _open_regular(self._path(key), "verdict") as handle:
-                raw = handle.read(MAX_ENTRY_BYTES + 1)
+            shard_folder(shard, create=False)
+            fd = _open_regular_fd(shard / f"{key}.verdict", "verdict")
+            try:
+                raw = _read_up_to(fd, MAX_ENTRY_BYTES + 1)
+            finally:
+                os.close(fd)
         except (UnreadableEntry, OSError):
             return None
         if len(raw) > MAX_ENTRY_BYTES:
