@@ -472,10 +472,12 @@ _NOT_FOR_A_WARM_RUN = (
     "verifier.lockfiles.uv",
     "verifier.lockfiles.pylock",
     "tomllib",
+    "importlib.metadata",
 )
 """What a warm run over a requirements file never needs: it fetches nothing, verifies nothing
 and reads no tags (together a tenth of a warm run). ``verifier.transport`` builds its session,
-``verifier.trust`` its verifier, ``Pipeline._tag`` its git repository only on first use."""
+``verifier.trust`` its verifier, ``Pipeline._tag`` its git repository only on first use, and
+the verdict cache reads the libraries' versions without ``importlib.metadata``."""
 
 
 def test_a_warm_run_imports_no_http_library_and_no_sigstore(
