@@ -58,7 +58,7 @@ from verifier.models import (
     PublisherRecord,
     Status,
 )
-from verifier.store import UnreadableEntry, _open_regular_fd, _read_up_to, shard_folder
+from verifier.store import UnreadableEntry, _open_regular, shard_folder
 
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
@@ -332,14 +332,10 @@ class VerdictCache:
 
         The MAC is checked over the stored bytes before anything in them is parsed.
         """
-        shard = self.root / key[:2]
         try:
-            shard_folder(shard, create=False)
-            fd = _open_regular_fd(shard / f"{key}.verdict", "verdict")
-            try:
-                raw = _read_up_to(fd, MAX_ENTRY_BYTES + 1)
-            finally:
-                os.close(fd)
+            shard_folder(self.root / key[:2], create=False)
+            with _open_regular(self._path(key), "verdict") as handle:
+                raw = handle.read(MAX_ENTRY_BYTES + 1)
         except (UnreadableEntry, OSError):
             return None
         if len(raw) > MAX_ENTRY_BYTES:
