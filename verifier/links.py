@@ -10,10 +10,13 @@ string keys.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from verifier.git import TagSignature
 from verifier.models import CertificateEvidence, Check, CheckResult, Gap, Status
 from verifier.policy import ExpectedPublisher
+
+if TYPE_CHECKING:  # only a run that reads tags imports git
+    from verifier.git import TagSignature
 
 _CERT_CHECKS = (Check.ATTESTATION, Check.BUNDLE)
 

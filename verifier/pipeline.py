@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from packaging.specifiers import SpecifierSet
@@ -64,7 +65,6 @@ from verifier.errors import (
     UsageError,
     VerifierError,
 )
-from verifier.git import GitRepo, TagSignature
 from verifier.github import GitHubClient, git_base_url
 from verifier.judge import judge_all
 from verifier.links import link_evidence
@@ -88,6 +88,9 @@ from verifier.policy import (
 )
 from verifier.pypi import IndexClient, normalize_index_url
 from verifier.verdicts import VerdictCache
+
+if TYPE_CHECKING:  # git is imported by the one step that reads tags (``Pipeline._tag``)
+    from verifier.git import GitRepo, TagSignature
 
 MAX_LOCAL_PROVENANCE_BYTES = 2 * 1024 * 1024
 
@@ -860,6 +863,8 @@ class Pipeline:
         evidence directory holds only the tags recorded) or the tag was not examined (no
         trusted keys): the history cannot then say "never signed".
         """
+        from verifier.git import GitRepo
+
         opts = self.sources
         history: GitRepo | None = None
         assert opts.workdir is not None  # noqa: S101 - checked by the caller

@@ -12,7 +12,7 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -269,7 +269,8 @@ def read_simple_page(
         if found is not None and found.version is not None and found.pip_installs:
             versions.add(str(found.version))
         url = entry.get("url")
-        url_name = _url_filename(page_url, url)
+        joined = _joined(page_url, url)
+        url_name = None if joined is None else _url_filename_of(joined[1])
         if (
             url_name is not None
             and url_name != filename
@@ -304,11 +305,14 @@ def read_simple_page(
             continue
         if not isinstance(url, str):
             raise UpstreamError(f"index page for {name}: {where}.url must be a string")
+        invalid = f"index page for {name}: {where}.url is not a valid URL"
+        if joined is None:  # urljoin or urlsplit refused it
+            raise UpstreamError(invalid)
+        absolute, parts = joined
         try:
-            absolute = urljoin(page_url, url)
-            urlsplit(absolute).port  # noqa: B018 - raises ValueError for a malformed port
+            parts.port  # noqa: B018 - raises ValueError for a malformed port
         except ValueError:
-            raise UpstreamError(f"index page for {name}: {where}.url is not a valid URL") from None
+            raise UpstreamError(invalid) from None
         try:
             check_url(absolute)
         except RefusedURL as exc:
@@ -401,20 +405,29 @@ def _history_file(
     )
 
 
-def _url_filename(page_url: str, url: object) -> str | None:
-    """The file name pip takes from a file's URL, or None, computed exactly as pip does.
+def _joined(page_url: str, url: object) -> tuple[str, SplitResult] | None:
+    """``url`` resolved against the page and split, or None (not a string, or unparseable).
 
-    pip's ``Link.filename`` decodes the path, takes its last segment, and decodes that again:
-    ``evil%2Fpkg-1.0+x-py3-none-any.whl`` names ``pkg-1.0+x-py3-none-any.whl`` for pip. Decoding
-    once would read another name, and a file pip installs would go unseen. None when the URL is
-    not a string or does not parse; the caller reports those for the files it keeps.
+    Made once per listed file: its name, its URL and its port are all read from this one
+    result (``urljoin`` is most of what reading a cached page costs).
     """
     if not isinstance(url, str):
         return None
     try:
-        path = unquote(urlsplit(urljoin(page_url, url)).path)
+        absolute = urljoin(page_url, url)
+        return absolute, urlsplit(absolute)
     except ValueError:
         return None
+
+
+def _url_filename_of(parts: SplitResult) -> str | None:
+    """The file name pip takes from a file's (split) URL, or None, computed exactly as pip does.
+
+    pip's ``Link.filename`` decodes the path, takes its last segment, and decodes that again:
+    ``evil%2Fpkg-1.0+x-py3-none-any.whl`` names ``pkg-1.0+x-py3-none-any.whl`` for pip. Decoding
+    once would read another name, and a file pip installs would go unseen.
+    """
+    path = unquote(parts.path)
     return unquote(posixpath.basename(path.rstrip("/"))) or None
 
 

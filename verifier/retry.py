@@ -16,7 +16,6 @@ tested with an in-memory fake transport and an injected sleep, with no socket an
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -64,6 +63,8 @@ class RetryPolicy:
         if value.strip().isdigit():
             delay = float(value.strip())
         else:
+            import email.utils  # only for an HTTP-date; a warm run never gets here
+
             try:
                 when = email.utils.parsedate_to_datetime(value)
             except (TypeError, ValueError):
@@ -193,6 +194,8 @@ def _rate_limit_error(
     elif retry_after.isdigit():
         when = _utc(time.time() + int(retry_after)) or f"an unusable time ({retry_after[:20]})"
     elif retry_after:
+        import email.utils
+
         try:
             when = _utc(email.utils.parsedate_to_datetime(retry_after).timestamp())
         except (TypeError, ValueError, OverflowError):

@@ -40,6 +40,8 @@ import functools
 import hashlib
 import hmac
 import json
+import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -83,17 +85,102 @@ def versions() -> str:
     the same version (an Action moved to another commit, a checkout between releases), and a
     verdict the buggy code reached must not be reused by the fixed one.
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     from verifier import __version__
 
     parts = [f"verify-release={__version__}", f"source={_source_digest()}"]
-    for name in _JUDGING:
-        try:
-            parts.append(f"{name}={version(name)}")
-        except PackageNotFoundError:
-            parts.append(f"{name}=?")
+    parts += [f"{name}={installed_version(name)}" for name in _JUDGING]
     return ";".join(parts)
+
+
+def installed_version(name: str) -> str:
+    """The installed version of distribution ``name`` as ``importlib.metadata`` gives it, or "?"."""
+    found = _installed_version(name)
+    if found is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version(name)
+        except PackageNotFoundError:
+            found = "?"
+    return found
+
+
+_HEADER = re.compile(r"[\041-\071\073-\176]+:")
+"""A metadata header line as the ``email`` parser reads one (a name without ':', then ':')."""
+
+
+def _installed_version(name: str) -> str | None:
+    """``importlib.metadata.version(name)``, read without importing ``importlib.metadata``.
+
+    Importing it (``email``, ``zipfile``, ``csv`` ...) cost a warm run more than looking up the
+    five versions. This follows its search exactly for the plain case: the first ``sys.path``
+    folder holding metadata for ``name`` (a ``*.dist-info`` or ``*.egg-info`` whose name part
+    normalises to the same), its ``METADATA``, its first ``Version`` header. Anything else (a
+    zip or an egg on the path, two candidates in one folder, another distribution finder, an
+    egg-info, a header this reading would not take exactly as ``email`` does) answers None, and
+    the caller asks ``importlib.metadata`` itself: a version is never guessed.
+    """
+    import importlib.machinery
+    import sys
+
+    finders = [f for f in sys.meta_path if getattr(f, "find_distributions", None) is not None]
+    if finders != [importlib.machinery.PathFinder]:
+        return None
+    wanted = _normalised(name)
+    for entry in sys.path:
+        folder = entry or "."
+        if folder.lower().endswith(".egg"):
+            return None
+        try:
+            children = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            if os.path.isfile(folder):
+                return None  # a zip file on the path: importlib.metadata reads inside it
+            continue
+        except OSError:
+            return None
+        found = [
+            child
+            for child in children
+            if child.lower().endswith((".dist-info", ".egg-info"))
+            and _normalised(child.lower().rpartition(".")[0].partition("-")[0]) == wanted
+        ]
+        if not found:
+            continue
+        if len(found) != 1 or not found[0].lower().endswith(".dist-info"):
+            return None
+        return _version_header(Path(folder) / found[0] / "METADATA")
+    return None
+
+
+def _normalised(name: str) -> str:
+    """A distribution name as ``importlib.metadata`` compares them (``Prepared.normalize``)."""
+    return re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
+
+
+def _version_header(path: Path) -> str | None:
+    """The first ``Version`` header of a ``METADATA`` file; None when not read exactly so."""
+    try:
+        # Read as importlib.metadata reads it: UTF-8, universal newlines (only "\n" is left).
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+    # Split only where the email parser does (``str.splitlines`` would also split at \x0c or
+    # \u2028 inside a header's value, and could read a "Version:" that is not a header).
+    lines = text.split("\n")
+    if lines[0].startswith("From "):
+        return None
+    for number, line in enumerate(lines):
+        if not _HEADER.match(line):
+            return None  # the headers end (or turn odd) before a Version header
+        header, _, value = line.partition(":")
+        if header.lower() != "version":
+            continue
+        after = lines[number + 1] if number + 1 < len(lines) else ""
+        if after[:1] in (" ", "\t"):
+            return None  # folded onto the next line
+        return value.lstrip(" \t")
+    return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -171,6 +258,7 @@ class VerdictCache:
         self._mac_key = mac_key
         self._context = context
         self._lock = threading.Lock()
+        self._digests: dict[int, tuple[object, str]] = {}
         self.verified = 0
         self.reused = 0
 
@@ -208,13 +296,29 @@ class VerdictCache:
                 "provenance": hashlib.sha256(raw).hexdigest(),
                 "filename": filename,
                 "digest": digest,
-                "expected": _digest(expected),
+                "expected": self._digest_of(expected),
                 "record_trusted": record_trusted,
-                "policy": _digest(policy),
+                "policy": self._digest_of(policy),
             }
         except TypeError:
             return None
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+    def _digest_of(self, value: object) -> str:
+        """``_digest(value)``, computed once per object for the run.
+
+        Every file of a package is keyed with the same policy and publisher objects, and
+        their canonical JSON cost more than the rest of a warm lookup. Memoised by identity
+        only, never by equality (``1 == True`` but their digests differ), with the object
+        held so that its ``id`` cannot be reused by another; both are frozen dataclasses (their
+        mappings typed read-only), never changed once built.
+        """
+        found = self._digests.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
+        digest = _digest(value)
+        self._digests[id(value)] = (value, digest)
+        return digest
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.verdict"

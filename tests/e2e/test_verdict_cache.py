@@ -6,6 +6,7 @@ nothing is mocked); the runs are in-process, so the verification stays in this p
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import subprocess
@@ -19,7 +20,7 @@ from sigstore.verify import Verifier
 from tests.e2e.helpers import Run, base_args, run
 from tests.servers import DistFile, FakeIndex
 from tests.sigstore_local import GitHubClaims, LocalSigstore
-from verifier.models import CheckResult
+from verifier.models import Check, CheckResult, Status
 from verifier.policy import ExpectedPublisher, Policy
 from verifier.verdicts import VerdictCache
 
@@ -290,6 +291,53 @@ def test_a_policy_digest_does_not_depend_on_set_order(tmp_path: Path) -> None:
     assert _key(cache, policy=one) == _key(cache, policy=two)
 
 
+def test_a_policy_and_publisher_are_digested_once_per_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both files of a package share its policy objects: their canonical JSON is made once."""
+    import verifier.verdicts
+
+    digested: list[object] = []
+    real = verifier.verdicts._digest
+
+    def counting(value: Any) -> str:
+        digested.append(value)
+        return real(value)
+
+    monkeypatch.setattr(verifier.verdicts, "_digest", counting)
+    cache = VerdictCache(tmp_path, mac_key=b"k" * 32, context="c")
+    policy = Policy(pinned=True)
+    expected = ExpectedPublisher(kind="GitHub", repository="acme/alpha")
+    first = _key(cache, policy=policy, expected=expected)
+    assert _key(cache, policy=policy, expected=expected, filename="alpha-1.0.tar.gz") != first
+    assert digested == [expected, policy]  # once each
+    # An equal policy that is another object is digested again (identity, never equality)...
+    assert _key(cache, policy=Policy(pinned=True), expected=expected) == first
+    assert len(digested) == 3
+    # ...and a different one gets its own digest, never a remembered one.
+    assert _key(cache, policy=Policy(pinned=False), expected=expected) != first
+
+
+def test_a_verdict_held_open_by_a_symlinked_shard_is_a_miss(tmp_path: Path) -> None:
+    """The read without a file object keeps every refusal of the one with it."""
+    cache = VerdictCache(tmp_path / "verdicts", mac_key=b"k" * 32, context="c")
+    key = "ab" + "0" * 62
+    result = CheckResult(
+        check=Check.ATTESTATION, status=Status.PROVEN, subject="alpha", message="verified"
+    )
+    cache.put(key, result)
+    assert cache.get(key) == result
+    elsewhere = tmp_path / "elsewhere"
+    (tmp_path / "verdicts" / "ab").rename(elsewhere)
+    (tmp_path / "verdicts" / "ab").symlink_to(elsewhere)
+    assert cache.get(key) is None
+    (tmp_path / "verdicts" / "ab").unlink()
+    elsewhere.rename(tmp_path / "verdicts" / "ab")
+    entry = tmp_path / "verdicts" / "ab" / f"{key}.verdict"
+    entry.write_bytes(entry.read_bytes() + b" " * (256 * 1024))
+    assert cache.get(key) is None  # too large
+
+
 def test_only_results_a_verification_reached_are_kept(tmp_path: Path) -> None:
     from verifier.workers import _lost
 
@@ -404,3 +452,52 @@ def test_a_deferred_root_is_built_once_whatever_asks(setup: Setup, builds: list[
         thread.join()
     assert builds == [setup.root]
     assert root.loaded
+
+
+_WARM_PROBE = """\
+import sys
+from verifier.cli import main
+code = main(sys.argv[1:])
+print(sorted(sys.modules))
+raise SystemExit(code)
+"""
+
+_NOT_FOR_A_WARM_RUN = (
+    "requests",
+    "urllib3",
+    "sigstore",
+    "pypi_attestations",
+    "verifier.git",
+    "verifier.lockfiles.poetry",
+    "verifier.lockfiles.uv",
+    "verifier.lockfiles.pylock",
+    "tomllib",
+    "importlib.metadata",
+)
+"""What a warm run over a requirements file never needs: it fetches nothing, verifies nothing
+and reads no tags (together a tenth of a warm run). ``verifier.transport`` builds its session,
+``verifier.trust`` its verifier, ``Pipeline._tag`` its git repository only on first use, and
+the verdict cache reads the libraries' versions without ``importlib.metadata``."""
+
+
+def test_a_warm_run_imports_no_http_library_and_no_sigstore(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(setup.tmp)  # no policy file found in the working directory (TOML)
+    setup.verify(capsys)
+    before = len(setup.index.server.requests)
+    argv = [
+        *(sys.executable, "-c", _WARM_PROBE, "--lockfile", str(setup.lock)),
+        *base_args(setup.index.url, setup.cache),
+        *("--trusted-root", str(setup.root), "--format", "json"),
+    ]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, check=False, timeout=300, cwd=setup.tmp
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(setup.index.server.requests) == before
+    modules = ast.literal_eval(done.stdout.splitlines()[-1])
+    imported = [
+        m for m in modules if any(m == n or m.startswith(f"{n}.") for n in _NOT_FOR_A_WARM_RUN)
+    ]
+    assert imported == []

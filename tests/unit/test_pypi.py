@@ -430,12 +430,46 @@ def test_other_projects_and_other_formats_are_skipped() -> None:
             page(entry(url="https://[::1/demo-1.0.tar.gz")),
             "index page for demo: files[0].url is not a valid URL",
         ),
+        (
+            page(entry(url="https://files.example:99999/demo-1.0.tar.gz")),
+            "index page for demo: files[0].url is not a valid URL",
+        ),
     ],
 )
 def test_shape_errors_name_the_location(data: Any, message: str) -> None:
     with pytest.raises(UpstreamError) as info:
         parse(data)
     assert str(info.value) == message
+
+
+def test_each_listed_url_is_resolved_against_the_page_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A warm run reads 200 cached pages: a file's URL is joined once, not once per use."""
+    import urllib.parse
+
+    import verifier.pypi
+
+    joined: list[str] = []
+    real = urllib.parse.urljoin
+
+    def counting(base: str, url: str) -> str:
+        joined.append(url)
+        return real(base, url)
+
+    monkeypatch.setattr(verifier.pypi, "urljoin", counting)
+    files = parse(
+        page(
+            entry("demo-1.0.tar.gz", provenance="/integrity/demo/1.0/demo-1.0.tar.gz/provenance"),
+            entry("demo-1.0-py3-none-any.whl"),
+        )
+    )
+    assert [f.filename for f in files] == ["demo-1.0.tar.gz", "demo-1.0-py3-none-any.whl"]
+    assert joined == [
+        "https://files.example/demo-1.0.tar.gz",
+        "/integrity/demo/1.0/demo-1.0.tar.gz/provenance",
+        "https://files.example/demo-1.0-py3-none-any.whl",
+    ]
 
 
 def test_real_page_with_a_broken_hash_names_the_real_index(material: Material) -> None:

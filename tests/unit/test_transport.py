@@ -26,6 +26,7 @@ from verifier.transport import (
     MemorySink,
     Reply,
     Request,
+    RequestsTransport,
     Sink,
     Unreachable,
     _describe,
@@ -359,3 +360,21 @@ def test_a_rate_limit_given_up_on_names_no_github_token_for_another_host(
         "the server limits how often it may be asked; run again after the reset"
     )
     assert "GITHUB_TOKEN" not in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("before_session", [True, False])
+def test_the_pool_size_reaches_every_adapter_whenever_the_session_is_built(
+    before_session: bool,
+) -> None:
+    """Sized before the session exists (a run that may fetch nothing), or after."""
+    transport = RequestsTransport()
+    if not before_session:
+        assert transport.session is not None
+    transport.pool_size(7)
+    for prefix in ("https://host.example/", "http://host.example/"):
+        adapter = transport.session.get_adapter(prefix)
+        assert isinstance(adapter, requests.adapters.HTTPAdapter)
+        assert vars(adapter)["_pool_maxsize"] == 7
+        assert vars(adapter)["_pool_connections"] == 7
+        assert adapter.max_retries.total == 0
+    transport.close()

@@ -13,14 +13,17 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
 from verifier import atomic
 from verifier.childenv import child_environment
 from verifier.errors import NetworkError, UpstreamError, UsageError
-from verifier.git import GitRepo, TagSignature
 from verifier.models import Check, CheckResult, EvidenceKind, Status, TagEvidence
+
+if TYPE_CHECKING:  # git (and its patterns) is imported only by a run that reads tags
+    from verifier.git import GitRepo, TagSignature
 
 TAG_TEMPLATES = ("v{version}", "{version}")
 

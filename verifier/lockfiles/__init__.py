@@ -7,7 +7,7 @@ a ``LockfileError`` that names the file and the line (or TOML key path) it is ab
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,7 +154,6 @@ def parse_lockfile(path: Path, format: str | None = None) -> Lockfile:
     gives it, whatever the algorithm: judging a file pinned by md5 or sha512 only is the
     pipeline's business, and it must see it to refuse it.
     """
-    from verifier.lockfiles import poetry, pylock, requirements, uv
     from verifier.lockfiles._common import read_text
 
     path = Path(path)
@@ -167,15 +166,10 @@ def parse_lockfile(path: Path, format: str | None = None) -> Lockfile:
                 f"unknown lockfile format {format!r}",
                 hint=f"use one of {', '.join(FORMATS)}",
             )
-    parsers = {
-        "uv.lock": uv.parse_uv_lock,
-        "pylock.toml": pylock.parse_pylock,
-        "requirements": requirements.parse_requirements,
-        "poetry.lock": poetry.parse_poetry_lock,
-    }
+    parse = _parser(kind)
     text = read_text(path)
     try:
-        return parsers[kind](text, path=path)
+        return parse(text, path=path)
     except (RecursionError, MemoryError):
         # The parsers catch these where they know the cause (``load_toml``); this is the last
         # line, so that no input ever ends in a traceback.
@@ -183,3 +177,22 @@ def parse_lockfile(path: Path, format: str | None = None) -> Lockfile:
         raise LockfileError(
             f"{path}: cannot read the lockfile: {reason}", hint=TOO_DEEP_HINT
         ) from None
+
+
+def _parser(kind: str) -> Callable[..., Lockfile]:
+    """The parser for one of ``FORMATS``, importing its module only (TOML only if it needs it)."""
+    if kind == "requirements":
+        from verifier.lockfiles.requirements import parse_requirements
+
+        return parse_requirements
+    if kind == "uv.lock":
+        from verifier.lockfiles.uv import parse_uv_lock
+
+        return parse_uv_lock
+    if kind == "pylock.toml":
+        from verifier.lockfiles.pylock import parse_pylock
+
+        return parse_pylock
+    from verifier.lockfiles.poetry import parse_poetry_lock
+
+    return parse_poetry_lock

@@ -23,11 +23,6 @@ from verifier.dists import is_plain_filename
 from verifier.lockfiles import TOO_DEEP_HINT, LockfileError
 from verifier.urls import redact_url
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 MAX_LOCKFILE_BYTES = 64 * 1024 * 1024
 """Real lockfiles are at most a few MB; the cap keeps ``-r /dev/zero``-like mistakes finite."""
 HASH_LENGTHS: Mapping[str, int] = {
@@ -80,7 +75,15 @@ def read_text(path: Path, *, what: str = "lockfile") -> str:
 
 
 def load_toml(text: str, path: Path) -> dict[str, Any]:
-    """Parse TOML; a syntax error names ``path:line`` as the TOML parser reports it."""
+    """Parse TOML; a syntax error names ``path:line`` as the TOML parser reports it.
+
+    The parser is imported here: a run over a requirements file never needs it.
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
