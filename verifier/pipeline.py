@@ -19,11 +19,11 @@ from __future__ import annotations
 import copy
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from packaging.specifiers import SpecifierSet
@@ -1152,7 +1152,72 @@ def _read_capped(path: Path) -> bytes:
 
 
 THREADS_PER_JOB = 16
-"""Threads per ``--jobs`` slot in a lockfile run with worker processes (see ``LockfileRun.run``)."""
+"""Threads per ``--jobs`` slot in a lockfile run with worker processes (see ``Admission``)."""
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class Admission(Generic[_T, _R]):
+    """Runs ``fn`` over ``items`` in ``executor``: ``jobs`` at first, more only while some wait.
+
+    Why: with verification in worker processes, a thread waiting for its file's verdict must
+    not hold back the next package's requests, or the run's process idles while the first
+    worker is still building the trust root. So each such wait lets one more package in
+    (``waiting``, called by the pooled checker), and each finished package lets the next in.
+    A run that waits for nothing (every verdict reused) keeps ``jobs`` packages, and threads,
+    in flight: more threads would only contend for the interpreter lock. Results come back in
+    the order of ``items``; the first exception is raised, as ``Executor.map`` would.
+    """
+
+    def __init__(
+        self, executor: Executor, fn: Callable[[_T], _R], items: Sequence[_T], jobs: int
+    ) -> None:
+        self._executor = executor
+        self._fn = fn
+        self._items = list(items)
+        self._cond = threading.Condition()
+        self._futures: list[Future[_R] | None] = [None] * len(self._items)
+        self._next = 0
+        self._stopped = False
+        for _ in range(max(1, jobs)):
+            self._admit()
+
+    def _admit(self) -> None:
+        with self._cond:
+            if self._stopped or self._next >= len(self._items):
+                return
+            index = self._next
+            self._next += 1
+            future = self._executor.submit(self._run, self._items[index])
+            self._futures[index] = future
+            self._cond.notify_all()
+
+    def _run(self, item: _T) -> _R:
+        try:
+            return self._fn(item)
+        finally:
+            self._admit()
+
+    def waiting(self) -> None:
+        """A thread of this run is about to wait for a verdict: let one more package in."""
+        self._admit()
+
+    def stop(self) -> None:
+        """Admit nothing more (Ctrl-C)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def results(self) -> list[_R]:
+        """Every result, in order of ``items``."""
+        out: list[_R] = []
+        for index in range(len(self._items)):
+            with self._cond:
+                while (future := self._futures[index]) is None:
+                    self._cond.wait()
+            out.append(future.result())
+        return out
 
 
 class LockfileRun:
@@ -1197,20 +1262,22 @@ class LockfileRun:
                     pipeline.progress(f"[{done}/{total}] {pkg.name}=={pkg.version}")
                 return report, subject.audit, subject.policy
 
-            # More threads than --jobs: a thread waiting for a worker's verdict must not hold
-            # back the next package's requests, and the HTTP client's gate keeps at most
-            # --jobs requests on the wire (verifier.gate). Without workers, threads wait only
-            # for the network, and --jobs of them are enough.
+            # More packages than --jobs in flight only while threads wait for verdicts
+            # (Admission); the HTTP client's gate keeps at most --jobs requests on the wire
+            # either way (verifier.gate).
             threads = self.jobs if workers.processes == 0 else self.jobs * THREADS_PER_JOB
             pool = ThreadPoolExecutor(max_workers=min(threads, max(1, total)))
             # Created after the workers were forked; shared by every package's files.
             files_pool = ThreadPoolExecutor(max_workers=threads)
             pipeline.file_pool = files_pool
+            admission = Admission(pool, one, lock.packages, self.jobs)
+            workers.on_wait(admission.waiting)
             try:
-                reports = list(pool.map(one, lock.packages))
+                reports = admission.results()
             except BaseException as exc:
                 # Ctrl-C: cancel the queued packages and do not wait for requests under way
                 # (the pool's ``with`` would wait for every package, queued ones included).
+                admission.stop()
                 pool.shutdown(wait=False, cancel_futures=True)
                 files_pool.shutdown(wait=False, cancel_futures=True)
                 # Threads already started but waiting for a request slot ask nothing more.

@@ -31,8 +31,10 @@ message text, which changes between library versions and platforms.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
+import heapq
 import http.client
 import ipaddress
 import os
@@ -520,6 +522,88 @@ _WIRE_SAFE = "!#$%&'()*+,/:;=?@[]~"
 """Characters left as they are in a request target (requests' ``requote_uri`` set)."""
 
 
+class _Watchdog:
+    """Shuts a connection's socket down when its request outlives the wall-clock deadline.
+
+    Why: http.client reads the status line, the headers, 1xx answers and chunk trailers inside
+    one call, where only the per-read timeout applies, so a server sending a byte just inside
+    it each time would hold a request for ever (the body loop checks the deadline itself, but
+    is never reached). One thread for the whole process keeps every request's deadline and, at
+    expiry, shuts the socket down: the blocked read ends, and the request fails as late.
+    Started on the first request, so it never exists when worker processes are forked.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._armed: dict[int, http.client.HTTPConnection] = {}
+        self._fired: set[int] = set()
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, conn: http.client.HTTPConnection, deadline: float) -> int:
+        """Watch ``conn`` until ``disarm``; return the token for it."""
+        with self._cond:
+            token = self._next
+            self._next += 1
+            self._armed[token] = conn
+            heapq.heappush(self._heap, (deadline, token))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, daemon=True, name="verify-release-deadlines"
+                )
+                self._thread.start()
+            if self._heap[0][1] == token:
+                self._cond.notify()
+        return token
+
+    def disarm(self, token: int) -> bool:
+        """Stop watching; True if the deadline had already fired for this token."""
+        with self._cond:
+            self._armed.pop(token, None)
+            if token in self._fired:
+                self._fired.discard(token)
+                return True
+            return False
+
+    def fired(self, token: int) -> bool:
+        """Whether the deadline fired for ``token`` (still armed or not)."""
+        with self._cond:
+            return token in self._fired
+
+    def _run(self) -> None:
+        while True:
+            expired: list[http.client.HTTPConnection] = []
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                deadline, token = self._heap[0]
+                if token not in self._armed:
+                    heapq.heappop(self._heap)
+                    continue
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                expired.append(self._armed.pop(token))
+                self._fired.add(token)
+            for conn in expired:
+                _shut(conn)
+
+
+def _shut(conn: http.client.HTTPConnection) -> None:
+    """End every read on ``conn`` now (the plain socket's shutdown, also under TLS)."""
+    sock = conn.sock
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_WATCHDOG = _Watchdog()
+
+
 class DirectTransport(_HopTransport):
     """The default transport: ``http.client`` with a keep-alive pool and our own TLS context.
 
@@ -636,17 +720,80 @@ class DirectTransport(_HopTransport):
         # Only a reused connection may have been closed by the server while idle; that one
         # failure is retried once on a new connection, never more.
         conn, reused = self._checkout(origin, fresh=False, what=what)
+        deadline = time.monotonic() + self.limits.deadline
+        watch = [_WATCHDOG.arm(conn, deadline)]
+        try:
+            conn, response = self._exchange(
+                conn,
+                reused,
+                origin,
+                watch,
+                deadline,
+                url,
+                target,
+                headers,
+                what=what,
+                redirects=redirects,
+            )
+        except BaseException:
+            if _WATCHDOG.disarm(watch[0]):
+                raise self._late(what, url) from None
+            raise
+        if _WATCHDOG.fired(watch[0]):
+            # The socket was shut mid-head: what http.client made of the rest (an end of
+            # headers, an empty body) is not the server's answer.
+            _WATCHDOG.disarm(watch[0])
+            response.close()
+            conn.close()
+            raise self._late(what, url)
+        if response.status < 200:
+            # An interim answer (103 Early Hints, ...) that http.client returned as the answer:
+            # its final answer would follow on this connection, so it is never kept.
+            _WATCHDOG.disarm(watch[0])
+            response.close()
+            conn.close()
+            raise UpstreamError(
+                f"{what}: {_host(url)} sent an interim answer ({response.status}) where a "
+                "response belongs"
+            )
+        return _DirectAnswer(self, origin, conn, response, what=what, url=url, token=watch[0])
+
+    def _late(self, what: str, url: str) -> NetworkError:
+        return NetworkError(
+            f"{what}: {_host(url)} did not finish sending within {self.limits.deadline:g}s"
+        )
+
+    def _exchange(
+        self,
+        conn: http.client.HTTPConnection,
+        reused: bool,
+        origin: _Origin,
+        watch: list[int],
+        deadline: float,
+        url: str,
+        target: str,
+        headers: dict[str, str],
+        *,
+        what: str,
+        redirects: int,
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send the request and read the answer's head, on ``conn`` or (once) a fresh one.
+
+        ``watch`` holds the watchdog's token for the connection in use (a fresh one is watched
+        until the same ``deadline``).
+        """
         while True:
             if not reused:
                 self._connect(conn, url, what=what, redirects=redirects)
             try:
                 conn.request("GET", target, headers=headers)
-                response = conn.getresponse()
-                break
+                return conn, conn.getresponse()
             except _STALE as exc:
                 conn.close()
-                if reused:
+                if reused and not _WATCHDOG.fired(watch[0]):
                     conn, reused = self._checkout(origin, fresh=True, what=what)
+                    _WATCHDOG.disarm(watch[0])
+                    watch[0] = _WATCHDOG.arm(conn, deadline)
                     continue
                 raise Unreachable(
                     f"{what}: cannot reach {_host(url)}: {_describe(exc)}",
@@ -674,7 +821,6 @@ class DirectTransport(_HopTransport):
                 raise UpstreamError(
                     f"{what}: refusing to send a malformed request header to {_host(url)}"
                 ) from None
-        return _DirectAnswer(self, origin, conn, response, what=what, url=url)
 
 
 class _DirectAnswer:
@@ -689,8 +835,10 @@ class _DirectAnswer:
         *,
         what: str,
         url: str,
+        token: int,
     ) -> None:
         self._transport = transport
+        self._token = token
         self._origin = origin
         self._conn: http.client.HTTPConnection | None = conn
         self._response = response
@@ -705,8 +853,9 @@ class _DirectAnswer:
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        fired = _WATCHDOG.disarm(self._token)
         response = self._response
-        whole = self._whole
+        whole = self._whole and not fired
         response.close()
         if whole and not response.will_close:
             self._transport._checkin(self._origin, conn)
@@ -740,6 +889,9 @@ class _DirectAnswer:
                     # Compressed input that decodes to nothing (a header, empty deflate blocks)
                     # still arrived: the caller's loop must see it to check the deadline.
                     yield b""
+            if _WATCHDOG.fired(self._token):
+                # The socket was shut at the deadline: the end of input is not the body's end.
+                raise self._transport._late(what, url)
             if response.length:
                 # http.client's read1 returns b"" at EOF even when Content-Length promised more.
                 raise http.client.IncompleteRead(b"", response.length)
@@ -749,13 +901,15 @@ class _DirectAnswer:
                 f"{what}: {_host(url)} stopped sending (read timeout "
                 f"{self._transport.limits.read_timeout:g}s)"
             ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            if _WATCHDOG.fired(self._token):
+                raise self._transport._late(what, url) from None
+            raise NetworkError(
+                f"{what}: transfer from {_host(url)} broke off: {_describe(exc)}"
+            ) from None
         except zlib.error:
             raise UpstreamError(
                 f"{what}: response from {redact_url(url)} is not valid {encoding} data"
-            ) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise NetworkError(
-                f"{what}: transfer from {_host(url)} broke off: {_describe(exc)}"
             ) from None
         self._whole = True
 
@@ -852,6 +1006,10 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
     """
     sock = conn.sock
     if sock is None:
+        return False
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        # Bytes OpenSSL already decrypted past the last answer (a forged next answer in the
+        # same TLS record) are invisible to select: such a connection is never reused.
         return False
     try:
         readable, _, _ = select.select([sock], [], [], 0)

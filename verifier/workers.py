@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import TYPE_CHECKING, Any
@@ -228,6 +229,8 @@ class PooledAttestationChecker(AttestationChecker):
     def __init__(self, inner: AttestationChecker, pool: _Pool) -> None:
         super().__init__(inner._verifier, staging=inner._staging)
         self._pool = pool
+        self.on_wait: Callable[[], None] | None = None
+        """Called before each wait for a worker's answer (``pipeline.Admission.waiting``)."""
 
     def check_provenance(
         self,
@@ -247,6 +250,8 @@ class PooledAttestationChecker(AttestationChecker):
         future = self._pool.submit((raw, filename, digest, expected, record_trusted))
         if future is None:
             return _lost(filename)
+        if self.on_wait is not None and not future.done():
+            self.on_wait()
         outcome = future.result()
         if outcome is None:
             return _lost(filename)
@@ -426,6 +431,11 @@ class VerificationPool:
         self.processes = processes
         self.checker = PooledAttestationChecker(checker, self._pool)
         _logger.info("verifying with %d worker processes", processes)
+
+    def on_wait(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` whenever a thread is about to wait for a worker's answer."""
+        if isinstance(self.checker, PooledAttestationChecker):
+            self.checker.on_wait = hook
 
     def close(self, *, interrupted: bool = False) -> None:
         """End the workers at once, whether the run finished or was ``interrupted``.
