@@ -97,7 +97,15 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
-        """The most requests the server was answering at once (concurrency, not timing)."""
+        """The most requests the server was answering at once (concurrency, not timing).
+
+        A request counts until its handler returns, a moment after the client has its answer,
+        so a client's next request may overlap it: use ``max_stalled`` to count requests the
+        client truly had out at once."""
+        self.stalled = 0
+        self.max_stalled = 0
+        """The most requests held in a route's ``stall_before`` at once: each is still waiting
+        for its answer, so this is the client's concurrency, without the race above."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -201,7 +209,14 @@ class LoopbackServer:
             self._send(handler, 405, b"", "text/plain", {"Allow": "GET"})
             return
         if route.stall_before:
-            time.sleep(route.stall_before)
+            with self._lock:
+                self.stalled += 1
+                self.max_stalled = max(self.max_stalled, self.stalled)
+            try:
+                time.sleep(route.stall_before)
+            finally:
+                with self._lock:
+                    self.stalled -= 1
         if route.reset:
             handler.connection.shutdown(socket.SHUT_RDWR)
             handler.close_connection = True

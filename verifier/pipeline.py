@@ -20,7 +20,7 @@ import copy
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -1180,8 +1180,7 @@ class Admission(Generic[_T, _R]):
         self._futures: list[Future[_R] | None] = [None] * len(self._items)
         self._next = 0
         self._stopped = False
-        for _ in range(max(1, jobs)):
-            self._admit()
+        self._jobs = max(1, jobs)
 
     def _admit(self) -> None:
         with self._cond:
@@ -1210,11 +1209,15 @@ class Admission(Generic[_T, _R]):
             self._cond.notify_all()
 
     def results(self) -> list[_R]:
-        """Every result, in order of ``items``."""
+        """Start the first ``jobs``; then every result, in order of ``items``."""
+        for _ in range(self._jobs):
+            self._admit()
         out: list[_R] = []
         for index in range(len(self._items)):
             with self._cond:
                 while (future := self._futures[index]) is None:
+                    if self._stopped:
+                        raise CancelledError
                     self._cond.wait()
             out.append(future.result())
         return out

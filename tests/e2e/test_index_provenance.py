@@ -248,7 +248,7 @@ def test_the_files_of_one_release_are_asked_for_in_parallel(
         )
     serial = verify(capsys, index, tmp_path / "serial", "--jobs", "1")
     assert serial.code == 0, serial.out
-    assert index.server.max_in_flight == 1
+    assert index.server.max_stalled == 1
     parallel = verify(capsys, index, tmp_path / "parallel", "--jobs", "8")
     assert parallel.code == 0, parallel.out
-    assert index.server.max_in_flight == 1 + len(WHEELS)
+    assert index.server.max_stalled == 1 + len(WHEELS)

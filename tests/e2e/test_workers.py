@@ -218,4 +218,4 @@ def test_more_threads_than_jobs_never_put_more_than_jobs_requests_on_the_wire(
     )
     assert done.returncode in (1, 2), done.stderr[-3000:]
     assert sum(r.path.startswith("/simple/") for r in index.server.requests) == len(PACKAGES) + 1
-    assert index.server.max_in_flight == 2
+    assert index.server.max_stalled == 2

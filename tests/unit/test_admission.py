@@ -1,0 +1,117 @@
+"""Admission: --jobs packages in flight, one more for each thread waiting for a verdict."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+
+import pytest
+
+from verifier.pipeline import Admission
+
+
+class Tracker:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+        self.started: list[int] = []
+
+    def enter(self, item: int) -> None:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self.started.append(item)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+def test_a_run_that_waits_for_nothing_keeps_jobs_in_flight() -> None:
+    tracker = Tracker()
+    gate = threading.Barrier(3, timeout=5)
+
+    def fn(item: int) -> int:
+        tracker.enter(item)
+        try:
+            if item < 3:
+                gate.wait()  # the first three run together: three were let in
+            return item * 10
+        finally:
+            tracker.leave()
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        admission = Admission(pool, fn, range(50), jobs=3)
+        assert admission.results() == [item * 10 for item in range(50)]
+    assert tracker.most == 3
+
+
+def test_each_wait_for_a_verdict_lets_one_more_package_in() -> None:
+    # Every package waits for a "verdict" that only comes once all ten are in flight: with
+    # jobs=2 and no admission on waiting, this would deadlock (and time out).
+    tracker = Tracker()
+    all_in = threading.Event()
+    admission: Admission[int, int]
+
+    def fn(item: int) -> int:
+        tracker.enter(item)
+        if tracker.most == 10:
+            all_in.set()
+        admission.waiting()
+        assert all_in.wait(5), "the packages waiting for verdicts held the others back"
+        tracker.leave()
+        return item
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        admission = Admission(pool, fn, range(10), jobs=2)
+        assert admission.results() == list(range(10))
+    assert tracker.most == 10
+    assert tracker.started[:2] == [0, 1]
+
+
+def test_the_first_exception_is_raised_and_the_rest_still_run() -> None:
+    ran: list[int] = []
+
+    def fn(item: int) -> int:
+        ran.append(item)
+        if item == 2:
+            raise ValueError("package 2")
+        return item
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        admission = Admission(pool, fn, range(6), jobs=1)
+        with pytest.raises(ValueError, match="package 2"):
+            admission.results()
+    assert sorted(ran) == list(range(6))
+
+
+def test_after_stop_nothing_more_is_admitted_and_the_results_are_cancelled() -> None:
+    release = threading.Event()
+    ran: list[int] = []
+    outcome: list[BaseException] = []
+
+    def fn(item: int) -> int:
+        ran.append(item)
+        release.wait(5)
+        return item
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        admission = Admission(pool, fn, range(6), jobs=2)
+
+        def collect() -> None:
+            try:
+                admission.results()
+            except BaseException as exc:  # the outcome is what is tested
+                outcome.append(exc)
+
+        collector = threading.Thread(target=collect)
+        collector.start()
+        while len(ran) < 2:
+            time.sleep(0.01)
+        admission.stop()
+        release.set()
+        collector.join(5)
+    assert sorted(ran) == [0, 1]
+    assert [type(exc) for exc in outcome] == [CancelledError]
