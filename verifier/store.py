@@ -238,6 +238,14 @@ class ResponseStore:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}{_ENTRY_SUFFIX}"
 
+    def has_older_entry(self, key: str) -> bool:
+        """Whether an earlier format's entry for ``key`` is here (``KEY.json``, never read).
+
+        Only to say why an evidence directory recorded by an older verify-release has nothing
+        for a request: its entries are not trusted, converted or read in any way.
+        """
+        return (self.root / key[:2] / f"{key}.json").is_file()
+
     def _shard(self, key: str, *, create: bool) -> None:
         """``shard_folder`` for ``key``'s entry: made once per store, checked once per read.
 

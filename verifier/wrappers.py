@@ -188,6 +188,12 @@ class Replaying:
                 hint=_RECORD_AGAIN,
             ) from None
         if stored is None:
+            if self.store is not None and self.store.has_older_entry(key):
+                raise NetworkError(
+                    f"{what}: the evidence directory holds it in an older verify-release's "
+                    f"format, which this version does not read ({redact_url(url)})",
+                    hint=_RECORD_AGAIN,
+                )
             raise NetworkError(f"{what}: not in the evidence directory ({redact_url(url)})")
         return stored
 

@@ -277,6 +277,24 @@ def test_replay_of_a_missing_entry_is_a_network_error(tmp_path: Path) -> None:
     assert str(info.value) == f"{WHAT}: not in the evidence directory ({URL})"
 
 
+def test_replay_names_an_entry_recorded_by_an_older_version_and_never_reads_it(
+    tmp_path: Path,
+) -> None:
+    # Format 2 kept KEY.json (metadata) and KEY.body: such a directory is recorded again, and
+    # its files, however they read, are never served.
+    key = response_key(URL, None)
+    (tmp_path / key[:2]).mkdir()
+    (tmp_path / key[:2] / f"{key}.json").write_text('{"status": 200}')
+    (tmp_path / key[:2] / f"{key}.body").write_bytes(b"an old body")
+    with pytest.raises(NetworkError) as info:
+        fetch(Replaying(ResponseStore(tmp_path)), request())
+    assert str(info.value) == (
+        f"{WHAT}: the evidence directory holds it in an older verify-release's format, which "
+        f"this version does not read ({URL})"
+    )
+    assert info.value.hint == "record it again with `verify-release fetch --out DIR`"
+
+
 def test_replay_of_an_unusable_body_is_a_network_error(tmp_path: Path) -> None:
     store = ResponseStore(tmp_path)
     Recording(FakeTransport(ok()), store).fetch(request(), MemorySink())
