@@ -33,6 +33,7 @@ would in-process (exit 4). Only Linux forks workers; anywhere else, or with
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -148,6 +149,10 @@ def _serve(conn: Connection, later: list[Connection]) -> None:
         conn.send_bytes(answer)
         if first:
             first = False
+            # What the trust root, the libraries and the first file built is never collected:
+            # frozen, the garbage collector of this worker and of those it forks stops scanning
+            # it, and their pages stay shared instead of being copied on the first collection.
+            gc.freeze()
             # SIGTERM waits until each child is on the list its handler kills (_end_first).
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             for index, child_conn in enumerate(later):
@@ -408,22 +413,20 @@ class VerificationPool:
         if self.reason is not None:
             _logger.info("verifying in-process: %s", self.reason)
             return
-        import gc
-
         global _worker_checker
         pipes = [Pipe(duplex=True) for _ in range(processes)]
         # Frozen objects are never scanned by the workers' garbage collector, so the pages they
-        # share with this process stay shared instead of being copied on the first collection.
+        # share with this process stay shared instead of being copied on the first collection;
+        # nor by this process's: what exists now (modules, the policy, the lockfile) lives until
+        # the run ends, and scanning it again at every collection of the run's many small
+        # objects is wasted time.
         gc.freeze()
-        try:
-            pid = os.fork()
-            if pid == 0:
-                _worker_checker = checker
-                for ours, _ in pipes:
-                    ours.close()
-                _run_worker(pipes[0][1], [theirs for _, theirs in pipes[1:]], first=True)
-        finally:
-            gc.unfreeze()
+        pid = os.fork()
+        if pid == 0:
+            _worker_checker = checker
+            for ours, _ in pipes:
+                ours.close()
+            _run_worker(pipes[0][1], [theirs for _, theirs in pipes[1:]], first=True)
         self._first = pid
         for _, theirs in pipes:
             theirs.close()
