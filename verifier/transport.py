@@ -785,6 +785,10 @@ class DirectTransport(_HopTransport):
         while True:
             if not reused:
                 self._connect(conn, url, what=what, redirects=redirects)
+                if _WATCHDOG.fired(watch[0]):
+                    # The deadline passed while connecting, before there was a socket to shut.
+                    conn.close()
+                    raise self._late(what, url)
             try:
                 conn.request("GET", target, headers=headers)
                 return conn, conn.getresponse()

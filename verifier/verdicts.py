@@ -88,12 +88,42 @@ def versions() -> str:
     from verifier import __version__
 
     parts = [f"verify-release={__version__}", f"source={_source_digest()}"]
-    parts += [f"{name}={installed_version(name)}" for name in _JUDGING]
+    parts += [f"{name}={installed_version(name)}@{_origin(name)}" for name in _JUDGING]
     return ";".join(parts)
 
 
+def _spec(name: str) -> Any:
+    """Where ``import`` would load distribution ``name``'s package from: found, not imported."""
+    import importlib.machinery
+    import sys
+
+    try:
+        return importlib.machinery.PathFinder.find_spec(name.replace("-", "_"), sys.path)
+    except (ImportError, ValueError):
+        return None
+
+
+def _origin(name: str) -> str:
+    """The file ``import`` would run for ``name`` (a copy earlier on ``sys.path`` is other code)."""
+    spec = _spec(name)
+    return str(spec.origin) if spec is not None and spec.origin else "?"
+
+
 def installed_version(name: str) -> str:
-    """The installed version of distribution ``name`` as ``importlib.metadata`` gives it, or "?"."""
+    """The version of distribution ``name`` whose code ``import`` loads, or "?".
+
+    The metadata beside the package that would be imported (the same ``sys.path`` folder) is
+    read first: a stale ``NAME-*.dist-info`` left earlier on the path must not name the
+    version of code that is not the one imported. Otherwise, as ``importlib.metadata`` gives it
+    (the key also holds the package's location: ``versions``).
+    """
+    spec = _spec(name)
+    if spec is not None and spec.origin:
+        origin = Path(spec.origin)
+        folder = origin.parent.parent if spec.submodule_search_locations else origin.parent
+        beside = _version_in(str(folder), _normalised(name))
+        if beside is not None:
+            return beside
     found = _installed_version(name)
     if found is None:
         from importlib.metadata import PackageNotFoundError, version
@@ -139,18 +169,34 @@ def _installed_version(name: str) -> str | None:
             continue
         except OSError:
             return None
-        found = [
-            child
-            for child in children
-            if child.lower().endswith((".dist-info", ".egg-info"))
-            and _normalised(child.lower().rpartition(".")[0].partition("-")[0]) == wanted
-        ]
+        found = _metadata_folders(children, wanted)
         if not found:
             continue
         if len(found) != 1 or not found[0].lower().endswith(".dist-info"):
             return None
         return _version_header(Path(folder) / found[0] / "METADATA")
     return None
+
+
+def _metadata_folders(children: list[str], wanted: str) -> list[str]:
+    """The ``*.dist-info`` and ``*.egg-info`` names among ``children`` that are ``wanted``'s."""
+    return [
+        child
+        for child in children
+        if child.lower().endswith((".dist-info", ".egg-info"))
+        and _normalised(child.lower().rpartition(".")[0].partition("-")[0]) == wanted
+    ]
+
+
+def _version_in(folder: str, wanted: str) -> str | None:
+    """The version in the one ``*.dist-info`` of ``wanted`` in ``folder``; None otherwise."""
+    try:
+        found = _metadata_folders(os.listdir(folder), wanted)
+    except OSError:
+        return None
+    if len(found) != 1 or not found[0].lower().endswith(".dist-info"):
+        return None
+    return _version_header(Path(folder) / found[0] / "METADATA")
 
 
 def _normalised(name: str) -> str:

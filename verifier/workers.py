@@ -20,8 +20,8 @@ How the workers start, and why that way (measured on the 200-package benchmark):
   worker is sent the next file only when it holds fewer than ``DEPTH``. A worker that came up
   late is not left idle behind another one's backlog.
 - ``ProcessPoolExecutor`` is not used: its queue-feeder and manager threads took a fifth of the
-  run's interpreter time for 400 small tasks. Here each worker has one pipe, one thread that
-  feeds it and one that reads it.
+  run's interpreter time for 400 small tasks. Here each worker has one pipe; the thread with a
+  file writes it there, and one thread reads every answer (and sends the queued files on).
 
 Fail closed: if a worker dies (a crash on hostile input, the out-of-memory killer), or answers
 anything but a well-formed result, every file not yet answered and every file after it are
@@ -226,6 +226,7 @@ class _Worker:
         self.conn = conn
         self.pid: int | None = None
         self.held: set[int] = set()
+        self.sending = threading.Lock()
 
 
 class PooledAttestationChecker(AttestationChecker):
@@ -266,7 +267,13 @@ class PooledAttestationChecker(AttestationChecker):
 
 
 class _Pool:
-    """The queue of files, the workers' pipes, and the threads that feed and read them."""
+    """The queue of files, the workers' pipes, and the thread that reads their answers.
+
+    A file goes straight down a worker's pipe from the thread that submits it when that worker
+    holds fewer than ``DEPTH``; otherwise it waits in the queue, and the reading thread sends it
+    as soon as a worker answers (or says it is ready). No thread exists only to feed the pipes:
+    each hand-over between threads costs the interpreter lock a switch.
+    """
 
     def __init__(self, workers: list[_Worker]) -> None:
         self._workers = workers
@@ -275,16 +282,12 @@ class _Pool:
         self._futures: dict[int, Future[CheckResult | UsageError | None]] = {}
         self._next_id = 0
         self.broken = False
-        self._threads = [
-            threading.Thread(target=self._feed, args=(worker,), daemon=True, name="verify-feed")
-            for worker in workers
-        ]
-        self._threads.append(threading.Thread(target=self._read, daemon=True, name="verify-read"))
+        self._threads = [threading.Thread(target=self._read, daemon=True, name="verify-read")]
         for thread in self._threads:
             thread.start()
 
     def submit(self, args: tuple[Any, ...]) -> Future[CheckResult | UsageError | None] | None:
-        """Queue one file; None once a worker has died (the file is lost, never passed)."""
+        """Send or queue one file; None once a worker has died (lost, never passed)."""
         future: Future[CheckResult | UsageError | None] = Future()
         with self._cond:
             if self.broken:
@@ -292,25 +295,31 @@ class _Pool:
             task_id = self._next_id
             self._next_id += 1
             self._futures[task_id] = future
-            self._queue.append((task_id, pickle.dumps((task_id, args))))
-            self._cond.notify_all()
+        message = pickle.dumps((task_id, args))
+        with self._cond:
+            self._queue.append((task_id, message))
+            sends = self._take()
+        self._send(sends)
         return future
 
-    def _feed(self, worker: _Worker) -> None:
-        """Send ``worker`` the next file whenever it holds fewer than ``DEPTH``."""
-        while True:
-            with self._cond:
-                while not (
-                    self.broken
-                    or (worker.pid is not None and self._queue and len(worker.held) < DEPTH)
-                ):
-                    self._cond.wait()
-                if self.broken:
-                    return
+    def _take(self) -> list[tuple[_Worker, bytes]]:
+        """Under the lock: queued files for every started worker with room, marked as held."""
+        sends: list[tuple[_Worker, bytes]] = []
+        if self.broken:
+            return sends
+        for worker in sorted(self._workers, key=lambda w: len(w.held)):
+            while worker.pid is not None and self._queue and len(worker.held) < DEPTH:
                 task_id, message = self._queue.popleft()
                 worker.held.add(task_id)
+                sends.append((worker, message))
+        return sends
+
+    def _send(self, sends: list[tuple[_Worker, bytes]]) -> None:
+        """Outside the lock; one sender at a time per pipe, so messages never interleave."""
+        for worker, message in sends:
             try:
-                worker.conn.send_bytes(message)
+                with worker.sending:
+                    worker.conn.send_bytes(message)
             except OSError:
                 self.fail()
                 return
@@ -336,22 +345,26 @@ class _Pool:
                             raise ValueError("malformed ready message")
                         with self._cond:
                             worker.pid = pid
-                            self._cond.notify_all()
+                            sends = self._take()
+                        self._send(sends)
                         continue
                     task_id, ok, outcome = answer
                     expected_type = (CheckResult, UsageError) if ok else (BaseException,)
                     if not isinstance(outcome, expected_type):
                         raise ValueError("malformed answer")
-                except (EOFError, OSError, ValueError, TypeError, pickle.UnpicklingError):
-                    # A worker that ended, at any time, or sent something unreadable: whatever
-                    # was not answered yet is lost (after a run, nothing is left to lose).
+                except Exception:
+                    # A worker that ended, at any time, or sent something unreadable (including
+                    # an exception whose unpickling itself raises): whatever was not answered yet
+                    # is lost (after a run, nothing is left to lose). Never a dead reading
+                    # thread, which would leave every waiting thread waiting for ever.
                     self.fail()
                     return
                 with self._cond:
                     # An answer for a file this worker was not given is malformed too.
                     future = self._futures.pop(task_id, None) if task_id in worker.held else None
                     worker.held.discard(task_id)
-                    self._cond.notify_all()
+                    sends = self._take() if future is not None else []
+                self._send(sends)
                 if future is None:
                     self.fail()
                     return
@@ -373,7 +386,7 @@ class _Pool:
                 future.set_result(None)
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the feeding and reading threads."""
+        """Wait for the reading thread."""
         for thread in self._threads:
             thread.join(timeout)
 

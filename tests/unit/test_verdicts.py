@@ -1,4 +1,11 @@
-"""The verdict cache's view of the installed libraries equals ``importlib.metadata``'s."""
+"""The verdict cache's view of the installed libraries.
+
+Where no metadata sits beside the package ``import`` would load, the versions are read by hand
+exactly as ``importlib.metadata`` reads them (``_installed_version``, then importlib.metadata
+itself for anything odd): ``read_like_importlib`` below is that fallback. The metadata beside
+the imported package wins over any found earlier on the path (``installed_version``; see
+tests/unit/test_deadline_and_verdict_key_attacks.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,12 @@ from pathlib import Path
 import pytest
 
 from verifier.verdicts import _JUDGING, _installed_version, installed_version
+
+
+def read_like_importlib(name: str) -> str:
+    """The fallback of ``installed_version``: the hand reader, else importlib.metadata."""
+    found = _installed_version(name)
+    return found if found is not None else _reference(name)
 
 
 def _reference(name: str) -> str:
@@ -46,7 +59,7 @@ def test_a_hostile_metadata_file_reads_as_importlib_metadata_reads_it(
     info.mkdir()
     (info / "METADATA").write_bytes(metadata.encode())
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert installed_version("sigstore") == _reference("sigstore")
+    assert read_like_importlib("sigstore") == _reference("sigstore")
 
 
 @pytest.mark.parametrize(
@@ -67,8 +80,8 @@ def test_an_odd_layout_reads_as_importlib_metadata_reads_it(
         (tmp_path / folder / "METADATA").write_text(f"Name: x\nVersion: 7.{number}\n")
         (tmp_path / folder / "PKG-INFO").write_text(f"Name: x\nVersion: 8.{number}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert installed_version("sigstore") == _reference("sigstore")
-    assert installed_version("sigstore-models") == _reference("sigstore-models")
+    assert read_like_importlib("sigstore") == _reference("sigstore")
+    assert read_like_importlib("sigstore-models") == _reference("sigstore-models")
 
 
 def test_a_zip_on_the_path_is_left_to_importlib_metadata(
@@ -81,8 +94,13 @@ def test_a_zip_on_the_path_is_left_to_importlib_metadata(
         out.writestr("sigstore-5.0.dist-info/METADATA", "Name: sigstore\nVersion: 5.0\n")
     monkeypatch.syspath_prepend(str(archive))
     assert _installed_version("sigstore") is None
-    assert installed_version("sigstore") == _reference("sigstore") == "5.0"
+    assert read_like_importlib("sigstore") == _reference("sigstore") == "5.0"
 
 
 def test_an_unknown_distribution_is_a_question_mark() -> None:
     assert installed_version("no-such-distribution-here") == "?"
+
+
+@pytest.mark.parametrize("name", _JUDGING)
+def test_the_metadata_beside_the_imported_package_names_the_version(name: str) -> None:
+    assert installed_version(name) == importlib.metadata.version(name)
