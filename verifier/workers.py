@@ -470,13 +470,13 @@ class VerificationPool:
         # worker that does not end within a second is killed outright.
         with contextlib.suppress(ProcessLookupError):
             os.kill(self._first, signal.SIGTERM)
-        for _ in range(100):
+        for _ in range(1000):
             try:
                 if os.waitpid(self._first, os.WNOHANG) != (0, 0):
                     break
             except ChildProcessError:  # pragma: no cover - reaped elsewhere
                 break
-            time.sleep(0.01)
+            time.sleep(0.001)
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._first, signal.SIGKILL)
