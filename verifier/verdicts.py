@@ -74,8 +74,21 @@ _CACHED = (Status.PROVEN, Status.CONTRADICTED)
 _CERT_FIELDS = tuple(f.name for f in dataclasses.fields(CertificateEvidence))
 
 
-_JUDGING = ("sigstore", "pypi-attestations", "sigstore-models", "cryptography", "rfc8785")
-"""The libraries whose code reaches a verdict: a new version of any may judge anew."""
+_JUDGING = (
+    "sigstore",
+    "pypi-attestations",
+    "sigstore-models",
+    "sigstore-rekor-types",
+    "cryptography",
+    "rfc8785",
+    "pydantic",
+    "pydantic-core",
+)
+"""The libraries whose code reaches a verdict: a new version of any may judge anew (rekor_types
+binds a log entry to its envelope; pydantic parses the hostile provenance)."""
+
+_MODULES = {"sigstore-rekor-types": "rekor_types"}
+"""Distribution names whose package is not the name with ``-`` as ``_``."""
 
 
 def versions() -> str:
@@ -98,7 +111,8 @@ def _spec(name: str) -> Any:
     import sys
 
     try:
-        return importlib.machinery.PathFinder.find_spec(name.replace("-", "_"), sys.path)
+        module = _MODULES.get(name, name.replace("-", "_"))
+        return importlib.machinery.PathFinder.find_spec(module, sys.path)
     except (ImportError, ValueError):
         return None
 

@@ -21,7 +21,8 @@ How the workers start, and why that way (measured on the 200-package benchmark):
   late is not left idle behind another one's backlog.
 - ``ProcessPoolExecutor`` is not used: its queue-feeder and manager threads took a fifth of the
   run's interpreter time for 400 small tasks. Here each worker has one pipe; the thread with a
-  file writes it there, and one thread reads every answer (and sends the queued files on).
+  file writes it there when the worker has room, one thread reads every answer, and one sends
+  the queued files on (the reader never writes, see ``_Pool``).
 
 Fail closed: if a worker dies (a crash on hostile input, the out-of-memory killer), or answers
 anything but a well-formed result, every file not yet answered and every file after it are
@@ -156,8 +157,10 @@ def _serve(conn: Connection, later: list[Connection]) -> None:
             # SIGTERM waits until each child is on the list its handler kills (_end_first).
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             for index, child_conn in enumerate(later):
+                first_pid = os.getpid()
                 pid = os.fork()
                 if pid == 0:
+                    _die_with(first_pid)
                     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
                     conn.close()
                     for other in later[:index] + later[index + 1 :]:
@@ -202,6 +205,26 @@ def _prepare() -> None:
     with contextlib.suppress(TrustRootUnusable):
         build_now(_worker_checker._verifier)
     import pypi_attestations  # noqa: F401 - imported for its models, used on the first file
+
+
+def _die_with(parent: int) -> None:
+    """In a worker the first one forked: be killed by the kernel when the first worker dies.
+
+    The first worker's SIGTERM handler kills and reaps the workers it forked, but a first
+    worker that is killed outright (the out-of-memory killer, a crash) runs no handler: its
+    children would be left to init, still verifying after the run ended. ``PR_SET_PDEATHSIG``
+    makes the kernel send SIGKILL when the parent goes; if it went already, end now.
+    """
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc/musl: no such guarantee
+        pass
+    if os.getppid() != parent:
+        os._exit(0)  # the first worker died between the fork and the call above
 
 
 def _end_first(signum: int, frame: object) -> None:
@@ -267,12 +290,13 @@ class PooledAttestationChecker(AttestationChecker):
 
 
 class _Pool:
-    """The queue of files, the workers' pipes, and the thread that reads their answers.
+    """The queue of files, the workers' pipes, and the threads that read and send.
 
     A file goes straight down a worker's pipe from the thread that submits it when that worker
-    holds fewer than ``DEPTH``; otherwise it waits in the queue, and the reading thread sends it
-    as soon as a worker answers (or says it is ready). No thread exists only to feed the pipes:
-    each hand-over between threads costs the interpreter lock a switch.
+    holds fewer than ``DEPTH``; otherwise it waits in the queue, and when a worker answers (or
+    says it is ready) the reading thread hands the next files to the sending thread. The reader
+    itself never sends: a worker blocked writing a large answer would wait for the reader while
+    the reader, blocked writing a large file, waited for the worker.
     """
 
     def __init__(self, workers: list[_Worker]) -> None:
@@ -282,7 +306,12 @@ class _Pool:
         self._futures: dict[int, Future[CheckResult | UsageError | None]] = {}
         self._next_id = 0
         self.broken = False
-        self._threads = [threading.Thread(target=self._read, daemon=True, name="verify-read")]
+        self._outbox: deque[tuple[_Worker, bytes]] = deque()
+        self._out = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._read, daemon=True, name="verify-read"),
+            threading.Thread(target=self._write, daemon=True, name="verify-send"),
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -313,6 +342,24 @@ class _Pool:
                 worker.held.add(task_id)
                 sends.append((worker, message))
         return sends
+
+    def _hand_over(self, sends: list[tuple[_Worker, bytes]]) -> None:
+        """From the reader: let the sending thread write these (the reader must never block)."""
+        if sends:
+            with self._out:
+                self._outbox.extend(sends)
+                self._out.notify()
+
+    def _write(self) -> None:
+        """The sending thread: write what the reader handed over, one message at a time."""
+        while True:
+            with self._out:
+                while not self._outbox and not self.broken:
+                    self._out.wait()
+                if self.broken:
+                    return
+                sends = [self._outbox.popleft()]
+            self._send(sends)
 
     def _send(self, sends: list[tuple[_Worker, bytes]]) -> None:
         """Outside the lock; one sender at a time per pipe, so messages never interleave."""
@@ -346,11 +393,11 @@ class _Pool:
                         with self._cond:
                             worker.pid = pid
                             sends = self._take()
-                        self._send(sends)
+                        self._hand_over(sends)
                         continue
                     task_id, ok, outcome = answer
                     expected_type = (CheckResult, UsageError) if ok else (BaseException,)
-                    if not isinstance(outcome, expected_type):
+                    if type(task_id) is not int or not isinstance(outcome, expected_type):
                         raise ValueError("malformed answer")
                 except Exception:
                     # A worker that ended, at any time, or sent something unreadable (including
@@ -364,7 +411,7 @@ class _Pool:
                     future = self._futures.pop(task_id, None) if task_id in worker.held else None
                     worker.held.discard(task_id)
                     sends = self._take() if future is not None else []
-                self._send(sends)
+                self._hand_over(sends)
                 if future is None:
                     self.fail()
                     return
@@ -381,12 +428,15 @@ class _Pool:
             self._futures.clear()
             self._queue.clear()
             self._cond.notify_all()
+        with self._out:
+            self._outbox.clear()
+            self._out.notify_all()
         for future in lost:
             if not future.done():
                 future.set_result(None)
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the reading thread."""
+        """Wait for the reading and sending threads."""
         for thread in self._threads:
             thread.join(timeout)
 

@@ -8,7 +8,9 @@ watchdog is a known limit (docs/verifying.md), marked as an expected failure unt
 
 from __future__ import annotations
 
+import importlib.machinery
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -229,3 +231,26 @@ def test_the_deadline_holds_before_the_first_body_byte_through_a_proxy_too(
         stop()
     assert elapsed < 2.0, f"a 0.5 s deadline held for {elapsed:.1f} s (outcome {outcome!r})"
     assert isinstance(outcome, NetworkError)
+
+
+def test_other_code_for_the_log_entry_body_check_changes_the_verdict_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sigstore's ``verify_dsse`` decides whether the transparency log entry is the one for
+    this envelope (``_validate_dsse_v001_entry_body``) with ``rekor_types`` models
+    (distribution ``sigstore-rekor-types``); pypi-attestations parses the hostile attestation
+    with pydantic / pydantic-core. None of them is in ``verdicts._JUDGING``: upgrading one
+    (say, a fix to that binding) or loading another copy keeps the key, so a PROVEN verdict the
+    old code reached is reused by the new. Shown with a second ``rekor_types`` earlier on
+    ``sys.path``, as round 2's test did for sigstore."""
+    from verifier import verdicts
+
+    before = verdicts.versions()
+    shadow = tmp_path / "shadow" / "rekor_types"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("# another rekor_types\n")
+    monkeypatch.syspath_prepend(str(shadow.parent))
+    spec = importlib.machinery.PathFinder.find_spec("rekor_types", sys.path)
+    assert spec is not None
+    assert spec.origin == str(shadow / "__init__.py")
+    assert verdicts.versions() != before, "other entry-body code, same verdict key"
