@@ -11,8 +11,10 @@ How the workers start, and why that way (measured on the 200-package benchmark):
 - The first worker is forked from the run's own process before the network threads exist
   (forking a threaded process can copy a lock some other thread holds), and builds the trust
   root, importing sigstore, on its first file: about 0.6 s that overlaps the run's requests
-  instead of preceding them. A run that verifies nothing (every verdict reused) never imports
-  sigstore at all.
+  instead of preceding them. Not before: a run that verifies nothing (every verdict reused)
+  never imports sigstore at all, and a first worker importing it at once, on the other core,
+  made such a warm run about an eighth slower (measured: 1.17 s against 1.03 s, medians of
+  10, the two cores of this machine share more than the scheduler shows).
 - The other workers are forked by the first one, right after its first file: they inherit the
   built verifier instead of each importing sigstore again, and the first worker is
   single-threaded, so forking it is safe.
@@ -51,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from verifier.checks.attestations import AttestationChecker
 from verifier.errors import UsageError
 from verifier.models import Check, CheckResult, EvidenceKind, Status
-from verifier.trust import TrustRootUnusable, build_now
+from verifier.trust import TrustRootUnusable
 
 if TYPE_CHECKING:
     from verifier.policy import ExpectedPublisher
@@ -184,27 +186,11 @@ def _run_worker(conn: Connection, later: list[Connection], *, first: bool) -> No
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, _end_first if first else signal.SIG_DFL)
         conn.send_bytes(pickle.dumps(("ready", os.getpid())))
-        if first:
-            _prepare()
         _serve(conn, later)
     except BaseException:  # the run sees the pipe close and fails closed
         code = 70
     finally:
         os._exit(code)
-
-
-def _prepare() -> None:
-    """In the first worker, before its first file: what every verification needs, now.
-
-    The trust root (sigstore's import and the root's parsing) and pypi-attestations' models
-    cost about 0.6 s; done while the run makes its first requests, that time overlaps them. An
-    unusable root is left to be reported on the first file, as the usage error it is.
-    """
-    if _worker_checker is None:  # pragma: no cover - set before the fork
-        return
-    with contextlib.suppress(TrustRootUnusable):
-        build_now(_worker_checker._verifier)
-    import pypi_attestations  # noqa: F401 - imported for its models, used on the first file
 
 
 def _die_with(parent: int) -> None:

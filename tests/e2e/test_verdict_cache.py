@@ -501,3 +501,59 @@ def test_a_warm_run_imports_no_http_library_and_no_sigstore(
         m for m in modules if any(m == n or m.startswith(f"{n}.") for n in _NOT_FOR_A_WARM_RUN)
     ]
     assert imported == []
+
+
+_THREAD_PROBE = """\
+import sys, threading
+from verifier.cli import main
+started = []
+real = threading.Thread.start
+def counting(self):
+    started.append(self.name)
+    return real(self)
+threading.Thread.start = counting
+code = main(sys.argv[1:])
+print(len([name for name in started if "ThreadPoolExecutor" in name]))
+raise SystemExit(code)
+"""
+
+
+def test_a_warm_run_with_workers_starts_no_more_threads_than_jobs(
+    stack: LocalSigstore, index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Six packages of two files each, every verdict already reused: nothing waits for a
+    # verdict, so neither more packages nor a wider file pool are let in (pipeline.Admission):
+    # --jobs 2 means at most 2 package threads and 2 file threads.
+    root = stack.write_trusted_root(tmp_path / "trusted_root.json")
+    cache = tmp_path / "cache"
+    lines = []
+    claims = GitHubClaims(repository="acme/pair", workflow="release.yml", ref="refs/tags/v1")
+    for number in range(6):
+        name = f"pair{number}"
+        dists = []
+        for tag in ("py3-none-any", "py2-none-any"):
+            filename = f"{name}-1.0-{tag}.whl"
+            content = f"{filename}: a wheel\n".encode()
+            dists.append(DistFile(filename, content, stack.provenance(filename, content, claims)))
+            lines.append(f"--hash=sha256:{hashlib.sha256(content).hexdigest()}")
+        index.add_release(name, "1.0", dists)
+        lines[-2:] = [f"{name}==1.0 {lines[-2]} {lines[-1]}"]
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("\n".join(lines) + "\n")
+    common = [
+        *("--lockfile", str(lock), *base_args(index.url, cache)),
+        *("--trusted-root", str(root), "--format", "json", "--jobs", "2"),
+    ]
+    cold = run(capsys, *common, "--verify-processes", "0")
+    assert cold.code == 0, cold.out + cold.err
+    done = subprocess.run(
+        [sys.executable, "-c", _THREAD_PROBE, *common, "--verify-processes", "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads("\n".join(done.stdout.splitlines()[:-1]))["verdict"] == "verified"
+    assert int(done.stdout.splitlines()[-1]) <= 4
