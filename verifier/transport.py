@@ -219,6 +219,45 @@ class Limits:
     deadline: float = 300.0
     """Wall-clock limit for one response including its body."""
 
+    # The errors each limit raises, worded once for both transports (tests compare them).
+
+    def connect_timed_out(self, what: str, url: str) -> NetworkError:
+        """No connection within ``connect_timeout``."""
+        return NetworkError(
+            f"{what}: timed out connecting to {_host(url)} "
+            f"(connect timeout {self.connect_timeout:g}s)"
+        )
+
+    def no_response(self, what: str, url: str) -> NetworkError:
+        """No answer within ``read_timeout``."""
+        return NetworkError(
+            f"{what}: {_host(url)} sent no response (read timeout {self.read_timeout:g}s)"
+        )
+
+    def stopped(self, what: str, url: str) -> NetworkError:
+        """A body that stopped arriving for ``read_timeout``."""
+        return NetworkError(
+            f"{what}: {_host(url)} stopped sending (read timeout {self.read_timeout:g}s)"
+        )
+
+    def late(self, what: str, url: str) -> NetworkError:
+        """An answer still arriving after ``deadline``."""
+        return NetworkError(
+            f"{what}: {_host(url)} did not finish sending within {self.deadline:g}s"
+        )
+
+
+def _unreachable(what: str, url: str, redirects: int, exc: BaseException) -> Unreachable:
+    """No HTTP answer at all (the one transport failure retried), described by type."""
+    return Unreachable(
+        f"{what}: cannot reach {_host(url)}: {_describe(exc)}", url=url, redirects=redirects
+    )
+
+
+def _broke_off(what: str, url: str, exc: BaseException) -> NetworkError:
+    """A body cut off by the connection, described by type."""
+    return NetworkError(f"{what}: transfer from {_host(url)} broke off: {_describe(exc)}")
+
 
 def is_loopback_host(host: str | None) -> bool:
     """True for ``localhost`` and any 127.0.0.0/8 or ::1 literal."""
@@ -358,10 +397,7 @@ class _HopTransport:
                             f"{cap}-byte cap"
                         )
                     if time.monotonic() - started > self.limits.deadline:
-                        raise NetworkError(
-                            f"{what}: {_host(current)} did not finish sending within "
-                            f"{self.limits.deadline:g}s"
-                        )
+                        raise self.limits.late(what, current)
                     if chunk:
                         sink.write(chunk)
                 return reply
@@ -439,21 +475,11 @@ class RequestsTransport(_HopTransport):
                 timeout=(self.limits.connect_timeout, self.limits.read_timeout),
             )
         except requests.exceptions.ConnectTimeout:
-            raise NetworkError(
-                f"{what}: timed out connecting to {_host(url)} "
-                f"(connect timeout {self.limits.connect_timeout:g}s)"
-            ) from None
+            raise self.limits.connect_timed_out(what, url) from None
         except requests.exceptions.Timeout:
-            raise NetworkError(
-                f"{what}: {_host(url)} sent no response "
-                f"(read timeout {self.limits.read_timeout:g}s)"
-            ) from None
+            raise self.limits.no_response(what, url) from None
         except requests.exceptions.RequestException as exc:
-            raise Unreachable(
-                f"{what}: cannot reach {_host(url)}: {_describe(exc)}",
-                url=url,
-                redirects=redirects,
-            ) from None
+            raise _unreachable(what, url, redirects, exc) from None
         except ValueError:
             # requests parses a redirect's Location even when not following it, and
             # urllib raises ValueError on a malformed one (e.g. "http://[::1").
@@ -491,13 +517,8 @@ class _RequestsAnswer:
                 yield chunk
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             if _is_read_timeout(exc):
-                raise NetworkError(
-                    f"{what}: {_host(url)} stopped sending (read timeout "
-                    f"{self._limits.read_timeout:g}s)"
-                ) from None
-            raise NetworkError(
-                f"{what}: transfer from {_host(url)} broke off: {_describe(exc)}"
-            ) from None
+                raise self._limits.stopped(what, url) from None
+            raise _broke_off(what, url, exc) from None
         declared = self.headers.get("Content-Length")
         encoded = self.headers.get("Content-Encoding", "identity").lower()
         identity = encoded in ("", "identity")
@@ -695,15 +716,10 @@ class DirectTransport(_HopTransport):
             conn.connect()
         except TimeoutError:
             conn.close()
-            raise NetworkError(
-                f"{what}: timed out connecting to {_host(url)} "
-                f"(connect timeout {self.limits.connect_timeout:g}s)"
-            ) from None
+            raise self.limits.connect_timed_out(what, url) from None
         except (OSError, ssl.CertificateError) as exc:
             conn.close()
-            raise Unreachable(
-                f"{what}: cannot reach {_host(url)}: {_describe(exc)}", url=url, redirects=redirects
-            ) from None
+            raise _unreachable(what, url, redirects, exc) from None
         if conn.sock is not None:
             conn.sock.settimeout(self.limits.read_timeout)
 
@@ -737,7 +753,7 @@ class DirectTransport(_HopTransport):
             )
         except BaseException:
             if _WATCHDOG.disarm(watch[0]):
-                raise self._late(what, url) from None
+                raise self.limits.late(what, url) from None
             raise
         if _WATCHDOG.fired(watch[0]):
             # The socket was shut mid-head: what http.client made of the rest (an end of
@@ -745,7 +761,7 @@ class DirectTransport(_HopTransport):
             _WATCHDOG.disarm(watch[0])
             response.close()
             conn.close()
-            raise self._late(what, url)
+            raise self.limits.late(what, url)
         if response.status < 200:
             # An interim answer (103 Early Hints, ...) that http.client returned as the answer:
             # its final answer would follow on this connection, so it is never kept.
@@ -757,11 +773,6 @@ class DirectTransport(_HopTransport):
                 "response belongs"
             )
         return _DirectAnswer(self, origin, conn, response, what=what, url=url, token=watch[0])
-
-    def _late(self, what: str, url: str) -> NetworkError:
-        return NetworkError(
-            f"{what}: {_host(url)} did not finish sending within {self.limits.deadline:g}s"
-        )
 
     def _exchange(
         self,
@@ -788,7 +799,7 @@ class DirectTransport(_HopTransport):
                 if _WATCHDOG.fired(watch[0]):
                     # The deadline passed while connecting, before there was a socket to shut.
                     conn.close()
-                    raise self._late(what, url)
+                    raise self.limits.late(what, url)
             try:
                 conn.request("GET", target, headers=headers)
                 return conn, conn.getresponse()
@@ -799,24 +810,13 @@ class DirectTransport(_HopTransport):
                     _WATCHDOG.disarm(watch[0])
                     watch[0] = _WATCHDOG.arm(conn, deadline)
                     continue
-                raise Unreachable(
-                    f"{what}: cannot reach {_host(url)}: {_describe(exc)}",
-                    url=url,
-                    redirects=redirects,
-                ) from None
+                raise _unreachable(what, url, redirects, exc) from None
             except TimeoutError:
                 conn.close()
-                raise NetworkError(
-                    f"{what}: {_host(url)} sent no response "
-                    f"(read timeout {self.limits.read_timeout:g}s)"
-                ) from None
+                raise self.limits.no_response(what, url) from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                raise Unreachable(
-                    f"{what}: cannot reach {_host(url)}: {_describe(exc)}",
-                    url=url,
-                    redirects=redirects,
-                ) from None
+                raise _unreachable(what, url, redirects, exc) from None
             except ValueError:
                 # http.client refuses a header value with CR/LF or non-Latin-1 text (a tampered
                 # cache entry's validator, a broken token); its message holds the value, which
@@ -895,22 +895,17 @@ class _DirectAnswer:
                     yield b""
             if _WATCHDOG.fired(self._token):
                 # The socket was shut at the deadline: the end of input is not the body's end.
-                raise self._transport._late(what, url)
+                raise self._transport.limits.late(what, url)
             if response.length:
                 # http.client's read1 returns b"" at EOF even when Content-Length promised more.
                 raise http.client.IncompleteRead(b"", response.length)
             yield from decoder.finish()
         except TimeoutError:
-            raise NetworkError(
-                f"{what}: {_host(url)} stopped sending (read timeout "
-                f"{self._transport.limits.read_timeout:g}s)"
-            ) from None
+            raise self._transport.limits.stopped(what, url) from None
         except (OSError, http.client.HTTPException) as exc:
             if _WATCHDOG.fired(self._token):
-                raise self._transport._late(what, url) from None
-            raise NetworkError(
-                f"{what}: transfer from {_host(url)} broke off: {_describe(exc)}"
-            ) from None
+                raise self._transport.limits.late(what, url) from None
+            raise _broke_off(what, url, exc) from None
         except zlib.error:
             raise UpstreamError(
                 f"{what}: response from {redact_url(url)} is not valid {encoding} data"
