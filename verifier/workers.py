@@ -141,10 +141,7 @@ def _serve(conn: Connection, later: list[Connection]) -> None:
             message = conn.recv_bytes()
         except (EOFError, OSError):
             break  # the run closed its end (done, interrupted or gone): nothing more to do
-        task = pickle.loads(message)  # noqa: S301 - written by the run that forked this process
-        if task is None:
-            break
-        task_id, args = task
+        task_id, args = pickle.loads(message)  # noqa: S301 - written by the run that forked it
         try:
             answer = _answer(task_id, _check_in_worker(*args), ok=True)
         except Exception as exc:  # a bug: the run raises it (exit 4)
@@ -158,8 +155,8 @@ def _serve(conn: Connection, later: list[Connection]) -> None:
             gc.freeze()
             # SIGTERM waits until each child is on the list its handler kills (_end_first).
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            first_pid = os.getpid()
             for index, child_conn in enumerate(later):
-                first_pid = os.getpid()
                 pid = os.fork()
                 if pid == 0:
                     _die_with(first_pid)
@@ -489,15 +486,14 @@ class VerificationPool:
         if isinstance(self.checker, PooledAttestationChecker):
             self.checker.on_wait = hook
 
-    def close(self, *, interrupted: bool = False) -> None:
-        """End the workers at once, whether the run finished or was ``interrupted``.
+    def close(self) -> None:
+        """End the workers at once, whether the run finished or was interrupted.
 
         A finished run has every answer, so the workers hold nothing worth waiting for (a
         first worker still building the trust root for a run that reused every verdict is not
         waited for either); an interrupted one (Ctrl-C, a bug) must not leave workers behind,
         and they ignore SIGINT. Threads still waiting for a verdict get "lost", never a pass.
         """
-        del interrupted  # the same either way, on purpose
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -525,5 +521,5 @@ class VerificationPool:
     def __enter__(self) -> VerificationPool:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        self.close(interrupted=kind is not None)
+    def __exit__(self, *exc: object) -> None:
+        self.close()
