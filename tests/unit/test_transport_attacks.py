@@ -190,11 +190,17 @@ def test_the_deadline_holds_before_the_first_body_byte(
     against a 0.5 s deadline; a real attacker keeps it up for hours).
     """
     port, stop = _drip_server(head, drip, tail, seconds=4.0)
+    assert_held_to_the_deadline(lambda: http_get(clients, port), stop)
+
+
+def assert_held_to_the_deadline(fetch: Callable[[], bytes], stop: Callable[[], None]) -> None:
+    """``fetch`` (under ``SLOW``'s 0.5 s deadline) fails as late, well within 2 s, however its
+    server drips; the server is stopped first, whatever happens."""
     started = time.monotonic()
     outcome: object = None
     try:
         try:
-            outcome = http_get(clients, port)
+            outcome = fetch()
         except (NetworkError, UpstreamError) as exc:
             outcome = exc
     finally:
