@@ -11,9 +11,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+
+from tests.e2e.test_workers import run_script
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="worker processes are forked on Linux only"
@@ -59,15 +60,7 @@ def test_an_exception_the_run_cannot_unpickle_does_not_hang_the_run() -> None:
     reading thread without ``fail()``: no later answer is read, no future is resolved, and every
     thread waiting for a verdict (here the only one) waits for ever."""
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", _SCRIPT],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-            cwd=Path(__file__).resolve().parents[2],
-            start_new_session=True,
-        )
+        done = run_script(_SCRIPT, timeout=30)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the run hung on the worker's answer (stderr: {exc.stderr!r:.400})")
     lines = done.stdout.splitlines()
@@ -78,21 +71,6 @@ def test_an_exception_the_run_cannot_unpickle_does_not_hang_the_run() -> None:
 
 
 # -- round 3: a garbled task id, a dead first worker, large answers --------------------------------
-
-_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(script: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-        cwd=_ROOT,
-        start_new_session=True,
-    )
-
 
 _GARBLED = """
     import pickle
@@ -124,7 +102,7 @@ def test_a_garbled_task_id_does_not_kill_the_reader_and_hang_the_run() -> None:
     there: the reading thread dies without ``fail()``, and every thread waiting for a verdict
     waits for ever (here the only one: the run never ends)."""
     try:
-        done = _run(_GARBLED, timeout=20)
+        done = run_script(_GARBLED, timeout=20)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the run hung on a garbled answer (stderr: {exc.stderr!r:.600})")
     assert done.returncode == 0, done.stderr
@@ -178,7 +156,7 @@ def test_a_dead_first_worker_leaves_no_worker_running_after_close() -> None:
     a closed pipe; a worker stuck on hostile input never does). They are not the run's children,
     so nothing in the run kills or reaps them. (A killed worker left as a zombie for init to
     reap counts as gone: only the first worker could reap it.)"""
-    done = _run(_ORPHAN, timeout=40)
+    done = run_script(_ORPHAN, timeout=40)
     lines = done.stdout.splitlines()
     assert lines, done.stderr
     assert lines[0] == "lost [None, None]", done.stdout + done.stderr
@@ -226,7 +204,7 @@ def test_a_large_answer_and_a_large_file_do_not_deadlock_the_reader_and_its_work
     unsigned index metadata, as large as the index makes it (reachability argued, not shown
     here with a signed attestation)."""
     try:
-        done = _run(_BIG, timeout=30)
+        done = run_script(_BIG, timeout=30)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the reader and its worker deadlocked (stderr: {exc.stderr!r:.600})")
     assert done.stdout.split() == ["done", "f0", "f1", "f2"], done.stdout + done.stderr

@@ -106,6 +106,20 @@ def test_workers_and_in_process_give_the_same_report(
     assert any("staging" in f["message"] for f in staging["findings"])
 
 
+def run_script(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh interpreter of its own (workers fork only from a single thread),
+    in its own session, from the checkout."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,
+    )
+
+
 _CRASH_SCRIPT = textwrap.dedent(
     """
     import os, sys
@@ -148,15 +162,7 @@ def test_a_dead_or_garbled_worker_makes_its_file_and_every_later_file_unverifiab
 ) -> None:
     # With two processes the second is forked by the first after "first.tar.gz"; either of
     # them may take "crash.tar.gz", and either way nothing after it passes.
-    done = subprocess.run(
-        [sys.executable, "-c", _CRASH_SCRIPT, str(processes), how],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=Path(__file__).resolve().parents[2],
-        start_new_session=True,
-    )
+    done = run_script(_CRASH_SCRIPT, str(processes), how, timeout=120)
     assert done.returncode == 0, done.stderr
     lost = "unverifiable a verification worker process exited unexpectedly or answered out of turn"
     lines = done.stdout.splitlines()
