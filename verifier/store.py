@@ -369,7 +369,7 @@ class ResponseStore:
                 if body_file is None:
                     digest = hashlib.sha256(body).hexdigest()
                 else:
-                    digest = _file_sha256(body_file)
+                    digest = sha256_file(body_file)
                 mac = self._mac(key, raw, digest)
             head = b"".join((_MAGIC, mac, b"\n", raw, b"\n"))
             try:
@@ -473,11 +473,16 @@ def _entry_chunks(head: bytes, body: bytes, body_file: Path | None) -> Iterator[
         yield from iter(lambda: source.read(1024 * 1024), b"")
 
 
-def _file_sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, streamed."""
+    with path.open("rb") as handle:
+        return _stream_sha256(handle)
+
+
+def _stream_sha256(handle: BinaryIO) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as source:
-        for block in iter(lambda: source.read(1024 * 1024), b""):
-            digest.update(block)
+    for block in iter(lambda: handle.read(1024 * 1024), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -514,10 +519,7 @@ def regular_file_sha256(path: Path) -> str | None:
     """
     try:
         with _open_regular(path, "body") as handle:
-            digest = hashlib.sha256()
-            for block in iter(lambda: handle.read(1024 * 1024), b""):
-                digest.update(block)
-            return digest.hexdigest()
+            return _stream_sha256(handle)
     except (UnreadableEntry, OSError):
         return None
 

@@ -7,7 +7,6 @@ the bytes. ``--download DIR`` fetches the files too, re-hashes them and keeps th
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from verifier.errors import NetworkError, RefusedURL, UpstreamError, UsageError
 from verifier.http import DEFAULT_MAX_FILE_BYTES, HttpClient
 from verifier.models import Check, CheckResult, Gap, ReleaseFile, Status
 from verifier.store import regular_file_sha256
+from verifier.store import sha256_file as sha256_file  # re-exported: callers import it here
 
 _SIZE_SLACK = 1024
 
@@ -28,15 +28,6 @@ class FileCache:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def published_digest(file: ReleaseFile) -> CheckResult:
