@@ -101,7 +101,10 @@ def versions() -> str:
     from verifier import __version__
 
     parts = [f"verify-release={__version__}", f"source={_source_digest()}"]
-    parts += [f"{name}={installed_version(name)}@{_origin(name)}" for name in _JUDGING]
+    for name in _JUDGING:
+        spec = _spec(name)  # found once: it names both the version and the code's location
+        origin = str(spec.origin) if spec is not None and spec.origin else "?"
+        parts.append(f"{name}={_version(name, spec)}@{origin}")
     return ";".join(parts)
 
 
@@ -117,12 +120,6 @@ def _spec(name: str) -> Any:
         return None
 
 
-def _origin(name: str) -> str:
-    """The file ``import`` would run for ``name`` (a copy earlier on ``sys.path`` is other code)."""
-    spec = _spec(name)
-    return str(spec.origin) if spec is not None and spec.origin else "?"
-
-
 def installed_version(name: str) -> str:
     """The version of distribution ``name`` whose code ``import`` loads, or "?".
 
@@ -131,7 +128,11 @@ def installed_version(name: str) -> str:
     version of code that is not the one imported. Otherwise, as ``importlib.metadata`` gives it
     (the key also holds the package's location: ``versions``).
     """
-    spec = _spec(name)
+    return _version(name, _spec(name))
+
+
+def _version(name: str, spec: Any) -> str:
+    """``installed_version`` for the package ``spec`` found."""
     if spec is not None and spec.origin:
         origin = Path(spec.origin)
         folder = origin.parent.parent if spec.submodule_search_locations else origin.parent
