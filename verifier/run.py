@@ -437,6 +437,39 @@ def audit_all(
     return merged
 
 
+def _fork_early_worker(args: argparse.Namespace) -> None:
+    """A lockfile run's first verification worker, forked before the run's own start-up.
+
+    It imports sigstore at once only when this run is likely to verify something: no verdict
+    cache, or one that holds no verdict yet (a first run). A run that finds earlier verdicts
+    lets it import on its first file, if any (``verifier.workers.fork_early``). Only a guess
+    about speed: what is verified, and how, does not depend on it.
+    """
+    from verifier import workers
+
+    if not args.lockfiles or args.verify_processes == 0:
+        return
+    processes = args.verify_processes
+    if processes is None:
+        cores = workers.available_cores()
+        if cores < 2:
+            return
+        processes = min(workers.MAX_PROCESSES, cores)
+    eager = True
+    if not (args.no_cache or args.evidence or getattr(args, "no_verdict_cache", False)):
+        eager = _nothing_in(Path(args.cache_dir or default_cache_dir()) / "verdicts")
+    workers.fork_early(processes, eager=eager)
+
+
+def _nothing_in(folder: Path) -> bool:
+    """Whether ``folder`` is missing or empty (one directory read, never its entries)."""
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return True
+
+
 def verify(
     args: argparse.Namespace,
     *,
@@ -448,11 +481,17 @@ def verify(
 
     if not args.lockfiles and not args.targets:
         raise UsageError("name a release (NAME==VERSION), a distribution file, or --lockfile FILE")
-    session = Session(args, record=record, progress=progress)
+    from verifier import workers
+
     try:
-        reports = audit_all(session, session.releases())
+        _fork_early_worker(args)
+        session = Session(args, record=record, progress=progress)
+        try:
+            reports = audit_all(session, session.releases())
+        finally:
+            session.close()
     finally:
-        session.close()
+        workers.discard_early()
     findings = [f for r in reports for f in r.findings]
     return Report(
         releases=tuple(reports),

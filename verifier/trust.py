@@ -9,6 +9,7 @@ was used and when its TUF root metadata expires.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -103,6 +104,14 @@ class DeferredVerifier:
                     raise TrustRootUnusable(exc) from None
             return self._verifier
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its recipe, never as what it built.
+
+        A worker forked before the run knew its trust root receives it this way
+        (``verifier.workers.EarlyWorker``), and builds it from the same bytes.
+        """
+        return (DeferredVerifier, (self._build,))
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # copy, pickle and friends probe these: never build for them
             raise AttributeError(name)
@@ -195,9 +204,6 @@ def load_custom(path: Path) -> TrustRoot:
     except OSError as exc:
         raise UsageError(f"--trusted-root {path}: cannot read: {exc.strerror}") from None
 
-    def build() -> Verifier:
-        return _parse_custom(path, raw)
-
     info = TrustRootInfo(
         source="custom",
         description=f"custom trust root from {path}",
@@ -205,7 +211,7 @@ def load_custom(path: Path) -> TrustRoot:
         expires=None,
         expired=False,
     )
-    deferred = cast("Verifier", DeferredVerifier(build))
+    deferred = cast("Verifier", DeferredVerifier(functools.partial(_parse_custom, path, raw)))
     return TrustRoot(verifier=deferred, info=info, digest=hashlib.sha256(raw).hexdigest())
 
 
@@ -281,6 +287,10 @@ class StagingDetector:
 
     def __init__(self) -> None:
         self._root: TrustRoot | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as a new detector: a worker builds the staging root itself, when it must."""
+        return (StagingDetector, ())
 
     @property
     def verifier(self) -> Verifier:

@@ -23,8 +23,8 @@ How the workers start, and why that way (measured on the 200-package benchmark):
   late is not left idle behind another one's backlog.
 - ``ProcessPoolExecutor`` is not used: its queue-feeder and manager threads took a fifth of the
   run's interpreter time for 400 small tasks. Here each worker has one pipe; the thread with a
-  file writes it there when the worker has room, one thread reads every answer, and one sends
-  the queued files on (the reader never writes, see ``_Pool``).
+  file writes it there when the worker has room, one thread per worker reads its answers, and
+  one sends the queued files on (the readers never write, see ``_Pool``).
 
 Fail closed: if a worker dies (a crash on hostile input, the out-of-memory killer), or answers
 anything but a well-formed result, every file not yet answered and every file after it are
@@ -47,13 +47,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from multiprocessing.connection import Connection, Pipe, wait
+from multiprocessing.connection import Connection, Pipe
 from typing import TYPE_CHECKING, Any
 
 from verifier.checks.attestations import AttestationChecker
 from verifier.errors import UsageError
 from verifier.models import Check, CheckResult, EvidenceKind, Status
-from verifier.trust import TrustRootUnusable
+from verifier.trust import DeferredVerifier, StagingDetector, TrustRootUnusable, build_now
 
 if TYPE_CHECKING:
     from verifier.policy import ExpectedPublisher
@@ -67,10 +67,21 @@ MAX_PROCESSES = 16
 pages shared with the parent."""
 DEPTH = 2
 """Files sent to one worker before its answers come back: one being verified, one waiting."""
+NICENESS = 10
+"""How much lower the workers' scheduling priority is than the run's own process.
+
+Why: in a cold run the run's process is the critical path. It fetches every provenance object
+the workers verify, and its threads share one interpreter lock, so it can use one core at most;
+with three busy processes on two cores the scheduler gave it about two thirds of one, and the
+workers, fed more slowly, idled too. Niced, the workers take what the run's process leaves,
+and every core once its requests are done. Raising one's own niceness needs no privilege.
+"""
 
 _worker_checker: AttestationChecker | None = None
 _forked: list[int] = []
 """In the first worker: the workers it forked (it reaps them; see ``_end_first``)."""
+_early: EarlyWorker | None = None
+"""In the run: the first worker ``fork_early`` started, until a pool adopts it or it is ended."""
 
 
 def available_cores() -> int:
@@ -175,19 +186,73 @@ def _serve(conn: Connection, later: list[Connection]) -> None:
             os.waitpid(child, 0)
 
 
-def _run_worker(conn: Connection, later: list[Connection], *, first: bool) -> None:
-    """A forked process's whole life: never returns, never runs the parent's exit handlers."""
+def _run_worker(
+    conn: Connection,
+    later: list[Connection],
+    *,
+    first: bool,
+    early: bool = False,
+    eager: bool = False,
+) -> None:
+    """A forked process's whole life: never returns, never runs the parent's exit handlers.
+
+    ``early``: forked by ``fork_early``, so the checker (and how many workers to fork) comes
+    down the pipe first; ``eager``: import the verification libraries before it does.
+    """
     code = 0
     try:
         # Ctrl-C is the run's to handle (it kills the workers); SIGTERM ends a worker at once.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, _end_first if first else signal.SIG_DFL)
+        if first:  # the workers it forks inherit the niceness
+            with contextlib.suppress(OSError):
+                os.nice(NICENESS)
         conn.send_bytes(pickle.dumps(("ready", os.getpid())))
+        if early:
+            adopted = _await_checker(conn, later, eager=eager)
+            if adopted is None:
+                return  # the run ended, or verifies without workers: nothing to do
+            later = adopted
         _serve(conn, later)
     except BaseException:  # the run sees the pipe close and fails closed
         code = 70
     finally:
         os._exit(code)
+
+
+def _await_checker(
+    conn: Connection, later: list[Connection], *, eager: bool
+) -> list[Connection] | None:
+    """In an early first worker: take the checker, and the pipes of the workers to fork later.
+
+    None when the run closes the pipe instead (it needs no workers, or it ended). With
+    ``eager`` the libraries are imported, and the trust root built, as soon as possible: that
+    is the half second a cold run's first verdict otherwise waits for.
+    """
+    global _worker_checker
+    if eager:
+        _import_verification()
+    try:
+        message = conn.recv_bytes()
+    except (EOFError, OSError):
+        return None
+    checker, workers = pickle.loads(message)  # noqa: S301 - written by the run that forked it
+    for extra in later[workers - 1 :]:
+        extra.close()
+    _worker_checker = checker
+    if eager:
+        # An unusable root is reported with the first file (``_check_in_worker``).
+        with contextlib.suppress(TrustRootUnusable):
+            build_now(checker._verifier)
+    return later[: workers - 1]
+
+
+def _import_verification() -> None:
+    """Import what verifying a provenance object imports (sigstore and pypi-attestations)."""
+    import pypi_attestations  # noqa: F401
+    import sigstore.models
+    import sigstore.verify  # noqa: F401
+    import sigstore_models.trustroot.v1  # noqa: F401
 
 
 def _die_with(parent: int) -> None:
@@ -277,7 +342,7 @@ class _Pool:
 
     A file goes straight down a worker's pipe from the thread that submits it when that worker
     holds fewer than ``DEPTH``; otherwise it waits in the queue, and when a worker answers (or
-    says it is ready) the reading thread hands the next files to the sending thread. The reader
+    says it is ready) its reading thread hands the next files to the sending thread. A reader
     itself never sends: a worker blocked writing a large answer would wait for the reader while
     the reader, blocked writing a large file, waited for the worker.
     """
@@ -292,7 +357,10 @@ class _Pool:
         self._outbox: deque[tuple[_Worker, bytes]] = deque()
         self._out = threading.Condition()
         self._threads = [
-            threading.Thread(target=self._read, daemon=True, name="verify-read"),
+            *(
+                threading.Thread(target=self._read, args=(worker,), daemon=True, name="verify-read")
+                for worker in workers
+            ),
             threading.Thread(target=self._write, daemon=True, name="verify-send"),
         ]
         for thread in self._threads:
@@ -354,54 +422,50 @@ class _Pool:
                 self.fail()
                 return
 
-    def _read(self) -> None:
-        """Take every answer; a closed pipe or a malformed answer breaks the pool."""
-        by_conn = {id(worker.conn): worker for worker in self._workers}
-        live = [worker.conn for worker in self._workers]
-        while live:
+    def _read(self, worker: _Worker) -> None:
+        """Take every answer of one worker; its pipe closing or a malformed answer breaks the pool.
+
+        One reading thread per worker, blocked in its pipe's read: a single thread waiting on
+        every pipe at once built a selector per answer, a fifth of the pool's interpreter time.
+        """
+        conn = worker.conn
+        while True:
             try:
-                readable = wait(live)
-            except (OSError, ValueError):  # the run closed the pipes (see close)
+                answer = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own worker
+                if answer[0] == "ready":
+                    pid = answer[1]
+                    if not isinstance(pid, int):
+                        raise ValueError("malformed ready message")
+                    with self._cond:
+                        worker.pid = pid
+                        sends = self._take()
+                    self._hand_over(sends)
+                    continue
+                task_id, ok, outcome = answer
+                expected_type = (CheckResult, UsageError) if ok else (BaseException,)
+                if type(task_id) is not int or not isinstance(outcome, expected_type):
+                    raise ValueError("malformed answer")
+            except Exception:
+                # A worker that ended, at any time, or sent something unreadable (including
+                # an exception whose unpickling itself raises), or the run closed the pipes
+                # (``close``): whatever was not answered yet is lost (after a run, nothing is
+                # left to lose). Never a dead reading thread, which would leave every waiting
+                # thread waiting for ever.
                 self.fail()
                 return
-            for ready in readable:
-                worker = by_conn[id(ready)]
-                conn = worker.conn
-                try:
-                    answer = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own worker
-                    if answer[0] == "ready":
-                        pid = answer[1]
-                        if not isinstance(pid, int):
-                            raise ValueError("malformed ready message")
-                        with self._cond:
-                            worker.pid = pid
-                            sends = self._take()
-                        self._hand_over(sends)
-                        continue
-                    task_id, ok, outcome = answer
-                    expected_type = (CheckResult, UsageError) if ok else (BaseException,)
-                    if type(task_id) is not int or not isinstance(outcome, expected_type):
-                        raise ValueError("malformed answer")
-                except Exception:
-                    # A worker that ended, at any time, or sent something unreadable (including
-                    # an exception whose unpickling itself raises): whatever was not answered yet
-                    # is lost (after a run, nothing is left to lose). Never a dead reading
-                    # thread, which would leave every waiting thread waiting for ever.
-                    self.fail()
-                    return
-                with self._cond:
-                    # An answer for a file this worker was not given is malformed too.
-                    future = self._futures.pop(task_id, None) if task_id in worker.held else None
-                    worker.held.discard(task_id)
-                    sends = self._take() if future is not None else []
-                self._hand_over(sends)
-                if future is None:
-                    self.fail()
-                    return
-                if isinstance(outcome, CheckResult | UsageError):
-                    future.set_result(outcome)
-                else:
-                    future.set_exception(outcome)
+            with self._cond:
+                # An answer for a file this worker was not given is malformed too.
+                future = self._futures.pop(task_id, None) if task_id in worker.held else None
+                worker.held.discard(task_id)
+                sends = self._take() if future is not None else []
+            self._hand_over(sends)
+            if future is None:
+                self.fail()
+                return
+            if isinstance(outcome, CheckResult | UsageError):
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
 
     def fail(self) -> None:
         """A worker is gone: every unanswered file, and every later one, is lost."""
@@ -429,6 +493,90 @@ class _Pool:
             worker.conn.close()
 
 
+def _end_first_worker(pid: int) -> None:
+    """SIGTERM the first worker, which kills and reaps the others (``_end_first``), and reap it.
+
+    A first worker that does not end within a second is killed outright.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    for _ in range(1000):
+        try:
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                return
+        except ChildProcessError:  # pragma: no cover - reaped elsewhere
+            return
+        time.sleep(0.001)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+class EarlyWorker:
+    """The first worker of a lockfile run, forked as the run starts; not yet given a checker."""
+
+    def __init__(self, pid: int, conns: list[Connection]) -> None:
+        self.pid = pid
+        self.conns = conns
+        """The run's end of each worker's pipe: the first one's, then those it forks later."""
+
+    def discard(self) -> None:
+        """End it: the run verifies without workers, or could not hand it its checker."""
+        for conn in self.conns:
+            conn.close()
+        _end_first_worker(self.pid)
+
+
+def fork_early(processes: int, *, eager: bool) -> None:
+    """Fork a lockfile run's first worker now, before the run imports and reads what it needs.
+
+    Why: a cold run's first verdicts wait for the first worker to import sigstore and build the
+    trust root (about half a second). Forked as the run starts, and with ``eager`` (the caller
+    expects files to verify: no earlier verdicts) importing at once, that work overlaps the
+    run's own start-up on the other core instead of following it. Without ``eager`` it imports
+    on its first file, as a worker forked later would: a warm run that verifies nothing never
+    pays for the import. ``VerificationPool`` adopts it (sending the checker, which it could
+    not inherit: none existed yet) or ends it; ``discard_early`` ends it if nothing did.
+    """
+    global _early
+    if _early is not None or processes < 1 or fork_unsafe_reason() is not None:
+        return
+    pipes = [Pipe(duplex=True) for _ in range(processes)]
+    pid = os.fork()
+    if pid == 0:
+        for ours, _ in pipes:
+            ours.close()
+        later = [theirs for _, theirs in pipes[1:]]
+        _run_worker(pipes[0][1], later, first=True, early=True, eager=eager)
+    for _, theirs in pipes:
+        theirs.close()
+    _early = EarlyWorker(pid, [ours for ours, _ in pipes])
+
+
+def _take_early() -> EarlyWorker | None:
+    global _early
+    early, _early = _early, None
+    return early
+
+
+def discard_early() -> None:
+    """End the early first worker if no pool adopted it (the run stopped before, or needed none)."""
+    early = _take_early()
+    if early is not None:
+        early.discard()
+
+
+def _sendable(checker: AttestationChecker) -> bool:
+    """Whether ``checker`` travels down a pipe as its recipe (a root built on first use)."""
+    staging = checker._staging
+    return (
+        type(checker) is AttestationChecker
+        and isinstance(checker._verifier, DeferredVerifier)
+        and (staging is None or type(staging) is StagingDetector)
+    )
+
+
 def _lost(filename: str) -> CheckResult:
     return CheckResult(
         check=Check.ATTESTATION,
@@ -453,8 +601,15 @@ class VerificationPool:
         """Why verification stays in-process, when it does."""
         self._pool: _Pool | None = None
         self._first = 0
+        early = _take_early()
         if processes <= 0:
+            if early is not None:
+                early.discard()
             return
+        if early is not None:
+            if self._adopt(early, checker, processes):
+                return
+            early.discard()
         self.reason = fork_unsafe_reason()
         if self.reason is not None:
             _logger.info("verifying in-process: %s", self.reason)
@@ -476,10 +631,28 @@ class VerificationPool:
         self._first = pid
         for _, theirs in pipes:
             theirs.close()
-        self._pool = _Pool([_Worker(ours) for ours, _ in pipes])
-        self.processes = processes
+        self._start(checker, [ours for ours, _ in pipes])
+
+    def _adopt(self, early: EarlyWorker, checker: AttestationChecker, processes: int) -> bool:
+        """Hand ``early`` the checker and the number of workers; False if it cannot serve."""
+        if processes > len(early.conns) or not _sendable(checker):
+            return False
+        try:
+            early.conns[0].send_bytes(pickle.dumps((checker, processes)))
+        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+            return False
+        for extra in early.conns[processes:]:
+            extra.close()
+        gc.freeze()  # as for a fork now (above): what exists lives until the run ends
+        self._first = early.pid
+        self._start(checker, early.conns[:processes])
+        return True
+
+    def _start(self, checker: AttestationChecker, conns: list[Connection]) -> None:
+        self._pool = _Pool([_Worker(conn) for conn in conns])
+        self.processes = len(conns)
         self.checker = PooledAttestationChecker(checker, self._pool)
-        _logger.info("verifying with %d worker processes", processes)
+        _logger.info("verifying with %d worker processes", self.processes)
 
     def on_wait(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` whenever a thread is about to wait for a worker's answer."""
@@ -498,22 +671,7 @@ class VerificationPool:
         if pool is None:
             return
         pool.fail()
-        # The first worker kills and reaps the others on SIGTERM (``_end_first``); a first
-        # worker that does not end within a second is killed outright.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._first, signal.SIGTERM)
-        for _ in range(1000):
-            try:
-                if os.waitpid(self._first, os.WNOHANG) != (0, 0):
-                    break
-            except ChildProcessError:  # pragma: no cover - reaped elsewhere
-                break
-            time.sleep(0.001)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._first, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self._first, 0)
+        _end_first_worker(self._first)
         # The reading thread sees every pipe close with its worker; then the run's ends close.
         pool.join(timeout=1)
         pool.close_pipes()
