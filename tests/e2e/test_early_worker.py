@@ -59,7 +59,8 @@ _ADOPT_SCRIPT = """
     with workers.VerificationPool(checker, 2) as pool:
         assert pool.processes == 2, pool.reason
         print("adopted", pool._first == early)
-        print("niceness", os.getpriority(os.PRIO_PROCESS, early) - os.getpriority(os.PRIO_PROCESS, 0))
+        nice = os.getpriority(os.PRIO_PROCESS, early) - os.getpriority(os.PRIO_PROCESS, 0)
+        print("niceness", nice)
         for _ in range(3):  # the second worker is forked after the first file
             result = pool.checker.check_provenance(
                 provenance.read_bytes(), filename=sys.argv[4], digest=digest, expected=None
