@@ -220,9 +220,9 @@ class ResponseStore:
         """
         self.root = root
         self.mac_key = mac_key
-        self._good_shards: set[str] = set()
-        """Shard folders already found (or made) to be real folders (``_shard``). A save into
-        a folder removed since is retried once after making it again."""
+        self._shards = ShardFolders(root)
+        """A save into a folder removed since it was made is retried once after making it
+        again (``_write``)."""
 
     def _mac(self, key: str, meta: bytes, body_sha256: str) -> bytes:
         """The entry's MAC over the request it answers (``key``), its metadata and body digest.
@@ -246,20 +246,6 @@ class ResponseStore:
         """
         return (self.root / key[:2] / f"{key}.json").is_file()
 
-    def _shard(self, key: str, *, create: bool) -> None:
-        """``shard_folder`` for ``key``'s entry: made once per store, checked once per read.
-
-        A save checks the folder again (one ``lstat``, no ``mkdir``) before each write: a
-        folder swapped for a symlink since the last save is refused then, not written through.
-        A read needs no such check: what it reads is authenticated (the cache) or re-checked as
-        evidence, and the file itself is never reached through a symlink.
-        """
-        known = key[:2] in self._good_shards
-        if known and not create:
-            return
-        shard_folder(self.root / key[:2], create=create and not known)
-        self._good_shards.add(key[:2])
-
     def load(self, key: str) -> Stored | None:
         """The stored response for ``key``, or None when it is absent or unusable (a miss)."""
         try:
@@ -277,7 +263,7 @@ class ResponseStore:
         """
         path = self._path(key)
         try:
-            self._shard(key, create=False)
+            self._shards.check(key, create=False)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -373,16 +359,15 @@ class ResponseStore:
                 mac = self._mac(key, raw, digest)
             head = b"".join((_MAGIC, mac, b"\n", raw, b"\n"))
             try:
-                self._shard(key, create=True)
+                self._shards.check(key, create=True)
                 atomic.write_chunks(path, _entry_chunks(head, body, body_file), **_PRIVATE)
             except (OSError, UnwritableFile):
                 # Another run removed the shard folder since it was checked, or a damaged
                 # entry left a directory where the file belongs: check again and retry once.
-                self._good_shards.discard(key[:2])
-                shard_folder(self.root / key[:2], create=True)
+                self._shards.forget(key)
+                self._shards.check(key, create=True)
                 _clear(path)
                 atomic.write_chunks(path, _entry_chunks(head, body, body_file), **_PRIVATE)
-                self._good_shards.add(key[:2])
         except (OSError, UnwritableFile) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else exc.message
             raise UnwritableStore(
@@ -484,6 +469,34 @@ def _stream_sha256(handle: BinaryIO) -> str:
     for block in iter(lambda: handle.read(1024 * 1024), b""):
         digest.update(block)
     return digest.hexdigest()
+
+
+class ShardFolders:
+    """``shard_folder`` for the entries of one directory: made once, checked once per read.
+
+    A save checks the folder again (one ``lstat``, no ``mkdir``) before each write: a folder
+    swapped for a symlink since the last save is refused then, not written through. A read
+    needs no such check once the folder was found good: what it reads is authenticated (the
+    cache, the verdicts) or re-checked as evidence, and the file itself is never reached
+    through a symlink. Shared by the response store and the verdict cache.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._good: set[str] = set()
+        """Shard folders already found (or made) to be real folders."""
+
+    def check(self, key: str, *, create: bool) -> None:
+        """``shard_folder`` for ``key``'s entry (``OSError`` when it is not a real folder)."""
+        known = key[:2] in self._good
+        if known and not create:
+            return
+        shard_folder(self.root / key[:2], create=create and not known)
+        self._good.add(key[:2])
+
+    def forget(self, key: str) -> None:
+        """Check ``key``'s folder in full again next time (it was found missing or replaced)."""
+        self._good.discard(key[:2])
 
 
 def shard_folder(shard: Path, *, create: bool) -> None:

@@ -259,8 +259,9 @@ def _broke_off(what: str, url: str, exc: BaseException) -> NetworkError:
     return NetworkError(f"{what}: transfer from {_host(url)} broke off: {_describe(exc)}")
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback_host(host: str | None) -> bool:
-    """True for ``localhost`` and any 127.0.0.0/8 or ::1 literal."""
+    """True for ``localhost`` and any 127.0.0.0/8 or ::1 literal (remembered: asked per request)."""
     if not host:
         return False
     if host.lower() == "localhost":

@@ -58,7 +58,7 @@ from verifier.models import (
     PublisherRecord,
     Status,
 )
-from verifier.store import UnreadableEntry, _open_regular, shard_folder
+from verifier.store import ShardFolders, UnreadableEntry, _open_regular, shard_folder
 
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
@@ -319,6 +319,7 @@ class VerdictCache:
         self._mac_key = mac_key
         self._context = context
         self._lock = threading.Lock()
+        self._shards = ShardFolders(root)
         self._digests: dict[int, tuple[object, str]] = {}
         self.verified = 0
         self.reused = 0
@@ -394,6 +395,8 @@ class VerdictCache:
         The MAC is checked over the stored bytes before anything in them is parsed.
         """
         try:
+            # Checked at every read, unlike the response store's: a verdict is never read
+            # through a symlinked folder, even one that was a real folder a moment ago.
             shard_folder(self.root / key[:2], create=False)
             with _open_regular(self._path(key), "verdict") as handle:
                 raw = handle.read(MAX_ENTRY_BYTES + 1)
@@ -424,7 +427,7 @@ class VerdictCache:
         text = json.dumps(_result_to(result), sort_keys=True).encode()
         path = self._path(key)
         try:
-            shard_folder(path.parent, create=True)
+            self._shards.check(key, create=True)
             atomic.write_bytes(
                 path,
                 self._mac(key, text) + b"\n" + text,

@@ -41,6 +41,7 @@ import logging
 import os
 import pickle
 import signal
+import socket
 import sys
 import threading
 import time
@@ -296,8 +297,43 @@ class _Worker:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.pid: int | None = None
-        self.held: set[int] = set()
+        self.held: dict[int, int] = {}
+        """The files sent and not answered yet: task id -> size of the message."""
+        self.held_bytes = 0
         self.sending = threading.Lock()
+        self.budget = _direct_budget(conn)
+        """How many bytes of unanswered files this worker's reader may write itself."""
+
+    def hold(self, task_id: int, message: bytes) -> None:
+        self.held[task_id] = len(message)
+        self.held_bytes += len(message)
+
+    def release(self, task_id: int) -> bool:
+        """Forget an answered file; False if this worker was never given it."""
+        size = self.held.pop(task_id, None)
+        if size is None:
+            return False
+        self.held_bytes -= size
+        return True
+
+
+def _direct_budget(conn: Connection) -> int:
+    """A quarter of the pipe's send buffer: what a reader can write without ever blocking.
+
+    A worker's unread input is at most what it holds (sent, not yet answered). While that stays
+    within a quarter of the buffer, with room for the kernel's accounting of each message, a
+    write to it returns at once, so a reader that writes only then cannot deadlock with its
+    worker (``_Pool``). 0 (always hand over) when the buffer cannot be read.
+    """
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+    except OSError:
+        return 0
+    with sock:
+        try:
+            return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)) // 4
+        except OSError:
+            return 0
 
 
 class PooledAttestationChecker(AttestationChecker):
@@ -390,16 +426,44 @@ class _Pool:
         for worker in sorted(self._workers, key=lambda w: len(w.held)):
             while worker.pid is not None and self._queue and len(worker.held) < DEPTH:
                 task_id, message = self._queue.popleft()
-                worker.held.add(task_id)
+                worker.hold(task_id, message)
                 sends.append((worker, message))
         return sends
 
-    def _hand_over(self, sends: list[tuple[_Worker, bytes]]) -> None:
-        """From the reader: let the sending thread write these (the reader must never block)."""
-        if sends:
+    def _hand_over(self, reader: _Worker, sends: list[tuple[_Worker, bytes]]) -> None:
+        """From ``reader``'s reading thread, which must never block on a pipe.
+
+        Files for its own worker, when all it holds fits its budget (``_direct_budget``), are
+        written at once: such a write cannot block, and waking the sending thread for each
+        file cost more than the write. The sending thread writes the others.
+        """
+        if not sends:
+            return
+        rest = []
+        for worker, message in sends:
+            if (
+                worker is reader
+                and reader.held_bytes <= reader.budget
+                and self._try_send(worker, message)
+            ):
+                continue
+            rest.append((worker, message))
+        if rest:
             with self._out:
-                self._outbox.extend(sends)
+                self._outbox.extend(rest)
                 self._out.notify()
+
+    def _try_send(self, worker: _Worker, message: bytes) -> bool:
+        """Write ``message`` unless another thread is writing to ``worker`` (never wait)."""
+        if not worker.sending.acquire(blocking=False):
+            return False
+        try:
+            worker.conn.send_bytes(message)
+        except OSError:
+            self.fail()
+        finally:
+            worker.sending.release()
+        return True
 
     def _write(self) -> None:
         """The sending thread: write what the reader handed over, one message at a time."""
@@ -439,7 +503,7 @@ class _Pool:
                     with self._cond:
                         worker.pid = pid
                         sends = self._take()
-                    self._hand_over(sends)
+                    self._hand_over(worker, sends)
                     continue
                 task_id, ok, outcome = answer
                 expected_type = (CheckResult, UsageError) if ok else (BaseException,)
@@ -455,10 +519,9 @@ class _Pool:
                 return
             with self._cond:
                 # An answer for a file this worker was not given is malformed too.
-                future = self._futures.pop(task_id, None) if task_id in worker.held else None
-                worker.held.discard(task_id)
+                future = self._futures.pop(task_id, None) if worker.release(task_id) else None
                 sends = self._take() if future is not None else []
-            self._hand_over(sends)
+            self._hand_over(worker, sends)
             if future is None:
                 self.fail()
                 return

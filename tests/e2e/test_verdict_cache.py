@@ -557,3 +557,18 @@ def test_a_warm_run_with_workers_starts_no_more_threads_than_jobs(
     assert done.returncode == 0, done.stderr
     assert json.loads("\n".join(done.stdout.splitlines()[:-1]))["verdict"] == "verified"
     assert int(done.stdout.splitlines()[-1]) <= 4
+
+
+def test_a_verdict_is_never_written_through_a_shard_swapped_for_a_symlink(tmp_path: Path) -> None:
+    """The shard folder is made once per cache but checked again before every write."""
+    cache = VerdictCache(tmp_path / "verdicts", mac_key=b"k" * 32, context="c")
+    result = CheckResult(
+        check=Check.ATTESTATION, status=Status.PROVEN, subject="alpha", message="verified"
+    )
+    cache.put("ab" + "0" * 62, result)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "verdicts" / "ab").rename(tmp_path / "old-ab")
+    (tmp_path / "verdicts" / "ab").symlink_to(elsewhere)
+    cache.put("ab" + "1" * 62, result)
+    assert list(elsewhere.iterdir()) == []

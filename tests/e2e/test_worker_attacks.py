@@ -208,3 +208,50 @@ def test_a_large_answer_and_a_large_file_do_not_deadlock_the_reader_and_its_work
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the reader and its worker deadlocked (stderr: {exc.stderr!r:.600})")
     assert done.stdout.split() == ["done", "f0", "f1", "f2"], done.stdout + done.stderr
+
+
+_LARGE_FILE_QUEUED_BEHIND_SMALL_ONES = """
+    import threading, time
+    from verifier.checks.attestations import AttestationChecker
+    from verifier.workers import VerificationPool
+
+    class Fake(AttestationChecker):
+        def check_provenance(self, raw, *, filename, digest, expected, record_trusted=True):
+            if filename == "f0":
+                time.sleep(0.5)  # until the large file waits in the queue
+            return self.missing(filename, "x" * 1_000_000)
+
+    with VerificationPool(Fake(None, staging=None), 1) as pool:
+        assert pool.processes == 1, pool.reason
+        done = []
+
+        def one(number, size):
+            result = pool.checker.check_provenance(
+                b"p" * size, filename=f"f{number}", digest="0" * 64, expected=None
+            )
+            done.append(result.subject)
+
+        threads = [threading.Thread(target=one, args=(n, 1_000)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.2)  # both small files are held by the worker; the large one is queued
+        threads.append(threading.Thread(target=one, args=(2, 1_000_000)))
+        threads[-1].start()
+        for thread in threads:
+            thread.join()
+    print("done", *sorted(done), flush=True)
+"""
+
+
+def test_a_reader_never_writes_a_file_that_could_block_it() -> None:
+    """The reading thread writes its worker's next file itself only while all the worker holds
+    fits a quarter of the pipe's buffer (``_Pool._hand_over``, ``_direct_budget``). Here the
+    worker holds two small files when the reader, taking answer 1, would write a queued 1 MB
+    file: written by the reader, it would block as soon as the worker, answering the second
+    small file with 1 MB, stopped reading; the reader, stuck in that write, would never read
+    the answer, and both would wait for ever. Over the budget, the sending thread writes it."""
+    try:
+        done = run_script(_LARGE_FILE_QUEUED_BEHIND_SMALL_ONES, timeout=30)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the reader and its worker deadlocked (stderr: {exc.stderr!r:.600})")
+    assert done.stdout.split() == ["done", "f0", "f1", "f2"], done.stdout + done.stderr
