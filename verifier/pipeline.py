@@ -619,30 +619,35 @@ class Pipeline:
     ) -> list[CheckResult]:
         """Every file's attestation result, in file order.
 
-        With a ``file_pool`` the files of one subject are fetched (and verified) concurrently,
-        so a package of 100 wheels is not a 100-request serial chain while other threads idle:
-        the run's requests share one bounded pool across files, not only across packages.
+        Each file's provenance is fetched and handed over for verification before any verdict
+        is waited for, so a release's files are verified side by side without a thread per
+        file waiting. A release of more than ``SERIAL_FILES`` files has its requests made by
+        the ``file_pool`` too, so a package of 100 wheels is not a 100-request serial chain
+        while other threads idle: the run's requests share one bounded pool across files, not
+        only across packages. Its threads never wait for a verdict, only the caller does.
         """
         total = len(subject.files)
 
-        def one(numbered: tuple[int, ReleaseFile]) -> CheckResult:
+        def start(numbered: tuple[int, ReleaseFile]) -> _Started:
             number, file = numbered
             self.progress(f"{subject.label}: [{number}/{total}] {file.filename}: provenance")
             return self._attestation(subject, file, expected)
 
         numbered = list(enumerate(subject.files, start=1))
-        if self.file_pool is None or total < 2:
-            return [one(item) for item in numbered]
-        # The calling thread takes the first file itself while the pool takes the others: as
-        # many files in flight, one hand-over between threads fewer per subject.
-        rest = [self.file_pool.submit(one, item) for item in numbered[1:]]
-        try:
-            first = one(numbered[0])
-        except BaseException:
-            for future in rest:
-                future.cancel()
-            raise
-        return [first, *(future.result() for future in rest)]
+        if self.file_pool is None or total <= SERIAL_FILES:
+            started = [start(item) for item in numbered]
+        else:
+            # The calling thread takes the first file itself while the pool takes the others:
+            # as many files in flight, one hand-over between threads fewer per subject.
+            rest = [self.file_pool.submit(start, item) for item in numbered[1:]]
+            try:
+                first = start(numbered[0])
+            except BaseException:
+                for future in rest:
+                    future.cancel()
+                raise
+            started = [first, *(future.result() for future in rest)]
+        return [item if isinstance(item, CheckResult) else item() for item in started]
 
     def _history(self, subject: Subject, attestations: list[CheckResult]) -> list[CheckResult]:
         """The subject against its project's history (``verifier.checks.history``).
@@ -680,7 +685,8 @@ class Pipeline:
 
     def _attestation(
         self, subject: Subject, file: ReleaseFile, expected: ExpectedPublisher | None
-    ) -> CheckResult:
+    ) -> _Started:
+        """One file's attestation result, or (verifying elsewhere) the call that waits for it."""
         if file.sha256 is None:
             return CheckResult(
                 check=Check.ATTESTATION,
@@ -721,7 +727,7 @@ class Pipeline:
             return _unreachable(
                 Check.ATTESTATION, file.filename, exc, None, EvidenceKind.ATTESTATIONS
             )
-        return self._check_provenance(
+        return self._start_provenance(
             raw,
             filename=file.filename,
             digest=file.sha256,
@@ -738,10 +744,26 @@ class Pipeline:
         expected: ExpectedPublisher | None,
         policy: Policy,
     ) -> CheckResult:
+        """``_start_provenance``, and its result."""
+        started = self._start_provenance(
+            raw, filename=filename, digest=digest, expected=expected, policy=policy
+        )
+        return started if isinstance(started, CheckResult) else started()
+
+    def _start_provenance(
+        self,
+        raw: bytes,
+        *,
+        filename: str,
+        digest: str,
+        expected: ExpectedPublisher | None,
+        policy: Policy,
+    ) -> _Started:
         """Verify index provenance, or reuse the verdict of an identical earlier verification.
 
         Everything the result depends on is in the key (``verifier.verdicts``); a missing,
-        damaged or forged entry is a miss, and the provenance is verified again.
+        damaged or forged entry is a miss, and the provenance is verified again. A verification
+        under way elsewhere comes back as the call that waits for it (and keeps its verdict).
         """
         cache = self.verdicts
         key = None
@@ -757,12 +779,18 @@ class Pipeline:
             earlier = cache.get(key) if key is not None else None
             if earlier is not None:
                 return earlier
-        result = self.attestations.check_provenance(
+        finish = self.attestations.start_provenance(
             raw, filename=filename, digest=digest, expected=expected
         )
-        if cache is not None and key is not None:
+        if cache is None or key is None:
+            return finish
+
+        def kept() -> CheckResult:
+            result = finish()
             cache.put(key, result)
-        return result
+            return result
+
+        return kept
 
     # -- bundles, tags and the links between all evidence -------------------------------------
 
@@ -1160,6 +1188,13 @@ def _read_capped(path: Path) -> bytes:
 # -- whole lockfiles ----------------------------------------------------------------------------
 
 
+SERIAL_FILES = 2
+"""A release of at most this many files (an sdist and a wheel) has them fetched one after the
+other by its own thread: a hand-over to the file pool cost more than the request."""
+
+_Started = CheckResult | Callable[[], CheckResult]
+"""A file's attestation result, or the call that waits for a verification under way."""
+
 THREADS_PER_JOB = 4
 """Threads per ``--jobs`` slot in a lockfile run with worker processes (see ``Admission``).
 
@@ -1297,23 +1332,12 @@ class LockfileRun:
             # either way (verifier.gate).
             threads = self.jobs if workers.processes == 0 else self.jobs * THREADS_PER_JOB
             pool = ThreadPoolExecutor(max_workers=min(threads, max(1, total)))
-            # Created after the workers were forked; shared by every package's files. --jobs
-            # threads until a thread first waits for a verdict, then a pool as wide as the
-            # packages': a warm run, which waits for nothing, never starts more (measured: a
-            # file pool free to grow made a warm run about 7% slower).
-            files_pools = [ThreadPoolExecutor(max_workers=self.jobs)]
-            pipeline.file_pool = files_pools[0]
+            # Created after the workers were forked; shared by every package's files. Its
+            # threads only fetch and hand over, never wait for a verdict: --jobs of them.
+            files_pool = ThreadPoolExecutor(max_workers=self.jobs)
+            pipeline.file_pool = files_pool
             admission = Admission(pool, one, lock.packages, self.jobs)
-
-            def waiting() -> None:
-                if len(files_pools) == 1:
-                    with lock_:
-                        if len(files_pools) == 1:
-                            files_pools.append(ThreadPoolExecutor(max_workers=threads))
-                            pipeline.file_pool = files_pools[1]
-                admission.waiting()
-
-            workers.on_wait(waiting)
+            workers.on_wait(admission.waiting)
             try:
                 reports = admission.results()
             except BaseException as exc:
@@ -1321,15 +1345,12 @@ class LockfileRun:
                 # (the pool's ``with`` would wait for every package, queued ones included).
                 admission.stop()
                 pool.shutdown(wait=False, cancel_futures=True)
-                with lock_:
-                    for files_pool in files_pools:
-                        files_pool.shutdown(wait=False, cancel_futures=True)
+                files_pool.shutdown(wait=False, cancel_futures=True)
                 # Threads already started but waiting for a request slot ask nothing more.
                 self.pipeline.index.http.cancel()
                 if isinstance(exc, KeyboardInterrupt):
                     children.stop()
                 raise
             pool.shutdown()
-            for files_pool in files_pools:
-                files_pool.shutdown()
+            files_pool.shutdown()
             return reports

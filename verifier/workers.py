@@ -345,6 +345,37 @@ class PooledAttestationChecker(AttestationChecker):
         self.on_wait: Callable[[], None] | None = None
         """Called before each wait for a worker's answer (``pipeline.Admission.waiting``)."""
 
+    def start_provenance(
+        self,
+        raw: bytes,
+        *,
+        filename: str,
+        digest: str,
+        expected: ExpectedPublisher | None,
+        record_trusted: bool = True,
+    ) -> Callable[[], CheckResult]:
+        """Hand the file to a worker now; calling what this returns waits for its verdict.
+
+        Never passes after a worker has died. The calling thread waits rather than verifying
+        in-process when the workers are busy: measured, that was slower, because it takes the
+        interpreter lock from the threads doing the network work.
+        """
+        future = self._pool.submit((raw, filename, digest, expected, record_trusted))
+
+        def finish() -> CheckResult:
+            if future is None:
+                return _lost(filename)
+            if self.on_wait is not None and not future.done():
+                self.on_wait()
+            outcome = future.result()
+            if outcome is None:
+                return _lost(filename)
+            if isinstance(outcome, UsageError):
+                raise TrustRootUnusable(outcome)
+            return outcome
+
+        return finish
+
     def check_provenance(
         self,
         raw: bytes,
@@ -354,23 +385,10 @@ class PooledAttestationChecker(AttestationChecker):
         expected: ExpectedPublisher | None,
         record_trusted: bool = True,
     ) -> CheckResult:
-        """Verify in a worker, and wait for it; never after a worker has died.
-
-        The calling thread waits rather than verifying in-process when the workers are busy:
-        measured, that was slower, because it takes the interpreter lock from the threads doing
-        the network work.
-        """
-        future = self._pool.submit((raw, filename, digest, expected, record_trusted))
-        if future is None:
-            return _lost(filename)
-        if self.on_wait is not None and not future.done():
-            self.on_wait()
-        outcome = future.result()
-        if outcome is None:
-            return _lost(filename)
-        if isinstance(outcome, UsageError):
-            raise TrustRootUnusable(outcome)
-        return outcome
+        """Verify in a worker, and wait for it (``start_provenance``)."""
+        return self.start_provenance(
+            raw, filename=filename, digest=digest, expected=expected, record_trusted=record_trusted
+        )()
 
 
 class _Pool:

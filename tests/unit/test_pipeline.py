@@ -6,6 +6,9 @@ result, judged by the same judge as everything else.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,8 +19,8 @@ from verifier.checks.attestations import AttestationChecker
 from verifier.checks.hashes import FileCache
 from verifier.judge import judge
 from verifier.lockfiles import Location, PinnedFile, PinnedPackage
-from verifier.models import Check, Gap, Outcome, Release, ReleaseFile, Status
-from verifier.pipeline import Pipeline
+from verifier.models import Check, CheckResult, Gap, Outcome, Release, ReleaseFile, Status
+from verifier.pipeline import SERIAL_FILES, Pipeline
 from verifier.policy import Policy
 from verifier.pypi import IndexClient
 
@@ -147,3 +150,81 @@ def test_a_package_from_outside_an_index_is_unverifiable_unless_named() -> None:
     subject = allowed.resolve_package(pkg)
     [result] = subject.results
     assert judge(result, subject.policy).policy_source == "--allow-unindexed demo"
+
+
+# -- a release's files are all handed over before any verdict is waited for ----------------------
+
+
+class RecordingChecker(AttestationChecker):
+    """Records, per file, when its verification starts and when its verdict is waited for."""
+
+    def __init__(self) -> None:
+        super().__init__(cast(Any, None), staging=None)
+        self.events: list[tuple[str, str, str]] = []
+        self._lock = threading.Lock()
+
+    def _record(self, what: str, filename: str) -> None:
+        with self._lock:
+            self.events.append((what, filename, threading.current_thread().name))
+
+    def start_provenance(
+        self,
+        raw: bytes,
+        *,
+        filename: str,
+        digest: str,
+        expected: Any,
+        record_trusted: bool = True,
+    ) -> Callable[[], CheckResult]:
+        self._record("start", filename)
+
+        def finish() -> CheckResult:
+            self._record("wait", filename)
+            return AttestationChecker.missing(filename, "recorded")
+
+        return finish
+
+
+class ProvenanceIndex(MemoryIndex):
+    def provenance_at(self, url: str, filename: str) -> bytes:
+        return b"{}"
+
+
+def attested(number: int) -> ReleaseFile:
+    name = f"demo-1.0-py3{number}-none-any.whl"
+    return ReleaseFile(
+        filename=name,
+        url=f"https://files.pythonhosted.org/{name}",
+        sha256=GOOD,
+        provenance=f"https://pypi.org/integrity/demo/1.0/{name}/provenance",
+        provenance_declared=True,
+    )
+
+
+@pytest.mark.parametrize("count", [1, SERIAL_FILES, SERIAL_FILES + 3])
+def test_every_file_is_handed_over_before_any_verdict_is_waited_for(count: int) -> None:
+    files = [attested(n) for n in range(count)]
+    checker = RecordingChecker()
+    pipe = Pipeline(
+        index=cast(IndexClient, ProvenanceIndex(*files)),
+        cache=FileCache(Path("/nonexistent")),
+        attestations=checker,
+        policy=Policy(allow_missing=frozenset({"attestations"})),
+    )
+    subject = pipe.resolve_package(
+        package(*(PinnedFile(sha256=GOOD, filename=f.filename) for f in files))
+    )
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="file-pool") as pool:
+        pipe.file_pool = pool
+        results = pipe._attestations(subject, None)
+    assert [r.subject for r in results] == [f.filename for f in files]
+    kinds = [what for what, _, _ in checker.events]
+    assert kinds == ["start"] * count + ["wait"] * count
+    here = threading.current_thread().name
+    # Only the release's own thread waits; a few files are fetched by it alone, more by the pool.
+    assert {thread for what, _, thread in checker.events if what == "wait"} == {here}
+    starters = {thread for what, _, thread in checker.events if what == "start"}
+    if count <= SERIAL_FILES:
+        assert starters == {here}
+    else:
+        assert any(thread.startswith("file-pool") for thread in starters)

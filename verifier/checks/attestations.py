@@ -11,6 +11,7 @@ an expected-vs-got message.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +154,26 @@ class AttestationChecker:
         self._staging = staging
 
     # -- entry points -------------------------------------------------------------------------
+
+    def start_provenance(
+        self,
+        raw: bytes,
+        *,
+        filename: str,
+        digest: str,
+        expected: ExpectedPublisher | None,
+        record_trusted: bool = True,
+    ) -> Callable[[], CheckResult]:
+        """Begin ``check_provenance``; calling what it returns gives the result.
+
+        Here the verification is done before this returns. A checker that verifies in worker
+        processes (``verifier.workers``) returns at once, so that the caller can fetch and
+        hand over a release's other files before it waits for any verdict.
+        """
+        result = self.check_provenance(
+            raw, filename=filename, digest=digest, expected=expected, record_trusted=record_trusted
+        )
+        return lambda: result
 
     def check_provenance(
         self,
