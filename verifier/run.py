@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from verifier import atomic
 from verifier.errors import UsageError
 from verifier.models import Check, ReleaseReport
 
@@ -169,6 +170,7 @@ class Session:
         from verifier.store import ResponseStore, cache_key
         from verifier.trust import StagingDetector, load_custom, load_production
         from verifier.verdicts import VerdictCache
+        from verifier.writer import current as background_writes
 
         if args.timeout <= 0:
             raise UsageError("--timeout must be a positive number of seconds")
@@ -211,6 +213,8 @@ class Session:
             # Entries are authenticated with a key outside the cache (see ResponseStore).
             key = cache_key(default_data_dir() / "cache.key")
             response_cache = ResponseStore(cache_root / "http", mac_key=key) if key else None
+            if response_cache is not None:
+                response_cache.writes = background_writes()
             if key and not getattr(args, "no_verdict_cache", False):
                 # Earlier verdicts, keyed by everything they depend on (verifier.verdicts).
                 verdicts = VerdictCache.for_run(
@@ -219,6 +223,8 @@ class Session:
                     trust=self.root,
                     staging=staging is not None,
                 )
+                if verdicts is not None:
+                    verdicts.writes = background_writes()
         self.http = HttpClient(
             # The wall-clock deadline per request scales with --timeout, so a server dripping
             # one byte at a time cannot hold a request much longer than the user asked for.
@@ -437,15 +443,21 @@ def audit_all(
     return merged
 
 
-def _fork_early_worker(args: argparse.Namespace) -> None:
-    """A lockfile run's first verification worker, forked before the run's own start-up.
+INTERRUPTED_PATIENCE = 1.0
+"""Seconds an interrupted run waits for its background writer to finish its entries."""
 
-    It imports sigstore at once only when this run is likely to verify something: no verdict
-    cache, or one that holds no verdict yet (a first run). A run that finds earlier verdicts
-    lets it import on its first file, if any (``verifier.workers.fork_early``). Only a guess
-    about speed: what is verified, and how, does not depend on it.
+
+def _fork_helpers(args: argparse.Namespace) -> None:
+    """A lockfile run's children, forked before the run's own start-up (and its threads).
+
+    The first verification worker imports sigstore at once only when this run is likely to
+    verify something: no verdict cache, or one that holds no verdict yet (a first run). A run
+    that finds earlier verdicts lets it import on its first file, if any
+    (``verifier.workers.fork_early``). Such a first run also writes about as many cache entries
+    as it makes requests: they go to a background writer (``verifier.writer``). Only guesses
+    about speed: what is verified, and how, does not depend on them.
     """
-    from verifier import workers
+    from verifier import workers, writer
 
     if not args.lockfiles or args.verify_processes == 0:
         return
@@ -455,9 +467,12 @@ def _fork_early_worker(args: argparse.Namespace) -> None:
         if cores < 2:
             return
         processes = min(workers.MAX_PROCESSES, cores)
+    caching = not (args.no_cache or args.evidence)
     eager = True
-    if not (args.no_cache or args.evidence or getattr(args, "no_verdict_cache", False)):
+    if caching and not getattr(args, "no_verdict_cache", False):
         eager = _nothing_in(Path(args.cache_dir or default_cache_dir()) / "verdicts")
+    if caching and eager:
+        writer.start()  # first: the workers forked next close its pipe
     workers.fork_early(processes, eager=eager)
 
 
@@ -481,17 +496,21 @@ def verify(
 
     if not args.lockfiles and not args.targets:
         raise UsageError("name a release (NAME==VERSION), a distribution file, or --lockfile FILE")
-    from verifier import workers
+    from verifier import workers, writer
 
     try:
-        _fork_early_worker(args)
+        _fork_helpers(args)
         session = Session(args, record=record, progress=progress)
         try:
             reports = audit_all(session, session.releases())
         finally:
             session.close()
+    except (KeyboardInterrupt, atomic.Terminated):
+        writer.finish(patience=INTERRUPTED_PATIENCE)
+        raise
     finally:
         workers.discard_early()
+        writer.finish()
     findings = [f for r in reports for f in r.findings]
     return Report(
         releases=tuple(reports),

@@ -30,14 +30,17 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from verifier import atomic
 from verifier.errors import UnwritableFile, UsageError
 from verifier.urls import MASK, redact_url
+
+if TYPE_CHECKING:
+    from verifier.writer import BackgroundWrites
 
 MAX_METADATA_BYTES = 64 * 1024
 """An entry's metadata is a few hundred bytes; anything larger is not ours."""
@@ -220,9 +223,9 @@ class ResponseStore:
         """
         self.root = root
         self.mac_key = mac_key
-        self._shards = ShardFolders(root)
-        """A save into a folder removed since it was made is retried once after making it
-        again (``_write``)."""
+        self._files = EntryFiles(root, _ENTRY_SUFFIX)
+        self.writes: BackgroundWrites | None = None
+        """When set, in-memory entries are written by a background writer process."""
 
     def _mac(self, key: str, meta: bytes, body_sha256: str) -> bytes:
         """The entry's MAC over the request it answers (``key``), its metadata and body digest.
@@ -236,7 +239,7 @@ class ResponseStore:
         return hmac.new(self.mac_key, message, hashlib.sha256).hexdigest().encode("ascii")
 
     def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}{_ENTRY_SUFFIX}"
+        return self._files.path(key)
 
     def has_older_entry(self, key: str) -> bool:
         """Whether an earlier format's entry for ``key`` is here (``KEY.json``, never read).
@@ -263,7 +266,7 @@ class ResponseStore:
         """
         path = self._path(key)
         try:
-            self._shards.check(key, create=False)
+            self._files.shards.check(key, create=False)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -347,7 +350,6 @@ class ResponseStore:
         download) is hashed first and copied next. Had it changed in between, its entry's MAC
         would not match its body: a miss, never a wrong answer.
         """
-        path = self._path(key)
         raw = json.dumps(meta).encode()  # ASCII, one line: newlines in values are escaped
         try:
             mac = _NO_MAC
@@ -358,16 +360,13 @@ class ResponseStore:
                     digest = sha256_file(body_file)
                 mac = self._mac(key, raw, digest)
             head = b"".join((_MAGIC, mac, b"\n", raw, b"\n"))
-            try:
-                self._shards.check(key, create=True)
-                atomic.write_chunks(path, _entry_chunks(head, body, body_file), **_PRIVATE)
-            except (OSError, UnwritableFile):
-                # Another run removed the shard folder since it was checked, or a damaged
-                # entry left a directory where the file belongs: check again and retry once.
-                self._shards.forget(key)
-                self._shards.check(key, create=True)
-                _clear(path)
-                atomic.write_chunks(path, _entry_chunks(head, body, body_file), **_PRIVATE)
+            if body_file is None:
+                data = head + body  # one write: a copy of a small body costs less than a call
+                if self.writes is not None and self.writes.submit(self._files, key, data):
+                    return
+                self._files.write(key, lambda: (data,))
+            else:
+                self._files.write(key, lambda: _entry_chunks(head, body_file))
         except (OSError, UnwritableFile) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else exc.message
             raise UnwritableStore(
@@ -448,11 +447,8 @@ def _parse_meta(raw: bytes) -> dict[str, Any]:
     return meta
 
 
-def _entry_chunks(head: bytes, body: bytes, body_file: Path | None) -> Iterator[bytes]:
-    """An entry file's bytes: its head, then its body (from memory or copied from a file)."""
-    if body_file is None:
-        yield head + body  # one write: a copy of a small body costs less than a system call
-        return
+def _entry_chunks(head: bytes, body_file: Path) -> Iterator[bytes]:
+    """An entry file's bytes: its head, then its body copied from a file."""
     yield head
     with body_file.open("rb") as source:
         yield from iter(lambda: source.read(1024 * 1024), b"")
@@ -469,6 +465,40 @@ def _stream_sha256(handle: BinaryIO) -> str:
     for block in iter(lambda: handle.read(1024 * 1024), b""):
         digest.update(block)
     return digest.hexdigest()
+
+
+class EntryFiles:
+    """The entry files of one directory, ``ROOT/ab/KEY{suffix}``: each written whole.
+
+    Shared by the response store and the verdict cache, in the run's process or in its
+    background writer (``verifier.writer``), which writes what they hand it the same way.
+    """
+
+    def __init__(self, root: Path, suffix: str) -> None:
+        self.root = root
+        self.suffix = suffix
+        self.shards = ShardFolders(root)
+
+    def path(self, key: str) -> Path:
+        """Where ``key``'s entry is."""
+        return self.root / key[:2] / f"{key}{self.suffix}"
+
+    def write(self, key: str, chunks: Callable[[], Iterable[bytes]]) -> None:
+        """Write ``key``'s entry from ``chunks()``, whole (one atomic rename).
+
+        Raises ``OSError`` or ``UnwritableFile`` when it cannot be written. A save into a
+        folder removed since it was checked (another run cleared the cache), or where a
+        damaged entry left a directory, is retried once after checking again.
+        """
+        path = self.path(key)
+        try:
+            self.shards.check(key, create=True)
+            atomic.write_chunks(path, chunks(), **_PRIVATE)
+        except (OSError, UnwritableFile):
+            self.shards.forget(key)
+            self.shards.check(key, create=True)
+            _clear(path)
+            atomic.write_chunks(path, chunks(), **_PRIVATE)
 
 
 class ShardFolders:

@@ -47,7 +47,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verifier import atomic
 from verifier.errors import FileNotWritten
 from verifier.models import (
     CertificateEvidence,
@@ -58,13 +57,14 @@ from verifier.models import (
     PublisherRecord,
     Status,
 )
-from verifier.store import ShardFolders, UnreadableEntry, _open_regular, shard_folder
+from verifier.store import EntryFiles, UnreadableEntry, _open_regular, shard_folder
 
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
 
     from verifier.policy import ExpectedPublisher, Policy
     from verifier.trust import TrustRoot
+    from verifier.writer import BackgroundWrites
 
 MAX_ENTRY_BYTES = 256 * 1024
 """One entry is a few kilobytes (a result and its certificates); anything larger is not ours."""
@@ -319,7 +319,9 @@ class VerdictCache:
         self._mac_key = mac_key
         self._context = context
         self._lock = threading.Lock()
-        self._shards = ShardFolders(root)
+        self._files = EntryFiles(root, ".verdict")
+        self.writes: BackgroundWrites | None = None
+        """When set, entries are written by a background writer process (``verifier.writer``)."""
         self._digests: dict[int, tuple[object, str]] = {}
         self.verified = 0
         self.reused = 0
@@ -383,7 +385,7 @@ class VerdictCache:
         return digest
 
     def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.verdict"
+        return self._files.path(key)
 
     def _mac(self, key: str, text: bytes) -> bytes:
         message = key.encode("ascii") + b"\n" + text
@@ -425,16 +427,11 @@ class VerdictCache:
         if result.status not in _CACHED or result.tag is not None:
             return
         text = json.dumps(_result_to(result), sort_keys=True).encode()
-        path = self._path(key)
+        data = self._mac(key, text) + b"\n" + text  # authenticated on every read
+        if self.writes is not None and self.writes.submit(self._files, key, data):
+            return
         try:
-            self._shards.check(key, create=True)
-            atomic.write_bytes(
-                path,
-                self._mac(key, text) + b"\n" + text,
-                new_mode=0o600,
-                follow_symlinks=False,
-                durable=False,  # authenticated on every read: a torn entry is a miss
-            )
+            self._files.write(key, lambda: (data,))
         except (OSError, FileNotWritten):
             return
 

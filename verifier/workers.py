@@ -81,6 +81,9 @@ and every core once its requests are done. Raising one's own niceness needs no p
 _worker_checker: AttestationChecker | None = None
 _forked: list[int] = []
 """In the first worker: the workers it forked (it reaps them; see ``_end_first``)."""
+_close_in_workers: list[Connection] = []
+"""The run's ends of other children's pipes (``verifier.writer``): closed in each worker as
+it is forked, so that only the run holds them (a child sees its pipe end when the run closes)."""
 _early: EarlyWorker | None = None
 """In the run: the first worker ``fork_early`` started, until a pool adopts it or it is ended."""
 
@@ -609,6 +612,17 @@ class EarlyWorker:
         _end_first_worker(self.pid)
 
 
+def close_in_workers(conn: Connection) -> None:
+    """Have every worker forked from now on close ``conn`` (another child's pipe) at once."""
+    _close_in_workers.append(conn)
+
+
+def _close_inherited() -> None:
+    for conn in _close_in_workers:
+        with contextlib.suppress(OSError):
+            conn.close()
+
+
 def fork_early(processes: int, *, eager: bool) -> None:
     """Fork a lockfile run's first worker now, before the run imports and reads what it needs.
 
@@ -626,6 +640,7 @@ def fork_early(processes: int, *, eager: bool) -> None:
     pipes = [Pipe(duplex=True) for _ in range(processes)]
     pid = os.fork()
     if pid == 0:
+        _close_inherited()
         for ours, _ in pipes:
             ours.close()
         later = [theirs for _, theirs in pipes[1:]]
@@ -705,6 +720,7 @@ class VerificationPool:
         gc.freeze()
         pid = os.fork()
         if pid == 0:
+            _close_inherited()
             _worker_checker = checker
             for ours, _ in pipes:
                 ours.close()

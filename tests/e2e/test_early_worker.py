@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import Material
 from tests.e2e.test_workers import run_script
-from verifier import run, workers
+from verifier import run, workers, writer
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="worker processes are forked on Linux only"
@@ -159,25 +159,29 @@ def _args(tmp_path: Path, **overrides: object) -> argparse.Namespace:
     return argparse.Namespace(**values)
 
 
-def test_the_early_worker_imports_at_once_only_when_no_verdict_is_cached(
+def test_the_early_worker_imports_and_the_writer_starts_only_when_no_verdict_is_cached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     forks: list[tuple[int, bool]] = []
     monkeypatch.setattr(
         workers, "fork_early", lambda processes, *, eager: forks.append((processes, eager))
     )
+    writers: list[int] = []
+    monkeypatch.setattr(writer, "start", lambda: writers.append(len(forks)))
     monkeypatch.setattr(workers, "available_cores", lambda: 4)
-    run._fork_early_worker(_args(tmp_path))  # no cache yet: a first run verifies
+    run._fork_helpers(_args(tmp_path))  # no cache yet: a first run verifies
     verdicts = tmp_path / "cache" / "verdicts"
     verdicts.mkdir(parents=True)
-    run._fork_early_worker(_args(tmp_path))  # an empty verdict folder: nothing to reuse
+    run._fork_helpers(_args(tmp_path))  # an empty verdict folder: nothing to reuse
     (verdicts / "ab").mkdir()
-    run._fork_early_worker(_args(tmp_path))  # earlier verdicts: likely a warm run
-    run._fork_early_worker(_args(tmp_path, no_cache=True))  # no cache: everything verified
-    run._fork_early_worker(_args(tmp_path, verify_processes=3))
-    run._fork_early_worker(_args(tmp_path, verify_processes=0))  # in-process: no worker
-    run._fork_early_worker(_args(tmp_path, lockfiles=[]))  # no lockfile: no worker
+    run._fork_helpers(_args(tmp_path))  # earlier verdicts: likely a warm run
+    run._fork_helpers(_args(tmp_path, no_cache=True))  # no cache: everything verified
+    run._fork_helpers(_args(tmp_path, verify_processes=3))
+    run._fork_helpers(_args(tmp_path, verify_processes=0))  # in-process: no worker
+    run._fork_helpers(_args(tmp_path, lockfiles=[]))  # no lockfile: no worker
     assert forks == [(4, True), (4, True), (4, False), (4, True), (3, False)]
+    # The background writer, for runs that will write: not with --no-cache, nor a warm run.
+    assert writers == [0, 1]
     monkeypatch.setattr(workers, "available_cores", lambda: 1)
-    run._fork_early_worker(_args(tmp_path))  # one core: verified in-process
+    run._fork_helpers(_args(tmp_path))  # one core: verified in-process
     assert len(forks) == 5

@@ -121,3 +121,20 @@ def test_ctrl_c_stops_the_workers_the_first_worker_forked(
         return simple_pages(index) == len(PACKAGES) + 1 and len(group_members(proc.pid)) == 3
 
     interrupt(lockfile_argv(index, lock, tmp_path, jobs=8), ready, "the second worker")
+
+
+def test_ctrl_c_stops_a_cached_lockfile_run_with_its_workers_and_its_writer(
+    index: FakeIndex, material: Material, tmp_path: Path
+) -> None:
+    # With the cache on, a first run also has a background writer (verifier.writer): the run,
+    # the writer and the first worker are there, both jobs waiting on the index; all must go.
+    lock = serve(index, material, tmp_path)
+    for name in [*(package[0] for package in PACKAGES), "unattested"]:
+        index.server.routes[index.simple_path(name)].stall_before = STALL
+
+    def ready(proc: subprocess.Popen[str]) -> bool:
+        return simple_pages(index) >= 2 and len(group_members(proc.pid)) == 3
+
+    argv = [a for a in lockfile_argv(index, lock, tmp_path, jobs=2) if a != "--no-cache"]
+    interrupt(argv, ready, "the run to ask the index")
+    assert simple_pages(index) == 2

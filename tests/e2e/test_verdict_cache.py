@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,7 @@ from tests.sigstore_local import GitHubClaims, LocalSigstore
 from verifier.models import Check, CheckResult, Status
 from verifier.policy import ExpectedPublisher, Policy
 from verifier.verdicts import VerdictCache
+from verifier.workers import available_cores
 
 NAMES = ("alpha", "beta")
 
@@ -572,3 +575,42 @@ def test_a_verdict_is_never_written_through_a_shard_swapped_for_a_symlink(tmp_pa
     (tmp_path / "verdicts" / "ab").symlink_to(elsewhere)
     cache.put("ab" + "1" * 62, result)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_cold_run_with_workers_and_the_background_writer_leaves_a_complete_cache(
+    setup: Setup, verifications: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cold lockfile run (workers, and its cache entries written by ``verifier.writer``) has
+    every entry on disk when it exits, and leaves no process behind: a warm run then verifies
+    nothing and asks the index nothing."""
+    if available_cores() < 2:
+        pytest.skip("helpers are forked from two cores")
+    argv = [
+        *(sys.executable, "-m", "verifier", "--lockfile", str(setup.lock)),
+        *base_args(setup.index.url, setup.cache),
+        *("--trusted-root", str(setup.root), "--format", "json", "-v"),
+    ]
+    with subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=setup.tmp,
+    ) as process:
+        out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert "cache entries are written by a background process" in err
+    try:
+        os.killpg(process.pid, 0)
+        left = True
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        left = False
+    assert not left, "a helper process outlived the run"
+    assert len(setup.entries()) == 2
+    before = len(setup.index.server.requests)
+    warm = setup.verify(capsys)
+    assert verifications == []
+    assert warm.json()["releases"] == json.loads(out)["releases"]
+    assert [r.path for r in setup.index.server.requests[before:]] == []

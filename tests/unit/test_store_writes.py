@@ -261,3 +261,54 @@ def test_a_shard_folder_swapped_for_a_symlink_after_a_save_is_not_written_throug
     assert caught.value.message == (
         f"cannot write a stored response under {root}: a shard folder in it is a symlink"
     )
+
+
+class _Writes:
+    """Stands in for ``verifier.writer.BackgroundWrites``: takes entries, or refuses them."""
+
+    def __init__(self, takes: bool) -> None:
+        self.takes = takes
+        self.handed: list[tuple[str, bytes]] = []
+
+    def submit(self, files: object, key: str, data: bytes) -> bool:
+        if self.takes:
+            self.handed.append((key, data))
+        return self.takes
+
+
+@pytest.mark.parametrize("takes", [True, False])
+def test_an_entry_goes_to_the_background_writer_or_is_written_here(
+    tmp_path: Path, takes: bool
+) -> None:
+    store = ResponseStore(tmp_path, mac_key=b"k" * 32)
+    writes = _Writes(takes)
+    store.writes = writes  # type: ignore[assignment]
+    key = response_key("https://pypi.org/simple/demo/", "application/json")
+    store.save(
+        key,
+        url="https://pypi.org/simple/demo/",
+        status=200,
+        content_type="text/html",
+        etag='"x"',
+        cache_control="max-age=60",
+        body=b"page",
+    )
+    on_disk = list(tmp_path.glob("*/*.entry"))
+    if takes:
+        # Handed over whole (MAC and all) and not written here: the writer writes it.
+        assert on_disk == []
+        ((handed_key, data),) = writes.handed
+        assert handed_key == key
+        assert data.endswith(b"page")
+        entry = tmp_path / key[:2] / f"{key}.entry"
+        entry.parent.mkdir()
+        entry.write_bytes(data)
+        stored = store.read(key)
+        assert stored is not None
+        assert stored.body() == b"page"
+    else:
+        # A writer that is gone: the store writes the entry itself.
+        assert len(on_disk) == 1
+        stored = store.read(key)
+        assert stored is not None
+        assert stored.body() == b"page"

@@ -1,0 +1,196 @@
+"""Cache entries written by a child process instead of the run's threads (cold lockfile runs).
+
+Why this exists: a cold 200-package run writes about 1,200 cache entries (index pages, JSON API
+answers, provenance objects, verdicts), each a few system calls (a temporary file, the write,
+the rename, the folder check). Every one of those calls lets another of the run's threads take
+the interpreter lock and then waits to take it back: measured on the lockfile benchmark, the
+writes cost the run's process more CPU time than everything else it does for the index
+together (about half of it), for what is a tenth of that in a process of its own. Here the run
+hands each entry, already built and authenticated, to a writer forked when the run starts, in
+batches; the writer writes each one exactly as the run would have (``store.EntryFiles``: whole
+or not at all, never through a symlinked folder).
+
+The run stays correct without it: an entry the writer could not take (it is gone) is written by
+the run itself, and a cache entry that never reaches the disk is only a slower next run. The
+run waits for the writer at its end, so a finished run's cache holds every entry, as before.
+Only Linux forks it, and only from a single-threaded process (``workers.fork_unsafe_reason``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import pickle
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection, Pipe
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from verifier.store import EntryFiles
+
+_logger = logging.getLogger(__name__)
+
+BATCH_ENTRIES = 64
+BATCH_BYTES = 512 * 1024
+"""A batch goes to the writer when it holds this many entries or bytes (one send each)."""
+CLOSE_SECONDS = 30.0
+"""How long the end of a run waits for the writer to finish the entries it was handed."""
+
+_CLOSE = b"close"
+
+
+class BackgroundWrites:
+    """The run's end of the writer: entries batched, then sent down one pipe."""
+
+    def __init__(self, pid: int, conn: Connection) -> None:
+        self.pid = pid
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._batch: list[tuple[str, str, str, bytes]] = []
+        self._bytes = 0
+        self._open = True
+
+    def submit(self, files: EntryFiles, key: str, data: bytes) -> bool:
+        """Hand over one entry; False when the writer is gone (the caller writes it itself)."""
+        with self._lock:
+            if not self._open:
+                return False
+            self._batch.append((str(files.root), files.suffix, key, data))
+            self._bytes += len(data)
+            if len(self._batch) >= BATCH_ENTRIES or self._bytes >= BATCH_BYTES:
+                self._flush()
+            return True
+
+    def _flush(self) -> None:
+        """Under the lock: send the batch (in order: a later entry for a key wins)."""
+        batch, self._batch, self._bytes = self._batch, [], 0
+        if not batch:
+            return
+        try:
+            self._conn.send_bytes(pickle.dumps(batch))
+        except OSError as exc:
+            self._open = False
+            _logger.info("cache writer gone (%s): %d entries not cached", exc, len(batch))
+
+    def close(self, patience: float = CLOSE_SECONDS) -> None:
+        """Send what is left, wait until every entry is written, and reap the writer.
+
+        After ``patience`` seconds without its answer the writer is killed (an entry it was
+        writing then is left as a temporary file, never as an entry).
+        """
+        with self._lock:
+            if self._open:
+                self._flush()
+            if self._open:
+                with contextlib.suppress(OSError):
+                    self._conn.send_bytes(_CLOSE)
+            self._open = False
+        summary = None
+        with contextlib.suppress(OSError, EOFError, pickle.UnpicklingError):
+            if self._conn.poll(patience):
+                summary = pickle.loads(self._conn.recv_bytes())  # noqa: S301 - our own writer
+        self._conn.close()
+        if summary is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        _reap(self.pid)
+        if isinstance(summary, tuple) and len(summary) == 3 and summary[1]:
+            _logger.info("not cached: %d entries (%s)", summary[1], summary[2])
+
+
+def _reap(pid: int) -> None:
+    for _ in range(int(CLOSE_SECONDS * 100)):
+        try:
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.01)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+_writer: BackgroundWrites | None = None
+
+
+def start() -> BackgroundWrites | None:
+    """Fork the writer now (the run's process must be single-threaded); None if it cannot."""
+    global _writer
+    from verifier.workers import close_in_workers, fork_unsafe_reason
+
+    if _writer is not None:
+        return _writer
+    if fork_unsafe_reason() is not None:
+        return None
+    ours, theirs = Pipe(duplex=True)
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        _run_writer(theirs)
+    theirs.close()
+    close_in_workers(ours)
+    _writer = BackgroundWrites(pid, ours)
+    _logger.info("cache entries are written by a background process")
+    return _writer
+
+
+def current() -> BackgroundWrites | None:
+    """The writer ``start`` forked for this run, if any."""
+    return _writer
+
+
+def finish(patience: float = CLOSE_SECONDS) -> None:
+    """End of the run: every entry handed over is written before this returns.
+
+    An interrupted run passes a short ``patience``: Ctrl-C must not wait on a slow disk.
+    """
+    global _writer
+    writer, _writer = _writer, None
+    if writer is not None:
+        writer.close(patience)
+
+
+def _run_writer(conn: Connection) -> None:
+    """The writer's whole life: never returns, never runs the run's exit handlers."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run ends it (``close``)
+        _serve(conn)
+    except BaseException:
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _serve(conn: Connection) -> None:
+    from verifier.errors import UnwritableFile
+    from verifier.store import EntryFiles
+
+    directories: dict[tuple[str, str], EntryFiles] = {}
+    failed = 0
+    reason = ""
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            return  # the run is gone: nothing more to write, nobody to tell
+        if message == _CLOSE:
+            break
+        for root, suffix, key, data in pickle.loads(message):  # noqa: S301 - from the run
+            files = directories.get((root, suffix))
+            if files is None:
+                files = directories[(root, suffix)] = EntryFiles(Path(root), suffix)
+            try:
+                files.write(key, functools.partial(tuple, (data,)))
+            except (OSError, UnwritableFile) as exc:
+                failed += 1
+                if not reason:
+                    reason = (exc.strerror if isinstance(exc, OSError) else exc.message) or "?"
+    conn.send_bytes(pickle.dumps(("done", failed, reason or "")))
