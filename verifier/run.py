@@ -473,7 +473,11 @@ def _fork_helpers(args: argparse.Namespace) -> None:
         eager = _nothing_in(Path(args.cache_dir or default_cache_dir()) / "verdicts")
     if caching and eager:
         writer.start()  # first: the workers forked next close its pipe
-    workers.fork_early(processes, eager=eager)
+    if args.trusted_root is not None:
+        # Only a root read from a file is built on first use, from bytes that can be handed
+        # to a worker forked before it was read; Sigstore's own root is built in this process
+        # (``verifier.trust``), and the workers forked later inherit it.
+        workers.fork_early(processes, eager=eager)
 
 
 def _nothing_in(folder: Path) -> bool:

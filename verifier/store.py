@@ -515,9 +515,21 @@ class ShardFolders:
         self.root = root
         self._good: set[str] = set()
         """Shard folders already found (or made) to be real folders."""
+        self._root_good = False
 
     def check(self, key: str, *, create: bool) -> None:
-        """``shard_folder`` for ``key``'s entry (``OSError`` when it is not a real folder)."""
+        """``shard_folder`` for ``key``'s entry (``OSError`` when it is not a real folder).
+
+        The folder of the shards (``CACHE/http``, ``CACHE/verdicts``) is checked the same way,
+        once: a poisoned cache tarball that plants it as a symlink would otherwise have every
+        shard, and every entry, made wherever it points. The folder above it is the user's.
+        """
+        if not self._root_good:
+            try:
+                shard_folder(self.root, create=create)
+            except FileExistsError:  # a file where the store's folder belongs
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) from None
+            self._root_good = True
         known = key[:2] in self._good
         if known and not create:
             return
@@ -527,6 +539,7 @@ class ShardFolders:
     def forget(self, key: str) -> None:
         """Check ``key``'s folder in full again next time (it was found missing or replaced)."""
         self._good.discard(key[:2])
+        self._root_good = False
 
 
 def shard_folder(shard: Path, *, create: bool) -> None:

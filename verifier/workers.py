@@ -703,7 +703,14 @@ class VerificationPool:
                 early.discard()
             return
         if early is not None:
-            if self._adopt(early, checker, processes):
+            try:
+                adopted = self._adopt(early, checker, processes)
+            except BaseException:
+                # Ctrl-C (or anything) while it is being taken: nothing else holds it now.
+                self._pool = None
+                early.discard()
+                raise
+            if adopted:
                 return
             early.discard()
         self.reason = fork_unsafe_reason()

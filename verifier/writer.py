@@ -24,6 +24,8 @@ import logging
 import os
 import pickle
 import signal
+import socket
+import struct
 import threading
 import time
 from multiprocessing.connection import Connection, Pipe
@@ -54,6 +56,9 @@ class BackgroundWrites:
         self._batch: list[tuple[str, str, str, bytes]] = []
         self._bytes = 0
         self._open = True
+        # A writer that stops reading (a hung disk, a stopped process) must not hold a run's
+        # thread, or its end, for ever: a send that makes no progress for this long fails.
+        _send_timeout(conn, CLOSE_SECONDS)
 
     def submit(self, files: EntryFiles, key: str, data: bytes) -> bool:
         """Hand over one entry; False when the writer is gone (the caller writes it itself)."""
@@ -80,27 +85,44 @@ class BackgroundWrites:
     def close(self, patience: float = CLOSE_SECONDS) -> None:
         """Send what is left, wait until every entry is written, and reap the writer.
 
-        After ``patience`` seconds without its answer the writer is killed (an entry it was
-        writing then is left as a temporary file, never as an entry).
+        Within about ``patience`` seconds (a send that stalls that long fails, then the answer
+        is awaited that long): after that the writer is killed, and an entry it was writing
+        then is left as a temporary file, never as an entry. Whatever interrupts the wait
+        (Ctrl-C, SIGTERM) the writer is still killed and reaped: it never outlives the run.
         """
-        with self._lock:
-            if self._open:
-                self._flush()
-            if self._open:
-                with contextlib.suppress(OSError):
-                    self._conn.send_bytes(_CLOSE)
-            self._open = False
         summary = None
-        with contextlib.suppress(OSError, EOFError, pickle.UnpicklingError):
-            if self._conn.poll(patience):
-                summary = pickle.loads(self._conn.recv_bytes())  # noqa: S301 - our own writer
-        self._conn.close()
-        if summary is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-        _reap(self.pid)
+        try:
+            with self._lock:
+                _send_timeout(self._conn, patience)
+                if self._open:
+                    self._flush()
+                if self._open:
+                    try:
+                        self._conn.send_bytes(_CLOSE)
+                    except OSError:
+                        self._open = False
+                sent = self._open
+                self._open = False
+            if sent:
+                with contextlib.suppress(OSError, EOFError, pickle.UnpicklingError):
+                    if self._conn.poll(patience):
+                        summary = pickle.loads(self._conn.recv_bytes())  # noqa: S301 - ours
+        finally:
+            self._conn.close()
+            if summary is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+            _reap(self.pid)
         if isinstance(summary, tuple) and len(summary) == 3 and summary[1]:
             _logger.info("not cached: %d entries (%s)", summary[1], summary[2])
+
+
+def _send_timeout(conn: Connection, seconds: float) -> None:
+    """Make a send on ``conn``'s socket that makes no progress for ``seconds`` fail (EAGAIN)."""
+    whole = int(seconds)
+    value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(conn.fileno())) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
 
 
 def _reap(pid: int) -> None:

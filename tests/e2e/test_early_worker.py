@@ -154,6 +154,7 @@ def _args(tmp_path: Path, **overrides: object) -> argparse.Namespace:
         "evidence": None,
         "no_verdict_cache": False,
         "cache_dir": tmp_path / "cache",
+        "trusted_root": tmp_path / "trusted_root.json",
     }
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -182,6 +183,11 @@ def test_the_early_worker_imports_and_the_writer_starts_only_when_no_verdict_is_
     assert forks == [(4, True), (4, True), (4, False), (4, True), (3, False)]
     # The background writer, for runs that will write: not with --no-cache, nor a warm run.
     assert writers == [0, 1]
+    # Sigstore's own root is built in the run's process: no early worker could be handed it.
+    (verdicts / "ab").rmdir()
+    run._fork_helpers(_args(tmp_path, trusted_root=None))
+    assert len(forks) == 5
+    assert writers == [0, 1, 5]
     monkeypatch.setattr(workers, "available_cores", lambda: 1)
     run._fork_helpers(_args(tmp_path))  # one core: verified in-process
     assert len(forks) == 5
