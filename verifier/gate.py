@@ -10,6 +10,7 @@ request starts: threads still waiting for a slot give up instead of asking the s
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from verifier.errors import NetworkError
 from verifier.transport import Reply, Request, Sink, Transport
@@ -22,9 +23,16 @@ class Gate:
         self._cond = threading.Condition()
         self._free = max(1, size)
         self._closed = False
+        self.on_wait: Callable[[], None] | None = None
+        """Called as a request is about to go on the wire, so its thread waits for the network
+        (``pipeline.Admission.network_wait``: a run whose answers all come from the cache then
+        stays on one thread)."""
 
     def acquire(self, what: str) -> None:
         """Wait for a slot; ``NetworkError`` once the gate is closed."""
+        hook = self.on_wait
+        if hook is not None:
+            hook()
         with self._cond:
             while self._free == 0 and not self._closed:
                 self._cond.wait()

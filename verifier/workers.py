@@ -410,6 +410,8 @@ class _Pool:
         self._queue: deque[tuple[int, bytes]] = deque()
         self._futures: dict[int, Future[CheckResult | UsageError | None]] = {}
         self._next_id = 0
+        self.answered = 0
+        """Files answered so far (read without the lock: a hint for scheduling only)."""
         self.broken = False
         self._outbox: deque[tuple[_Worker, bytes]] = deque()
         self._out = threading.Condition()
@@ -539,6 +541,7 @@ class _Pool:
                 self.fail()
                 return
             with self._cond:
+                self.answered += 1
                 # An answer for a file this worker was not given is malformed too.
                 future = self._futures.pop(task_id, None) if worker.release(task_id) else None
                 sends = self._take() if future is not None else []
@@ -757,6 +760,10 @@ class VerificationPool:
         self.processes = len(conns)
         self.checker = PooledAttestationChecker(checker, self._pool)
         _logger.info("verifying with %d worker processes", self.processes)
+
+    def unanswered(self) -> bool:
+        """Whether no worker has answered any file yet (the first is still starting)."""
+        return self._pool is not None and self._pool.answered == 0
 
     def on_wait(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` whenever a thread is about to wait for a worker's answer."""

@@ -119,3 +119,57 @@ def test_after_stop_nothing_more_is_admitted_and_the_results_are_cancelled() -> 
         collector.join(5)
     assert sorted(ran) == [0, 1]
     assert [type(exc) for exc in outcome] == [CancelledError]
+
+
+@pytest.mark.parametrize("starting", [False, True])
+def test_waits_let_in_at_most_cap_runners_unless_no_verdict_can_come_yet(starting: bool) -> None:
+    # Every package waits until released. With a cap of 4, only 4 are ever in flight; while
+    # ``uncapped()`` says no verdict has come back yet (the first worker is still starting),
+    # every wait lets one more in, so the run's process keeps asking the index.
+    tracker = Tracker()
+    release = threading.Event()
+    admission: Admission[int, int]
+
+    def fn(item: int) -> int:
+        tracker.enter(item)
+        admission.waiting()
+        assert release.wait(5)
+        tracker.leave()
+        return item
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        admission = Admission(pool, fn, range(12), jobs=2, cap=4, uncapped=lambda: starting)
+        collector = threading.Thread(target=admission.results)
+        collector.start()
+        deadline = time.monotonic() + 5
+        want = 12 if starting else 4
+        while tracker.most < want and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # any runner beyond the cap would be in by now
+        most = tracker.most
+        release.set()
+        collector.join(5)
+    assert most == want
+
+
+@pytest.mark.parametrize("waits", [False, True])
+def test_a_run_started_on_one_runner_grows_only_as_its_threads_wait_for_the_network(
+    waits: bool,
+) -> None:
+    # start=1: one runner; each ``network_wait`` (a request about to go on the wire) lets one
+    # more in, up to jobs. A run whose answers all come from the cache never waits: one thread.
+    tracker = Tracker()
+    admission: Admission[int, int]
+
+    def fn(item: int) -> int:
+        tracker.enter(item)
+        if waits:
+            admission.network_wait()
+            time.sleep(0.01)
+        tracker.leave()
+        return item
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        admission = Admission(pool, fn, range(40), jobs=4, start=1)
+        assert admission.results() == list(range(40))
+    assert len(tracker.threads) == (4 if waits else 1)

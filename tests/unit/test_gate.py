@@ -99,3 +99,17 @@ def test_a_failed_request_gives_its_slot_back() -> None:
     for _ in range(3):
         with pytest.raises(NetworkError, match="down"):
             gated.fetch(request(), MemorySink())
+
+
+def test_the_gate_says_when_a_request_is_about_to_go_on_the_wire() -> None:
+    from verifier.gate import Gate
+
+    calls: list[str] = []
+    gate = Gate(2)
+    gate.on_wait = lambda: calls.append("wait")
+    gate.acquire("page")
+    gate.release()
+    assert calls == ["wait"]
+    gate.on_wait = None
+    gate.acquire("page")
+    assert calls == ["wait"]

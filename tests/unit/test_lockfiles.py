@@ -1530,3 +1530,56 @@ def test_pathological_requirement_lines_fail_in_one_short_line() -> None:
         "r.txt:1: invalid requirement 'foo==1 (': Expected comma (within version specifier), "
         "semicolon (after version specifier) or end"
     )
+
+
+# -- a bare name==version is read without packaging's requirement grammar ----------------------
+
+_NAME_PARTS = st.text(alphabet="aZ09._-", min_size=1, max_size=6)
+_VERSION_PARTS = st.text(alphabet="0123456789.abcrpostdev+!*vV-_ ", min_size=0, max_size=12)
+_OPERATORS = st.sampled_from(["==", " == ", "===", ">=", "=", "==\t"])
+
+
+def _outcome(text: str) -> object:
+    try:
+        lock = parse_requirements(text, path=Path("requirements.txt"))
+    except LockfileError as exc:
+        return ("error", str(exc))
+    return [(p.name, p.version, p.files) for p in lock.packages]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.lists(_NAME_PARTS, min_size=1, max_size=3).map("".join),
+    operator=_OPERATORS,
+    version=st.one_of(
+        _VERSION_PARTS,
+        st.sampled_from(["1.0", "1.0.0rc1", "2!1.0", "1.0.post1.dev2", "1.0+local.7", "01.0"]),
+    ),
+    tail=st.sampled_from(["", " ", "\t", " ; python_version > '3'", "[extra]"]),
+)
+def test_a_plain_pin_reads_as_packaging_would_read_it(
+    name: str, operator: str, version: str, tail: str
+) -> None:
+    """The fast reading (``requirements._PLAIN_PIN``) gives what packaging's grammar gives,
+    package for package and error for error, on every line it accepts or refuses."""
+    from verifier.lockfiles import requirements
+
+    line = f"{name}{operator}{version}{tail} --hash=sha256:{'a' * 64}\n"
+    fast = _outcome(line)
+    plain = requirements._PLAIN_PIN
+    requirements._PLAIN_PIN = re.compile(r"(?!)")
+    try:
+        slow = _outcome(line)
+    finally:
+        requirements._PLAIN_PIN = plain
+    assert fast == slow
+
+
+def test_a_plain_pin_is_read_without_packagings_requirement_grammar() -> None:
+    from verifier.lockfiles import requirements
+
+    line = f"Demo_Pkg == 1.0.0rc1 --hash=sha256:{'a' * 64}\n"
+    assert requirements._PLAIN_PIN.fullmatch("Demo_Pkg == 1.0.0rc1 ")
+    assert _outcome(line) == [
+        ("demo-pkg", "1.0.0rc1", (PinnedFile(sha256="a" * 64, filename=None),))
+    ]

@@ -29,7 +29,6 @@ import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from verifier.dists import dist_version
@@ -314,13 +313,34 @@ def _constraint_options(
     state.no_index = state.no_index or own.no_index
 
 
+_PLAIN_PIN = re.compile(
+    r"[ \t]*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)[ \t]*==[ \t]*"
+    r"([0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"
+    r"(?:\+[a-z0-9]+(?:\.[a-z0-9]+)*)?)[ \t]*"
+)
+"""A bare ``name==version`` (a PEP 508 name, a PEP 440 version in its usual spelling), read
+without packaging's requirement grammar; anything else (extras, markers, URLs, other spellings)
+goes through it. Why: importing that grammar (``packaging.requirements``, whose tokenizer
+compiles its patterns at import) cost more than a warm run's lockfile work, for lines that
+``uv export`` and ``pip-compile`` almost always write this way. A property test checks that
+both readings agree on every line this one accepts."""
+
+
 def _requirement(args: str, hashes: tuple[str, ...], where: Where) -> PinnedPackage:
     """One requirement line: an exact ``name==version`` pin, or a path/URL to skip."""
     files = _files(hashes, where)
     location = Location(str(where.path), where.line)
+    plain = _PLAIN_PIN.fullmatch(args)
+    if plain is not None:
+        name, version = plain.groups()
+        return PinnedPackage(
+            project_name(name, where), normal_version(version, where), files, location
+        )
     if _scheme(args):
         target = args.split("; ", 1)[0].strip()
         return _direct(target, None, files, where, location)
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         requirement = Requirement(args)
     except InvalidRequirement as exc:
@@ -348,6 +368,8 @@ def _requirement(args: str, hashes: tuple[str, ...], where: Where) -> PinnedPack
 
 def _editable(value: str, path: Path, where: Where) -> PinnedPackage:
     """An ``-e``/``--editable`` line: a local directory or VCS checkout, never from an index."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     name: NormalizedName | None = None
     target = value
     try:
