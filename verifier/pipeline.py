@@ -1206,6 +1206,12 @@ niced and take what the run's process leaves idle), and every further runnable t
 share of interpreter-lock hand-overs: measured on the 200-package benchmark, 16 per slot used
 about 5% more CPU than 8 and was no faster."""
 
+STARTING = 4
+"""While no verdict can have come back yet, ``Admission`` lets in up to this many times its cap:
+enough packages for the run's process to keep asking while the first worker starts, and a
+bound should that worker never answer (a lockfile of thousands of packages is not a thousand
+threads)."""
+
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -1219,9 +1225,9 @@ class Admission(Generic[_T, _R]):
     (``waiting``, called by the pooled checker); a runner that finishes a package takes the
     next itself. A run that waits for nothing (every verdict reused) keeps ``jobs`` runners,
     and threads: more would only contend for the interpreter lock. At most ``cap`` runners in
-    all, except while ``uncapped()`` says the waits cannot end soon (no verdict has come back
-    yet: the first worker is still importing sigstore). Results come back in the order of
-    ``items``; the first exception is raised, as ``Executor.map`` would.
+    all, or ``STARTING`` times that while ``uncapped()`` says the waits cannot end soon (no
+    verdict has come back yet: the first worker is still importing sigstore). Results come
+    back in the order of ``items``; the first exception is raised, as ``Executor.map`` would.
     """
 
     def __init__(
@@ -1293,8 +1299,9 @@ class Admission(Generic[_T, _R]):
     def waiting(self) -> None:
         """A thread of this run is about to wait for a verdict: start one more runner."""
         with self._cond:
-            room = self._cap is None or self._runners < self._cap
-        if room or self._uncapped():
+            runners = self._runners
+        cap = self._cap
+        if cap is None or runners < cap or (runners < cap * STARTING and self._uncapped()):
             self._admit()
 
     def stop(self) -> None:

@@ -8,7 +8,7 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor
 
 import pytest
 
-from verifier.pipeline import Admission
+from verifier.pipeline import STARTING, Admission
 
 
 class Tracker:
@@ -125,7 +125,8 @@ def test_after_stop_nothing_more_is_admitted_and_the_results_are_cancelled() -> 
 def test_waits_let_in_at_most_cap_runners_unless_no_verdict_can_come_yet(starting: bool) -> None:
     # Every package waits until released. With a cap of 4, only 4 are ever in flight; while
     # ``uncapped()`` says no verdict has come back yet (the first worker is still starting),
-    # every wait lets one more in, so the run's process keeps asking the index.
+    # every wait lets one more in, so the run's process keeps asking the index: up to STARTING
+    # times the cap (here 40 packages, 16 let in), never one thread per package.
     tracker = Tracker()
     release = threading.Event()
     admission: Admission[int, int]
@@ -138,11 +139,11 @@ def test_waits_let_in_at_most_cap_runners_unless_no_verdict_can_come_yet(startin
         return item
 
     with ThreadPoolExecutor(max_workers=64) as pool:
-        admission = Admission(pool, fn, range(12), jobs=2, cap=4, uncapped=lambda: starting)
+        admission = Admission(pool, fn, range(40), jobs=2, cap=4, uncapped=lambda: starting)
         collector = threading.Thread(target=admission.results)
         collector.start()
         deadline = time.monotonic() + 5
-        want = 12 if starting else 4
+        want = 4 * STARTING if starting else 4
         while tracker.most < want and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.1)  # any runner beyond the cap would be in by now
