@@ -587,12 +587,20 @@ def _end_first_worker(pid: int) -> None:
     """
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    for _ in range(1000):
+    reap(pid, within=1.0)
+
+
+def reap(pid: int, *, within: float) -> None:
+    """Wait up to ``within`` seconds for the child ``pid`` to exit, else kill it; reap it."""
+    deadline = time.monotonic() + within
+    while True:
         try:
             if os.waitpid(pid, os.WNOHANG) != (0, 0):
                 return
         except ChildProcessError:  # pragma: no cover - reaped elsewhere
             return
+        if time.monotonic() >= deadline:
+            break
         time.sleep(0.001)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)

@@ -27,7 +27,6 @@ import signal
 import socket
 import struct
 import threading
-import time
 from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,7 +111,9 @@ class BackgroundWrites:
             if summary is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.pid, signal.SIGKILL)
-            _reap(self.pid)
+            from verifier.workers import reap
+
+            reap(self.pid, within=patience)
         if isinstance(summary, tuple) and len(summary) == 3 and summary[1]:
             _logger.info("not cached: %d entries (%s)", summary[1], summary[2])
 
@@ -123,20 +124,6 @@ def _send_timeout(conn: Connection, seconds: float) -> None:
     value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
     with contextlib.suppress(OSError), socket.socket(fileno=os.dup(conn.fileno())) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
-
-
-def _reap(pid: int) -> None:
-    for _ in range(int(CLOSE_SECONDS * 100)):
-        try:
-            if os.waitpid(pid, os.WNOHANG) != (0, 0):
-                return
-        except ChildProcessError:
-            return
-        time.sleep(0.01)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
 
 
 _writer: BackgroundWrites | None = None
