@@ -1252,26 +1252,49 @@ class Admission(Generic[_T, _R]):
         self._cap = cap
         self._uncapped = uncapped
         self._runners = 0
+        self._returned: list[int] = []
+        """Items claimed for a runner the system refused to start, for the next free runner."""
         self._start = self._jobs if start is None else max(1, min(start, self._jobs))
 
     def _claim(self) -> int | None:
         """The next item's index, its future made; None when there is none (or after stop)."""
         with self._cond:
-            if self._stopped or self._next >= len(self._items):
-                return None
-            index = self._next
-            self._next += 1
-            self._futures[index] = Future()
-            self._cond.notify_all()
-            return index
+            return self._claim_locked()
 
-    def _admit(self) -> None:
-        """Start one more runner, if any item is left."""
-        index = self._claim()
-        if index is not None:
-            with self._cond:
-                self._runners += 1
+    def _claim_locked(self) -> int | None:
+        if self._stopped:
+            return None
+        if self._returned:
+            return self._returned.pop()  # its future exists already
+        if self._next >= len(self._items):
+            return None
+        index = self._next
+        self._next += 1
+        self._futures[index] = Future()
+        self._cond.notify_all()
+        return index
+
+    def _admit(self, limit: int | None = None) -> None:
+        """Start one more runner, if any item is left (and fewer than ``limit`` run).
+
+        A runner the system refuses to start (a thread limit) is only fewer runners: its item
+        goes back to be taken by the next runner free, never lost, never an error.
+        """
+        with self._cond:
+            if limit is not None and self._runners >= limit:
+                return
+            index = self._claim_locked()
+            if index is None:
+                return
+            self._runners += 1
+        try:
             self._executor.submit(self._run, index)
+        except RuntimeError:
+            if self._runners == 1:
+                raise  # no runner at all: the run cannot go on
+            with self._cond:
+                self._runners -= 1
+                self._returned.append(index)
 
     def _run(self, index: int | None) -> None:
         """A runner: this item, then the next unclaimed ones, until none is left."""
@@ -1291,18 +1314,15 @@ class Admission(Generic[_T, _R]):
         its threads make requests: one whose answers all come from the cache, and so never
         waits, stays on one thread, where more would only take turns at the interpreter lock.
         """
-        with self._cond:
-            room = self._runners < self._jobs
-        if room:
-            self._admit()
+        self._admit(limit=self._jobs)
 
     def waiting(self) -> None:
         """A thread of this run is about to wait for a verdict: start one more runner."""
-        with self._cond:
-            runners = self._runners
         cap = self._cap
-        if cap is None or runners < cap or (runners < cap * STARTING and self._uncapped()):
+        if cap is None:
             self._admit()
+        else:
+            self._admit(limit=cap * STARTING if self._uncapped() else cap)
 
     def stop(self) -> None:
         """Admit nothing more (Ctrl-C)."""
@@ -1371,9 +1391,9 @@ class LockfileRun:
             # (Admission); the HTTP client's gate keeps at most --jobs requests on the wire
             # either way (verifier.gate).
             threads = self.jobs if workers.processes == 0 else self.jobs * THREADS_PER_JOB
-            # Threads are started only as runners are admitted (Admission's cap), so the
-            # executor itself may hold one per package.
-            pool = ThreadPoolExecutor(max_workers=max(1, total))
+            # Threads are started only as runners are admitted (Admission's cap, or STARTING
+            # times it while no verdict has come back yet).
+            pool = ThreadPoolExecutor(max_workers=min(max(1, total), threads * STARTING))
             # Created after the workers were forked; shared by every package's files. Its
             # threads only fetch and hand over, never wait for a verdict: --jobs of them.
             files_pool = ThreadPoolExecutor(max_workers=self.jobs)

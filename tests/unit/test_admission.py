@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,29 @@ def test_a_run_started_on_one_runner_grows_only_as_its_threads_wait_for_the_netw
         admission = Admission(pool, fn, range(40), jobs=4, start=1)
         assert admission.results() == list(range(40))
     assert len(tracker.threads) == (4 if waits else 1)
+
+
+def test_a_runner_the_system_refuses_to_start_leaves_its_package_to_the_others() -> None:
+    # A thread limit (ulimit -u, a pids cgroup) refuses the third thread: every package still
+    # runs, on the runners that could start; none is lost, and the refusal is not an error.
+    class Limited(ThreadPoolExecutor):
+        def __init__(self) -> None:
+            super().__init__(max_workers=64)
+            self.started = 0
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            if self.started >= 2:
+                raise RuntimeError("can't start new thread")
+            self.started += 1
+            return super().submit(fn, *args, **kwargs)
+
+    admission: Admission[int, int]
+
+    def fn(item: int) -> int:
+        admission.waiting()  # asks for more runners every time
+        return item * 2
+
+    with Limited() as pool:
+        admission = Admission(pool, fn, range(30), jobs=2, cap=10)
+        assert admission.results() == [item * 2 for item in range(30)]
+        assert pool.started == 2
