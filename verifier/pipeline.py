@@ -1223,8 +1223,9 @@ class Admission(Generic[_T, _R]):
     not hold back the next package's requests, or the run's process idles while the first
     worker is still building the trust root. So each such wait starts one more runner
     (``waiting``, called by the pooled checker); a runner that finishes a package takes the
-    next itself. A run that waits for nothing (every verdict reused) keeps ``jobs`` runners,
-    and threads: more would only contend for the interpreter lock. At most ``cap`` runners in
+    next itself. A run that waits for nothing (every verdict reused) keeps the runners it
+    started with (``start``, else ``jobs``), and threads: more would only contend for the
+    interpreter lock; ``network_wait`` adds them up to ``jobs``. At most ``cap`` runners in
     all, or ``STARTING`` times that while ``uncapped()`` says the waits cannot end soon (no
     verdict has come back yet: the first worker is still importing sigstore). Results come
     back in the order of ``items``; the first exception is raised, as ``Executor.map`` would.

@@ -463,10 +463,11 @@ def _fork_helpers(args: argparse.Namespace) -> None:
         return
     processes = args.verify_processes
     if processes is None:
-        cores = workers.available_cores()
-        if cores < 2:
+        # The lockfile is not read yet: the default for one that needs workers (the pool
+        # ends the first worker if it turns out to need none).
+        processes = workers.default_processes(workers.MIN_FILES)
+        if processes == 0:
             return
-        processes = min(workers.MAX_PROCESSES, cores)
     caching = not (args.no_cache or args.evidence)
     eager = True
     if caching and not getattr(args, "no_verdict_cache", False):

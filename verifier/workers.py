@@ -98,6 +98,9 @@ def available_cores() -> int:
 def default_processes(files: int) -> int:
     """One per core: the later ones only start once the first has built the trust root.
 
+    ``files``: how many the lockfile pins (``MIN_FILES`` when not known yet: a run that may
+    need workers).
+
     The run's own process needs a core for the network while files arrive; the workers share
     the cores with it, and once the requests are done they have every core to themselves.
     """
@@ -648,17 +651,30 @@ def fork_early(processes: int, *, eager: bool) -> None:
     global _early
     if _early is not None or processes < 1 or fork_unsafe_reason() is not None:
         return
+    _early = EarlyWorker(*_fork_first(processes, None, eager=eager))
+
+
+def _fork_first(
+    processes: int, checker: AttestationChecker | None, *, eager: bool = False
+) -> tuple[int, list[Connection]]:
+    """Fork the first worker with a pipe for it and for each worker it forks later.
+
+    Returns its pid and the run's end of every pipe. With ``checker`` it inherits it; without,
+    it waits for one down its pipe (``fork_early``, ``_await_checker``).
+    """
+    global _worker_checker
     pipes = [Pipe(duplex=True) for _ in range(processes)]
     pid = os.fork()
     if pid == 0:
         _close_inherited()
+        _worker_checker = checker
         for ours, _ in pipes:
             ours.close()
         later = [theirs for _, theirs in pipes[1:]]
-        _run_worker(pipes[0][1], later, first=True, early=True, eager=eager)
+        _run_worker(pipes[0][1], later, first=True, early=checker is None, eager=eager)
     for _, theirs in pipes:
         theirs.close()
-    _early = EarlyWorker(pid, [ours for ours, _ in pipes])
+    return pid, [ours for ours, _ in pipes]
 
 
 def _take_early() -> EarlyWorker | None:
@@ -728,25 +744,14 @@ class VerificationPool:
         if self.reason is not None:
             _logger.info("verifying in-process: %s", self.reason)
             return
-        global _worker_checker
-        pipes = [Pipe(duplex=True) for _ in range(processes)]
         # Frozen objects are never scanned by the workers' garbage collector, so the pages they
         # share with this process stay shared instead of being copied on the first collection;
         # nor by this process's: what exists now (modules, the policy, the lockfile) lives until
         # the run ends, and scanning it again at every collection of the run's many small
         # objects is wasted time.
         gc.freeze()
-        pid = os.fork()
-        if pid == 0:
-            _close_inherited()
-            _worker_checker = checker
-            for ours, _ in pipes:
-                ours.close()
-            _run_worker(pipes[0][1], [theirs for _, theirs in pipes[1:]], first=True)
-        self._first = pid
-        for _, theirs in pipes:
-            theirs.close()
-        self._start(checker, [ours for ours, _ in pipes])
+        self._first, conns = _fork_first(processes, checker)
+        self._start(checker, conns)
 
     def _adopt(self, early: EarlyWorker, checker: AttestationChecker, processes: int) -> bool:
         """Hand ``early`` the checker and the number of workers; False if it cannot serve."""
