@@ -51,6 +51,7 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection, Pipe
 from typing import TYPE_CHECKING, Any
 
+from verifier import affinity
 from verifier.checks.attestations import AttestationChecker
 from verifier.errors import UsageError
 from verifier.models import Check, CheckResult, EvidenceKind, Status
@@ -90,6 +91,9 @@ _early: EarlyWorker | None = None
 
 def available_cores() -> int:
     """The cores this process may run on (the CPU affinity mask where the OS has one)."""
+    pinned = affinity.full_cores()  # while the run keeps its threads on one (affinity.pin)
+    if pinned is not None:
+        return len(pinned)
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
@@ -211,6 +215,7 @@ def _run_worker(
         # Ctrl-C is the run's to handle (it kills the workers); SIGTERM ends a worker at once.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, _end_first if first else signal.SIG_DFL)
+        affinity.forked()
         if first:  # the workers it forks inherit the niceness
             with contextlib.suppress(OSError):
                 os.nice(NICENESS)
@@ -724,6 +729,7 @@ class VerificationPool:
         """Why verification stays in-process, when it does."""
         self._pool: _Pool | None = None
         self._first = 0
+        self._pinned = False
         early = _take_early()
         if processes <= 0:
             if early is not None:
@@ -773,6 +779,9 @@ class VerificationPool:
         self.processes = len(conns)
         self.checker = PooledAttestationChecker(checker, self._pool)
         _logger.info("verifying with %d worker processes", self.processes)
+        # The workers exist (forked with every core); the run's threads now share one core
+        # (see verifier.affinity) until ``close``.
+        self._pinned = affinity.pin()
 
     def unanswered(self) -> bool:
         """Whether no worker has answered any file yet (the first is still starting)."""
@@ -794,6 +803,9 @@ class VerificationPool:
         pool, self._pool = self._pool, None
         if pool is None:
             return
+        if self._pinned:
+            affinity.restore()
+            self._pinned = False
         pool.fail()
         _end_first_worker(self._first)
         # The reading thread sees every pipe close with its worker; then the run's ends close.

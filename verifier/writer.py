@@ -31,6 +31,8 @@ from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from verifier import affinity
+
 if TYPE_CHECKING:
     from verifier.store import EntryFiles
 
@@ -171,6 +173,7 @@ def _run_writer(conn: Connection) -> None:
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run ends it (``close``)
+        affinity.forked()
         _serve(conn)
     except BaseException:
         code = 70
