@@ -18,8 +18,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from verifier import affinity
-
 _lock = threading.Lock()
 _live: set[subprocess.Popen[bytes]] = set()
 _stopping = False
@@ -38,10 +36,8 @@ def tracked(process: subprocess.Popen[bytes]) -> Iterator[None]:
     """Register ``process`` while the block runs; kill it if the block is interrupted.
 
     An exception out of the block (Ctrl-C in the thread waiting for the child) leaves no child
-    running. After ``stop``, a newly started child is killed at once. A child started while the
-    run keeps its threads on one core gets every core back (``affinity.release_child``).
+    running. After ``stop``, a newly started child is killed at once.
     """
-    affinity.release_child(process.pid)
     with _lock:
         _live.add(process)
         stopping = _stopping

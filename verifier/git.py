@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from verifier import affinity
 from verifier.childenv import child_environment
 from verifier.children import tracked
 from verifier.errors import UpstreamError, UsageError
@@ -267,14 +268,15 @@ class GitRepo:
             args = args[2:]
         argv += args
         try:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=safe_env(env),
-                start_new_session=True,
-            )
+            with affinity.spawning():  # every core for git and what it starts (a fetch's helpers)
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=safe_env(env),
+                    start_new_session=True,
+                )
         except FileNotFoundError:
             raise UsageError(
                 "git is not installed or not on PATH", hint="install git, or pass --skip tags"

@@ -740,8 +740,10 @@ class VerificationPool:
                 adopted = self._adopt(early, checker, processes)
             except BaseException:
                 # Ctrl-C (or anything) while it is being taken: nothing else holds it now.
-                self._pool = None
-                early.discard()
+                started = self._pool is not None
+                self.close()  # ends it if the pool had started with it
+                if not started:
+                    early.discard()
                 raise
             if adopted:
                 return
@@ -757,7 +759,16 @@ class VerificationPool:
         # objects is wasted time.
         gc.freeze()
         self._first, conns = _fork_first(processes, checker)
-        self._start(checker, conns)
+        try:
+            self._start(checker, conns)
+        except BaseException:
+            # Ctrl-C while the pool starts: no worker outlives it, no thread stays on one core.
+            if self._pool is None:
+                for conn in conns:
+                    conn.close()
+                _end_first_worker(self._first)
+            self.close()
+            raise
 
     def _adopt(self, early: EarlyWorker, checker: AttestationChecker, processes: int) -> bool:
         """Hand ``early`` the checker and the number of workers; False if it cannot serve."""
@@ -780,8 +791,10 @@ class VerificationPool:
         self.checker = PooledAttestationChecker(checker, self._pool)
         _logger.info("verifying with %d worker processes", self.processes)
         # The workers exist (forked with every core); the run's threads now share one core
-        # (see verifier.affinity) until ``close``.
-        self._pinned = affinity.pin()
+        # (see verifier.affinity) until ``close``, which restores them even if ``pin`` was
+        # interrupted half way.
+        self._pinned = True
+        affinity.pin()
 
     def unanswered(self) -> bool:
         """Whether no worker has answered any file yet (the first is still starting)."""
@@ -800,12 +813,12 @@ class VerificationPool:
         waited for either); an interrupted one (Ctrl-C, a bug) must not leave workers behind,
         and they ignore SIGINT. Threads still waiting for a verdict get "lost", never a pass.
         """
+        if self._pinned:
+            affinity.restore()  # first: interrupted, it leaves itself to be done again
+            self._pinned = False
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        if self._pinned:
-            affinity.restore()
-            self._pinned = False
         pool.fail()
         _end_first_worker(self._first)
         # The reading thread sees every pipe close with its worker; then the run's ends close.

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from verifier import affinity, children, workers
+from verifier import affinity, workers
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
@@ -88,14 +88,19 @@ def test_a_single_core_is_left_as_it_is(cores: set[int]) -> None:
 
 def test_a_child_started_while_pinned_gets_every_core_back(cores: set[int]) -> None:
     assert affinity.pin()
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    with affinity.spawning():
+        assert os.sched_getaffinity(0) == cores
+        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        assert os.sched_getaffinity(process.pid) != cores  # inherited from this thread
-        with children.tracked(process):
-            assert os.sched_getaffinity(process.pid) == cores
+        assert os.sched_getaffinity(process.pid) == cores
+        assert len(os.sched_getaffinity(0)) == 1  # the starting thread is back on one core
     finally:
         process.kill()
         process.wait()
+    affinity.restore()
+    with affinity.spawning():  # not pinned: nothing to do
+        assert os.sched_getaffinity(0) == cores
+    assert os.sched_getaffinity(0) == cores
 
 
 def test_a_process_forked_while_pinned_takes_every_core_back(cores: set[int]) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
-from verifier import atomic
+from verifier import affinity, atomic
 from verifier.childenv import child_environment
 from verifier.errors import NetworkError, UpstreamError, UsageError
 from verifier.models import Check, CheckResult, EvidenceKind, Status, TagEvidence
@@ -128,14 +128,15 @@ def forge_trust(
 def _gpg_import(home: Path, keys: list[bytes], *, what: str) -> None:
     for key in keys:
         try:
-            subprocess.run(
-                ["gpg", "--batch", "--quiet", "--no-autostart", "--import"],  # noqa: S607
-                input=key,
-                env=child_environment({"GNUPGHOME": str(home)}),
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
+            with affinity.spawning():
+                subprocess.run(
+                    ["gpg", "--batch", "--quiet", "--no-autostart", "--import"],  # noqa: S607
+                    input=key,
+                    env=child_environment({"GNUPGHOME": str(home)}),
+                    capture_output=True,
+                    timeout=60,
+                    check=False,
+                )
         except FileNotFoundError:
             raise UsageError(f"{what}: gpg is not installed") from None
         except subprocess.TimeoutExpired:

@@ -32,7 +32,7 @@ from typing import IO, Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from verifier import atomic
+from verifier import affinity, atomic
 from verifier.childenv import child_environment
 from verifier.children import tracked
 from verifier.dists import is_sha256
@@ -357,15 +357,16 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 def _run(argv: list[str], *, cwd: Path, timeout: float) -> tuple[int, bytes, bytes]:
     """Run pip-audit with capped output; raise ``_AuditFailed`` if it cannot run to the end."""
     try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=_environment(),
-            start_new_session=True,
-        )
+        with affinity.spawning():
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                env=_environment(),
+                start_new_session=True,
+            )
     except OSError as error:
         raise _AuditFailed(
             f"pip-audit could not be started: {error.strerror or error}: {argv[0]}"
