@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.e2e.test_pool_affinity import POOL_SETUP
 from tests.e2e.test_workers import run_script
 
 pytestmark = pytest.mark.skipif(
@@ -17,20 +18,9 @@ pytestmark = pytest.mark.skipif(
     reason="worker processes are forked on Linux only; pinning needs two cores",
 )
 
-_SCRIPT = """
-    import functools, os, sys
-    from verifier import affinity, workers
-    from verifier.checks.attestations import AttestationChecker
-    from verifier.trust import PRODUCTION_TUF_URL, DeferredVerifier, _embedded, _parse_custom
-
-    how = sys.argv[1]
-    cores = sorted(os.sched_getaffinity(0))
-    if how == "early":
-        workers.fork_early(2, eager=True)
-    root = _embedded(PRODUCTION_TUF_URL, "trusted_root.json")
-    deferred = DeferredVerifier(functools.partial(_parse_custom, root, root.read_bytes()))
-    checker = AttestationChecker(deferred, staging=None)
-
+_SCRIPT = (
+    POOL_SETUP
+    + """
     real = affinity._pin_thread
     def pin_then_ctrl_c(tid, cpu):
         real(tid, cpu)
@@ -49,6 +39,7 @@ _SCRIPT = """
     kids = [open(p).read().split() for p in glob.glob(f"/proc/{os.getpid()}/task/*/children")]
     print("children", sum(len(k) for k in kids))
 """
+)
 
 
 @pytest.mark.parametrize("how", ["early", "forked by the pool"])

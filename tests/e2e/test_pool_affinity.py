@@ -25,20 +25,27 @@ pytestmark = pytest.mark.skipif(
 
 FILE = "pypi_attestations-0.0.19.tar.gz"
 
-_SCRIPT = """
+POOL_SETUP = """
     import functools, os, sys
     from pathlib import Path
-    from verifier import workers
+    from verifier import affinity, workers
     from verifier.checks.attestations import AttestationChecker
     from verifier.trust import PRODUCTION_TUF_URL, DeferredVerifier, _embedded, _parse_custom
 
-    provenance, digest, how = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    how = sys.argv[1]  # "early": the first worker forked as a run starts; else by the pool
     cores = sorted(os.sched_getaffinity(0))
     if how == "early":
         workers.fork_early(2, eager=True)
     root = _embedded(PRODUCTION_TUF_URL, "trusted_root.json")
     deferred = DeferredVerifier(functools.partial(_parse_custom, root, root.read_bytes()))
     checker = AttestationChecker(deferred, staging=None)
+"""
+"""The start of a script that makes a pool of 2 workers with a real checker (``checker``)."""
+
+_SCRIPT = (
+    POOL_SETUP
+    + """
+    provenance, digest = Path(sys.argv[2]), sys.argv[3]
 
     def show(label, pid):
         print(label, ",".join(map(str, sorted(os.sched_getaffinity(pid)))))
@@ -58,6 +65,7 @@ _SCRIPT = """
         show("second worker", second)
     show("after", 0)
 """
+)
 
 
 @pytest.mark.parametrize("how", ["early", "forked by the pool"])
@@ -67,7 +75,7 @@ def test_the_run_shares_one_core_while_its_workers_keep_every_core(
     provenance = tmp_path / "provenance.json"
     provenance.write_bytes(material.provenance(FILE))
     digest = hashlib.sha256(material.read(FILE)).hexdigest()
-    done = run_script(_SCRIPT, str(provenance), digest, how, FILE, timeout=120)
+    done = run_script(_SCRIPT, how, str(provenance), digest, FILE, timeout=120)
     assert done.returncode == 0, done.stderr
     shown = dict(line.rsplit(" ", 1) for line in done.stdout.splitlines())
     cores = shown["cores"]

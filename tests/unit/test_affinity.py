@@ -10,10 +10,10 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 
 import pytest
 
+from tests.pinning import thread_masks
 from verifier import affinity, workers
 
 pytestmark = pytest.mark.skipif(
@@ -22,34 +22,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def cores() -> Iterator[set[int]]:
-    full = set(os.sched_getaffinity(0))
-    try:
-        yield full
-    finally:
-        affinity.restore()
-        os.sched_setaffinity(0, full)
-
-
-def _masks() -> dict[int, set[int]]:
-    """Each live thread's cores (a thread that ended meanwhile is left out)."""
-    masks = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            masks[int(tid)] = os.sched_getaffinity(int(tid))
-        except ProcessLookupError:
-            continue
-    return masks
-
-
 def test_pin_puts_every_thread_and_every_later_one_on_one_core(cores: set[int]) -> None:
     stop = threading.Event()
     before = threading.Thread(target=stop.wait)
     before.start()
     try:
         assert affinity.pin()
-        pinned = _masks()
+        pinned = thread_masks()
         (only,) = {frozenset(mask) for mask in pinned.values()}
         assert len(only) == 1
         assert only <= cores
@@ -66,7 +45,7 @@ def test_pin_puts_every_thread_and_every_later_one_on_one_core(cores: set[int]) 
         stop.set()
         before.join()
     assert affinity.full_cores() is None
-    assert all(mask == cores for mask in _masks().values())
+    assert all(mask == cores for mask in thread_masks().values())
 
 
 def test_pinning_twice_is_one_pin_and_restore_without_pin_does_nothing(cores: set[int]) -> None:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
+from tests.pinning import thread_masks
 from verifier import affinity, workers
 from verifier.checks import tags, vulns
 from verifier.git import GitRepo
@@ -20,30 +21,6 @@ pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
     reason="needs a process allowed on two cores or more",
 )
-
-
-@pytest.fixture
-def cores() -> Iterator[set[int]]:
-    full = set(os.sched_getaffinity(0))
-    try:
-        yield full
-    finally:
-        affinity.restore()
-        for tid in os.listdir("/proc/self/task"):
-            try:
-                os.sched_setaffinity(int(tid), full)
-            except OSError:
-                continue
-
-
-def _masks() -> dict[int, set[int]]:
-    masks = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            masks[int(tid)] = os.sched_getaffinity(int(tid))
-        except ProcessLookupError:
-            continue
-    return masks
 
 
 def test_gpg_import_started_while_pinned_gets_every_core(
@@ -153,7 +130,7 @@ def test_restore_misses_a_thread_created_while_it_runs(
         monkeypatch.setattr(affinity, "_threads", listed_then_spawned)
         affinity.restore()
         monkeypatch.setattr(affinity, "_threads", real)
-        left = {tid: mask for tid, mask in _masks().items() if mask != cores}
+        left = {tid: mask for tid, mask in thread_masks().items() if mask != cores}
         assert not left, f"threads left on one core after restore: {left}"
     finally:
         stop.set()
