@@ -617,7 +617,11 @@ def reap(pid: int, *, within: float) -> None:
 
 
 class EarlyWorker:
-    """The first worker of a lockfile run, forked as the run starts; not yet given a checker."""
+    """A first worker and the run's ends of its pipes, not (or no longer) in a pool's hands.
+
+    Forked as the run starts, not yet given a checker (``fork_early``); or forked by a pool
+    that was interrupted while it started (``VerificationPool._give_up``).
+    """
 
     def __init__(self, pid: int, conns: list[Connection]) -> None:
         self.pid = pid
@@ -729,7 +733,6 @@ class VerificationPool:
         """Why verification stays in-process, when it does."""
         self._pool: _Pool | None = None
         self._first = 0
-        self._pinned = False
         early = _take_early()
         if processes <= 0:
             if early is not None:
@@ -740,10 +743,7 @@ class VerificationPool:
                 adopted = self._adopt(early, checker, processes)
             except BaseException:
                 # Ctrl-C (or anything) while it is being taken: nothing else holds it now.
-                started = self._pool is not None
-                self.close()  # ends it if the pool had started with it
-                if not started:
-                    early.discard()
+                self._give_up(early)
                 raise
             if adopted:
                 return
@@ -762,13 +762,19 @@ class VerificationPool:
         try:
             self._start(checker, conns)
         except BaseException:
-            # Ctrl-C while the pool starts: no worker outlives it, no thread stays on one core.
-            if self._pool is None:
-                for conn in conns:
-                    conn.close()
-                _end_first_worker(self._first)
-            self.close()
+            self._give_up(EarlyWorker(self._first, conns))
             raise
+
+    def _give_up(self, first: EarlyWorker) -> None:
+        """Interrupted while starting (Ctrl-C): nothing outlives the pool.
+
+        No worker is left running and no thread stays on one core. Once the pool has started,
+        ``close`` sees to both; before, ``first`` is ended here.
+        """
+        started = self._pool is not None
+        self.close()
+        if not started:
+            first.discard()
 
     def _adopt(self, early: EarlyWorker, checker: AttestationChecker, processes: int) -> bool:
         """Hand ``early`` the checker and the number of workers; False if it cannot serve."""
@@ -792,8 +798,7 @@ class VerificationPool:
         _logger.info("verifying with %d worker processes", self.processes)
         # The workers exist (forked with every core); the run's threads now share one core
         # (see verifier.affinity) until ``close``, which restores them even if ``pin`` was
-        # interrupted half way.
-        self._pinned = True
+        # interrupted half way: the pool exists from here on.
         affinity.pin()
 
     def unanswered(self) -> bool:
@@ -813,12 +818,13 @@ class VerificationPool:
         waited for either); an interrupted one (Ctrl-C, a bug) must not leave workers behind,
         and they ignore SIGINT. Threads still waiting for a verdict get "lost", never a pass.
         """
-        if self._pinned:
-            affinity.restore()  # first: interrupted, it leaves itself to be done again
-            self._pinned = False
-        pool, self._pool = self._pool, None
+        pool = self._pool
         if pool is None:
             return
+        # First, and before the pool is forgotten: interrupted, it is done again by the next
+        # ``close``.
+        affinity.restore()
+        self._pool = None
         pool.fail()
         _end_first_worker(self._first)
         # The reading thread sees every pipe close with its worker; then the run's ends close.
