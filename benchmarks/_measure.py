@@ -1,4 +1,4 @@
-"""Measurement shared by the benchmarks: one command, its wall time and its own peak RSS.
+"""Measurement shared by the benchmarks: one command, its wall time, CPU time and own peak RSS.
 
 Each command runs as a fresh subprocess with empty XDG directories and no tokens; the fork
 happens in a slim helper so that ``ru_maxrss`` is the command's own (see ``_SPAWN_HELPER``).
@@ -35,6 +35,9 @@ class Sample:
     code: int
     out: str
     err: str
+    cpu_seconds: float = 0.0
+    """User and system CPU time of the command and every process it forked and reaped (its
+    workers, its writer): what ``os.wait4`` reports for the child."""
 
 
 class Scratch:
@@ -75,12 +78,13 @@ pid = os.posix_spawn(argv[0], argv, os.environ)
 _, status, usage = os.wait4(pid, 0)
 elapsed = time.perf_counter() - start
 with open(result, "w") as handle:
-    handle.write(f"{elapsed!r} {os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+    cpu = usage.ru_utime + usage.ru_stime
+    handle.write(f"{elapsed!r} {os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {cpu!r}")
 """
 
 
 def measure(argv: Sequence[str], env: dict[str, str], cwd: Path | None = None) -> Sample:
-    """Run ``argv`` once; wall time from spawn to reap, and that child's own peak RSS."""
+    """Run ``argv`` once; wall time from spawn to reap, CPU time, and the child's own peak RSS."""
     with (
         tempfile.TemporaryFile() as out,
         tempfile.TemporaryFile() as err,
@@ -88,13 +92,14 @@ def measure(argv: Sequence[str], env: dict[str, str], cwd: Path | None = None) -
     ):
         helper = [sys.executable, "-I", "-S", "-c", _SPAWN_HELPER, result.name, *argv]
         subprocess.run(helper, stdout=out, stderr=err, env=env, cwd=cwd, check=True)
-        seconds, code, max_rss_kb = result.read().split()
+        seconds, code, max_rss_kb, cpu = result.read().split()
         out.seek(0)
         err.seek(0)
         return Sample(
             seconds=float(seconds),
             max_rss_kb=int(max_rss_kb),  # kilobytes on Linux
             code=int(code),
+            cpu_seconds=float(cpu),
             out=out.read().decode(errors="replace"),
             err=err.read().decode(errors="replace"),
         )

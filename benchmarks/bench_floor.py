@@ -22,7 +22,9 @@ machine hits every command alike:
 - ``verify-release --help``.
 
 Each command is a fresh subprocess timed from spawn to reap, with its own peak RSS (ru_maxrss of
-that one child, read by the slim spawn helper of ``_measure.py``). The ratios printed are
+that one child, read by the slim spawn helper of ``_measure.py``) and the CPU time of its whole
+process tree (its workers and writer included). The cold run is CPU-bound: the line under the
+table gives the least wall time its CPU time allows on this machine's cores. The ratios printed are
 medians over the rounds, with the min-max spread of the per-round ratios.
 """
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -108,6 +111,11 @@ class Column:
     @property
     def peak_rss_mb(self) -> float:
         return max(s.max_rss_kb for s in self.samples) / 1024
+
+    @property
+    def cpu(self) -> float:
+        """Median CPU seconds of the command's whole process tree."""
+        return statistics.median(s.cpu_seconds for s in self.samples)
 
 
 def write_corpus(files: list[BenchFile], provenance: dict[str, bytes], where: Path) -> Path:
@@ -193,18 +201,28 @@ def main() -> int:
     )
     print(
         f"  {'command':<34} {'median s':>8} {'min':>6} {'max':>6} "
-        f"{'x floor (min-max)':>20} {'RSS MB':>7}"
+        f"{'x floor (min-max)':>20} {'RSS MB':>7} {'CPU s':>6}"
     )
     for column in (floor_col, cold_col, warm_col, help_col):
         ratios = [c / f for c, f in zip(column.seconds(), floor_col.seconds(), strict=True)]
         spread = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
         print(
             f"  {column.label:<34} {column.median:8.3f} {min(column.seconds()):6.3f} "
-            f"{max(column.seconds()):6.3f} {spread:>20} {column.peak_rss_mb:7.1f}"
+            f"{max(column.seconds()):6.3f} {spread:>20} {column.peak_rss_mb:7.1f} "
+            f"{column.cpu:6.3f}"
         )
     print(
         f"  requests to the index per run: cold {statistics.median(cold_requests):.0f}, "
         f"warm {statistics.median(warm_requests):.0f}"
+    )
+    # The cold run is CPU-bound: on this many cores its wall time cannot be less than its CPU
+    # time spread evenly over them, whatever the scheduling (the index server's CPU, which is
+    # in this script's process, comes on top of that).
+    cores = len(os.sched_getaffinity(0))
+    bound = cold_col.cpu / cores / floor_median
+    print(
+        f"  cold used {cold_col.cpu / floor_col.cpu:.2f}x the floor's CPU time; on {cores} cores "
+        f"its wall time cannot go below {bound:.2f}x the floor's (CPU / cores)"
     )
     cold_ratio = cold_col.median / floor_median
     warm_ratio = warm_col.median / floor_median
